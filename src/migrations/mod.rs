@@ -1,0 +1,52 @@
+//! Finding migrations on disk: layouts, ordering, up/down sections, transaction directives, checksums.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A migration folder layout (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Sqlx,
+    GolangMigrate,
+    Flyway,
+    Dbmate,
+    Goose,
+    Prisma,
+    Diesel,
+    Drizzle,
+    Plain,
+}
+
+/// Up or down part of a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// SQL text of one direction: a byte range of the file's text, so line numbers stay file-relative.
+#[derive(Debug, Clone)]
+pub struct SqlSection {
+    pub path: PathBuf,
+    /// The whole file, shared with every section cut from it.
+    pub text: Arc<str>,
+    pub range: Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub layout: Layout,
+    /// Version as the layout spells it (`20240101120000`, `1.2.3` for Flyway, `0001` …);
+    /// empty for repeatable Flyway migrations and plain files without a number.
+    pub version: String,
+    pub description: String,
+    /// The file that holds the up SQL.
+    pub path: PathBuf,
+    pub up: SqlSection,
+    pub down: Option<SqlSection>,
+    /// Whether the migrator wraps the up SQL in one transaction.
+    pub transaction: bool,
+    /// sha256 hex of the file text with the BOM removed and CRLF/CR normalised to LF.
+    pub checksum: String,
+}
