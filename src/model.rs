@@ -45,7 +45,11 @@ impl Verdict {
     }
 
     pub fn worst(self, other: Verdict) -> Verdict {
-        if other.rank() > self.rank() { other } else { self }
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -211,6 +215,7 @@ pub struct MigrationReport {
     pub transaction: bool,
     pub checksum: String,
     pub verdict: Verdict,
+    pub release_class: ReleaseClass,
     pub statements: Vec<StatementReport>,
     pub findings: Vec<Finding>,
     /// Full file text, for caret excerpts (not part of the JSON contract).

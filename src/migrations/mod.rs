@@ -50,3 +50,17 @@ pub struct Migration {
     /// sha256 hex of the file text with the BOM removed and CRLF/CR normalised to LF.
     pub checksum: String,
 }
+
+// TEMP until discovery lands
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        "plain"
+    }
+}
+pub fn checksum(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -26,7 +26,8 @@ impl Cur<'_> {
         self.toks.get(self.i)
     }
     fn peek_is(&self, w: &str) -> bool {
-        self.peek().is_some_and(|t| t.kind == TokKind::Word && t.norm == w)
+        self.peek()
+            .is_some_and(|t| t.kind == TokKind::Word && t.norm == w)
     }
     fn eat(&mut self, w: &str) -> bool {
         if self.peek_is(w) {
@@ -82,7 +83,9 @@ impl Cur<'_> {
         out
     }
     fn rest_has(&self, w: &str) -> bool {
-        self.toks[self.i.min(self.toks.len())..].iter().any(|t| t.kind == TokKind::Word && t.norm == w)
+        self.toks[self.i.min(self.toks.len())..]
+            .iter()
+            .any(|t| t.kind == TokKind::Word && t.norm == w)
     }
 }
 
@@ -186,8 +189,23 @@ fn column_def(file: &str, toks: &[T], span: Span) -> Option<ColumnDef> {
     let name = c.next()?.norm.clone();
     let type_start = c.i;
     const STOP: &[&str] = &[
-        "not", "null", "default", "primary", "unique", "references", "check", "constraint", "generated", "collate", "auto_increment",
-        "comment", "after", "first", "on", "character", "charset",
+        "not",
+        "null",
+        "default",
+        "primary",
+        "unique",
+        "references",
+        "check",
+        "constraint",
+        "generated",
+        "collate",
+        "auto_increment",
+        "comment",
+        "after",
+        "first",
+        "on",
+        "character",
+        "charset",
     ];
     while let Some(t) = c.peek() {
         if t.kind == TokKind::Word && STOP.contains(&t.norm.as_str()) {
@@ -198,7 +216,10 @@ fn column_def(file: &str, toks: &[T], span: Span) -> Option<ColumnDef> {
     let data_type = type_name(&text_of(file, &toks[type_start..c.i]));
     let rest = &toks[c.i..];
     let has = |w: &str| rest.iter().any(|t| t.kind == TokKind::Word && t.norm == w);
-    let not_null = rest.windows(2).any(|w| w[0].norm == "not" && w[1].norm == "null") || has("primary");
+    let not_null = rest
+        .windows(2)
+        .any(|w| w[0].norm == "not" && w[1].norm == "null")
+        || has("primary");
     let default = rest.iter().position(|t| t.norm == "default").map(|p| {
         let mut end = p + 1;
         let mut depth = 0;
@@ -208,7 +229,11 @@ fn column_def(file: &str, toks: &[T], span: Span) -> Option<ColumnDef> {
                 depth += 1;
             } else if n == ")" {
                 depth -= 1;
-            } else if depth == 0 && rest[end].kind == TokKind::Word && STOP.contains(&n) && end > p + 1 {
+            } else if depth == 0
+                && rest[end].kind == TokKind::Word
+                && STOP.contains(&n)
+                && end > p + 1
+            {
                 break;
             }
             end += 1;
@@ -239,7 +264,10 @@ fn column_def(file: &str, toks: &[T], span: Span) -> Option<ColumnDef> {
 fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
     let span = span_of(toks, whole);
     let mut c = Cur { toks, i: 0 };
-    let other = |what: String| AlterAction::Other { what, takes_lock: true };
+    let other = |what: String| AlterAction::Other {
+        what,
+        takes_lock: true,
+    };
     let action = if c.eat("drop") {
         if c.eat("constraint") {
             let if_exists = c.eat_seq(&["if", "exists"]);
@@ -259,7 +287,11 @@ fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
             AlterAction::DropIndex {
                 name: c.next().map(|t| t.norm.clone()).unwrap_or_default(),
             }
-        } else if c.peek_is("default") || c.peek_is("not") || c.peek_is("identity") || c.peek_is("expression") {
+        } else if c.peek_is("default")
+            || c.peek_is("not")
+            || c.peek_is("identity")
+            || c.peek_is("expression")
+        {
             other(text_of(file, toks))
         } else {
             c.eat("column");
@@ -274,8 +306,14 @@ fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
             }
         }
     } else if c.eat("add") {
-        let not_valid = toks.windows(2).any(|w| w[0].norm == "not" && w[1].norm == "valid");
-        let named = if c.eat("constraint") { c.next().map(|t| t.norm.clone()) } else { None };
+        let not_valid = toks
+            .windows(2)
+            .any(|w| w[0].norm == "not" && w[1].norm == "valid");
+        let named = if c.eat("constraint") {
+            c.next().map(|t| t.norm.clone())
+        } else {
+            None
+        };
         let kind = if c.eat_seq(&["foreign", "key"]) {
             let ref_table = toks
                 .iter()
@@ -313,7 +351,11 @@ fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
                 not_valid,
                 span,
             }),
-            None if c.peek_is("index") || c.peek_is("key") || c.peek_is("fulltext") || c.peek_is("spatial") => {
+            None if c.peek_is("index")
+                || c.peek_is("key")
+                || c.peek_is("fulltext")
+                || c.peek_is("spatial") =>
+            {
                 AlterAction::AddIndex {
                     name: None,
                     columns: vec![],
@@ -324,7 +366,10 @@ fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
                 c.eat("column");
                 let if_not_exists = c.eat_seq(&["if", "not", "exists"]);
                 match column_def(file, &toks[c.i..], span) {
-                    Some(column) => AlterAction::AddColumn { column, if_not_exists },
+                    Some(column) => AlterAction::AddColumn {
+                        column,
+                        if_not_exists,
+                    },
                     None => other(text_of(file, toks)),
                 }
             }
@@ -350,12 +395,18 @@ fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
             }
         } else if c.eat_seq(&["set", "data", "type"]) || c.eat("type") {
             let start = c.i;
-            while c.peek().is_some_and(|t| !(t.kind == TokKind::Word && matches!(t.norm.as_str(), "using" | "collate"))) {
+            while c.peek().is_some_and(|t| {
+                !(t.kind == TokKind::Word && matches!(t.norm.as_str(), "using" | "collate"))
+            }) {
                 c.i += 1;
             }
             let new_type = type_name(&text_of(file, &toks[start..c.i]));
             let using = c.eat("using").then(|| text_of(file, &toks[c.i..]));
-            AlterAction::SetType { column, new_type, using }
+            AlterAction::SetType {
+                column,
+                new_type,
+                using,
+            }
         } else {
             other(text_of(file, toks))
         }
@@ -414,7 +465,11 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
             let kind = object_kind(&mut c).unwrap_or(ObjectKind::Other);
             let concurrently = c.eat("concurrently");
             let if_exists = c.eat_seq(&["if", "exists"]);
-            let names = if kind == ObjectKind::Other { vec![] } else { c.names() };
+            let names = if kind == ObjectKind::Other {
+                vec![]
+            } else {
+                c.names()
+            };
             let table = if c.eat("on") { c.name() } else { None };
             one(
                 &format!("drop_{}", kind.as_str().replace(' ', "_")),
@@ -451,7 +506,11 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
                 let mut items = Vec::new();
                 for act in actions(rest) {
                     let head = act.first().map(|t| t.norm.as_str()).unwrap_or("");
-                    let value = act.iter().rev().find(|t| t.kind == TokKind::Word).map(|t| t.norm.to_ascii_uppercase());
+                    let value = act
+                        .iter()
+                        .rev()
+                        .find(|t| t.kind == TokKind::Word)
+                        .map(|t| t.norm.to_ascii_uppercase());
                     match head {
                         "algorithm" => algorithm = value,
                         "lock" => lock = value,
@@ -479,7 +538,12 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
                 )
             } else {
                 let what = c.next().map(|t| t.norm.to_uppercase()).unwrap_or_default();
-                one(&format!("alter_{}", what.to_lowercase()), Op::AlterOther { what: format!("ALTER {what}") })
+                one(
+                    &format!("alter_{}", what.to_lowercase()),
+                    Op::AlterOther {
+                        what: format!("ALTER {what}"),
+                    },
+                )
             }
         }
         "create" => {
@@ -488,7 +552,11 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
             if c.eat("index") {
                 let concurrently = c.eat("concurrently");
                 let if_not_exists = c.eat_seq(&["if", "not", "exists"]);
-                let name = if c.peek_is("on") { None } else { c.name().map(|n| n.base().to_string()) };
+                let name = if c.peek_is("on") {
+                    None
+                } else {
+                    c.name().map(|n| n.base().to_string())
+                };
                 c.eat("on");
                 c.eat("only");
                 let table = c.name()?;
@@ -550,8 +618,16 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
                     )
                 }
                 _ => {
-                    let what = toks.get(1).map(|t| t.norm.to_uppercase()).unwrap_or_default();
-                    one(&format!("create_{}", what.to_lowercase()), Op::CreateOther { what: format!("CREATE {what}") })
+                    let what = toks
+                        .get(1)
+                        .map(|t| t.norm.to_uppercase())
+                        .unwrap_or_default();
+                    one(
+                        &format!("create_{}", what.to_lowercase()),
+                        Op::CreateOther {
+                            what: format!("CREATE {what}"),
+                        },
+                    )
                 }
             }
         }
@@ -564,8 +640,15 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
                 }
             }
             let target = c.next().map(|t| t.norm.clone()).unwrap_or_default();
-            let concurrently = c.rest_has("concurrently") || toks.iter().any(|t| t.norm == "concurrently");
-            one("reindex", Op::Reindex { concurrently, target })
+            let concurrently =
+                c.rest_has("concurrently") || toks.iter().any(|t| t.norm == "concurrently");
+            one(
+                "reindex",
+                Op::Reindex {
+                    concurrently,
+                    target,
+                },
+            )
         }
         "delete" => {
             c.eat("from");
@@ -610,14 +693,21 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
             let name = c.next().map(|t| t.norm.clone()).unwrap_or_default();
             c.eat("=");
             c.eat("to");
-            let value = text_of(file, &toks[c.i.min(toks.len())..]).trim_matches('\'').to_string();
+            let value = text_of(file, &toks[c.i.min(toks.len())..])
+                .trim_matches('\'')
+                .to_string();
             one("set", Op::Set { name, value, local })
         }
         "begin" | "start" => one("begin", Op::Begin),
         "commit" | "end" => one("commit", Op::Commit),
         "rollback" | "abort" => one("rollback", Op::Rollback),
         "savepoint" | "release" => one("savepoint", Op::Savepoint),
-        "vacuum" => one("vacuum", Op::Vacuum { full: c.rest_has("full") }),
+        "vacuum" => one(
+            "vacuum",
+            Op::Vacuum {
+                full: c.rest_has("full"),
+            },
+        ),
         "cluster" => one("cluster", Op::Cluster),
         "comment" => one("comment", Op::Comment),
         "grant" | "revoke" => one("grant", Op::Grant),
@@ -657,8 +747,14 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
             }
             one("rename_table", Op::RenameTables { pairs })
         }
-        "analyze" | "analyse" | "pragma" | "use" | "show" | "notify" | "listen" | "checkpoint" | "discard" | "reset" | "call"
-        | "flush" | "optimize" | "load" | "security" | "select_into" => one(&first, Op::Other { what: first.to_uppercase() }),
+        "analyze" | "analyse" | "pragma" | "use" | "show" | "notify" | "listen" | "checkpoint"
+        | "discard" | "reset" | "call" | "flush" | "optimize" | "load" | "security"
+        | "select_into" => one(
+            &first,
+            Op::Other {
+                what: first.to_uppercase(),
+            },
+        ),
         _ => None,
     }
 }
@@ -675,24 +771,38 @@ mod tests {
     fn recognises_drops_and_truncates() {
         let (k, ops) = fb("DROP TABLE IF EXISTS a, b CASCADE").unwrap();
         assert_eq!(k, "drop_table");
-        assert!(matches!(&ops[0], Op::Drop { kind: ObjectKind::Table, names, cascade: true, .. } if names.len() == 2));
+        assert!(
+            matches!(&ops[0], Op::Drop { kind: ObjectKind::Table, names, cascade: true, .. } if names.len() == 2)
+        );
         let (_, ops) = fb("TRUNCATE ONLY t CASCADE").unwrap();
         assert!(matches!(&ops[0], Op::Truncate { cascade: true, .. }));
     }
 
     #[test]
     fn recognises_alter_table_actions() {
-        let (_, ops) = fb("ALTER TABLE ONLY public.t DROP COLUMN IF EXISTS c, ALTER COLUMN d SET NOT NULL").unwrap();
-        let Op::AlterTable { table, items, .. } = &ops[0] else { panic!("{ops:?}") };
+        let (_, ops) =
+            fb("ALTER TABLE ONLY public.t DROP COLUMN IF EXISTS c, ALTER COLUMN d SET NOT NULL")
+                .unwrap();
+        let Op::AlterTable { table, items, .. } = &ops[0] else {
+            panic!("{ops:?}")
+        };
         assert_eq!(table.to_string(), "public.t");
-        assert!(matches!(&items[0].action, AlterAction::DropColumn { names, if_exists: true, .. } if names == &vec!["c".to_string()]));
+        assert!(
+            matches!(&items[0].action, AlterAction::DropColumn { names, if_exists: true, .. } if names == &vec!["c".to_string()])
+        );
         assert!(matches!(&items[1].action, AlterAction::SetNotNull { column } if column == "d"));
     }
 
     #[test]
     fn recognises_reindex_and_statistics() {
         let (_, ops) = fb("REINDEX (VERBOSE) INDEX CONCURRENTLY i").unwrap();
-        assert!(matches!(&ops[0], Op::Reindex { concurrently: true, .. }));
+        assert!(matches!(
+            &ops[0],
+            Op::Reindex {
+                concurrently: true,
+                ..
+            }
+        ));
         let (k, _) = fb("CREATE STATISTICS s (dependencies) ON a, b FROM t").unwrap();
         assert_eq!(k, "create_statistics");
     }

@@ -111,10 +111,22 @@ pub struct ColumnDef {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConstraintKind {
-    PrimaryKey { columns: Vec<String>, using_index: bool },
-    Unique { columns: Vec<String>, using_index: bool },
-    ForeignKey { columns: Vec<String>, ref_table: ObjName, ref_columns: Vec<String> },
-    Check { expr: String },
+    PrimaryKey {
+        columns: Vec<String>,
+        using_index: bool,
+    },
+    Unique {
+        columns: Vec<String>,
+        using_index: bool,
+    },
+    ForeignKey {
+        columns: Vec<String>,
+        ref_table: ObjName,
+        ref_columns: Vec<String>,
+    },
+    Check {
+        expr: String,
+    },
     Exclude,
 }
 
@@ -128,34 +140,85 @@ pub struct Constraint {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlterAction {
-    AddColumn { column: ColumnDef, if_not_exists: bool },
-    DropColumn { names: Vec<String>, if_exists: bool, cascade: bool },
+    AddColumn {
+        column: ColumnDef,
+        if_not_exists: bool,
+    },
+    DropColumn {
+        names: Vec<String>,
+        if_exists: bool,
+        cascade: bool,
+    },
     /// PostgreSQL `ALTER COLUMN c TYPE t [USING …]`.
-    SetType { column: String, new_type: TypeName, using: Option<String> },
-    SetNotNull { column: String },
-    DropNotNull { column: String },
-    SetDefault { column: String, default: DefaultExpr },
-    DropDefault { column: String },
+    SetType {
+        column: String,
+        new_type: TypeName,
+        using: Option<String>,
+    },
+    SetNotNull {
+        column: String,
+    },
+    DropNotNull {
+        column: String,
+    },
+    SetDefault {
+        column: String,
+        default: DefaultExpr,
+    },
+    DropDefault {
+        column: String,
+    },
     AddConstraint(Constraint),
-    DropConstraint { name: String, if_exists: bool, cascade: bool },
-    ValidateConstraint { name: String },
-    RenameColumn { from: String, to: String },
-    RenameTable { to: ObjName },
-    RenameConstraint { from: String, to: String },
+    DropConstraint {
+        name: String,
+        if_exists: bool,
+        cascade: bool,
+    },
+    ValidateConstraint {
+        name: String,
+    },
+    RenameColumn {
+        from: String,
+        to: String,
+    },
+    RenameTable {
+        to: ObjName,
+    },
+    RenameConstraint {
+        from: String,
+        to: String,
+    },
     /// MySQL `MODIFY [COLUMN]` and `CHANGE [COLUMN] old new …`: the full new definition.
-    ModifyColumn { old_name: String, column: ColumnDef },
+    ModifyColumn {
+        old_name: String,
+        column: ColumnDef,
+    },
     /// MySQL `DROP PRIMARY KEY`.
     DropPrimaryKey,
     /// MySQL `DROP FOREIGN KEY name`.
-    DropForeignKey { name: String },
+    DropForeignKey {
+        name: String,
+    },
     /// MySQL `DROP INDEX name` inside ALTER TABLE.
-    DropIndex { name: String },
+    DropIndex {
+        name: String,
+    },
     /// MySQL `ADD INDEX|KEY|UNIQUE …` inside ALTER TABLE.
-    AddIndex { name: Option<String>, columns: Vec<String>, unique: bool },
+    AddIndex {
+        name: Option<String>,
+        columns: Vec<String>,
+        unique: bool,
+    },
     /// PostgreSQL `DETACH PARTITION p [CONCURRENTLY]`.
-    DetachPartition { partition: ObjName, concurrently: bool },
+    DetachPartition {
+        partition: ObjName,
+        concurrently: bool,
+    },
     /// Anything else, by a short description (`SET (fillfactor…)`, `OWNER TO`, …).
-    Other { what: String, takes_lock: bool },
+    Other {
+        what: String,
+        takes_lock: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +291,9 @@ pub enum Op {
         lock: Option<String>,
     },
     /// MySQL `RENAME TABLE a TO b[, c TO d]`.
-    RenameTables { pairs: Vec<(ObjName, ObjName)> },
+    RenameTables {
+        pairs: Vec<(ObjName, ObjName)>,
+    },
     CreateIndex {
         name: Option<String>,
         table: ObjName,
@@ -246,35 +311,84 @@ pub enum Op {
         /// MySQL `DROP INDEX i ON t`.
         table: Option<ObjName>,
     },
-    Truncate { tables: Vec<ObjName>, cascade: bool },
-    Delete { table: Option<ObjName>, has_where: bool },
-    Update { table: Option<ObjName>, has_where: bool, columns: Vec<String> },
-    Insert { table: ObjName },
+    Truncate {
+        tables: Vec<ObjName>,
+        cascade: bool,
+    },
+    Delete {
+        table: Option<ObjName>,
+        has_where: bool,
+    },
+    Update {
+        table: Option<ObjName>,
+        has_where: bool,
+        columns: Vec<String>,
+    },
+    Insert {
+        table: ObjName,
+    },
     Select,
     /// `SET [LOCAL|SESSION] name = value` (name lower-case).
-    Set { name: String, value: String, local: bool },
+    Set {
+        name: String,
+        value: String,
+        local: bool,
+    },
     Begin,
     Commit,
     Rollback,
     Savepoint,
-    CreateView { name: ObjName, materialized: bool },
-    RefreshMaterializedView { name: ObjName, concurrently: bool },
+    CreateView {
+        name: ObjName,
+        materialized: bool,
+    },
+    RefreshMaterializedView {
+        name: ObjName,
+        concurrently: bool,
+    },
     /// `CREATE FUNCTION/PROCEDURE/TRIGGER` (body kept for later inspection).
-    CreateRoutine { kind: ObjectKind, name: ObjName, language: Option<String>, body: Option<String> },
+    CreateRoutine {
+        kind: ObjectKind,
+        name: ObjName,
+        language: Option<String>,
+        body: Option<String>,
+    },
     /// `DO $$ … $$`.
-    Do { body: Option<String> },
-    CreateType { name: ObjName, enum_values: Option<Vec<String>> },
-    AlterType { name: ObjName, what: String },
-    Reindex { concurrently: bool, target: String },
-    Vacuum { full: bool },
+    Do {
+        body: Option<String>,
+    },
+    CreateType {
+        name: ObjName,
+        enum_values: Option<Vec<String>>,
+    },
+    AlterType {
+        name: ObjName,
+        what: String,
+    },
+    Reindex {
+        concurrently: bool,
+        target: String,
+    },
+    Vacuum {
+        full: bool,
+    },
     Cluster,
     Comment,
     Grant,
-    Lock { tables: Vec<ObjName>, mode: String },
-    CreateOther { what: String },
-    AlterOther { what: String },
+    Lock {
+        tables: Vec<ObjName>,
+        mode: String,
+    },
+    CreateOther {
+        what: String,
+    },
+    AlterOther {
+        what: String,
+    },
     /// Known, harmless or out of scope: `ANALYZE`, `SHOW`, `PRAGMA`, `USE`, …
-    Other { what: String },
+    Other {
+        what: String,
+    },
 }
 
 /// How the statement was understood.

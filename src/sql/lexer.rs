@@ -72,7 +72,11 @@ impl<'a> Lexer<'a> {
 
     fn peek(&self, off: usize) -> Option<u8> {
         let i = self.pos + off;
-        if i < self.end { Some(self.bytes[i]) } else { None }
+        if i < self.end {
+            Some(self.bytes[i])
+        } else {
+            None
+        }
     }
 
     /// Advances past the UTF-8 character at `pos`.
@@ -126,7 +130,11 @@ impl<'a> Lexer<'a> {
         if i < self.end && self.bytes[i].is_ascii_digit() {
             return None;
         }
-        while i < self.end && (self.bytes[i].is_ascii_alphanumeric() || self.bytes[i] == b'_' || self.bytes[i] >= 0x80) {
+        while i < self.end
+            && (self.bytes[i].is_ascii_alphanumeric()
+                || self.bytes[i] == b'_'
+                || self.bytes[i] >= 0x80)
+        {
             i += 1;
         }
         if i < self.end && self.bytes[i] == b'$' {
@@ -192,7 +200,16 @@ impl Iterator for Lexer<'_> {
             b'"' => {
                 self.pos += 1;
                 // MySQL without ANSI_QUOTES treats "…" as a string with backslash escapes.
-                self.quoted(start, b'"', mysql, if mysql { TokKind::Str } else { TokKind::QuotedIdent })
+                self.quoted(
+                    start,
+                    b'"',
+                    mysql,
+                    if mysql {
+                        TokKind::Str
+                    } else {
+                        TokKind::QuotedIdent
+                    },
+                )
             }
             b'`' => {
                 self.pos += 1;
@@ -225,14 +242,19 @@ impl Iterator for Lexer<'_> {
                 }
             }
             b'0'..=b'9' => {
-                while self.pos < self.end && (self.bytes[self.pos].is_ascii_alphanumeric() || self.bytes[self.pos] == b'.') {
+                while self.pos < self.end
+                    && (self.bytes[self.pos].is_ascii_alphanumeric()
+                        || self.bytes[self.pos] == b'.')
+                {
                     self.pos += 1;
                 }
                 self.tok(TokKind::Number, start)
             }
             b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
                 // E'…' / N'…' / X'…' / B'…' prefixed strings
-                if matches!(b, b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B') && self.peek(1) == Some(b'\'') {
+                if matches!(b, b'e' | b'E' | b'n' | b'N' | b'x' | b'X' | b'b' | b'B')
+                    && self.peek(1) == Some(b'\'')
+                {
                     self.pos += 2;
                     let backslash = matches!(b, b'e' | b'E') || mysql;
                     return self.quoted(start, b'\'', backslash, TokKind::Str);

@@ -18,7 +18,11 @@ impl<'a> SpanMap<'a> {
     pub fn new(text: &'a str, base: usize) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SpanMap { text, base, line_starts }
+        SpanMap {
+            text,
+            base,
+            line_starts,
+        }
     }
 
     fn offset(&self, loc: sqlparser::tokenizer::Location) -> Option<usize> {
@@ -35,7 +39,9 @@ impl<'a> SpanMap<'a> {
     /// The file span of an AST node, or the whole statement when sqlparser has no span for it.
     pub fn map(&self, sp: sqlparser::tokenizer::Span) -> Span {
         match (self.offset(sp.start), self.offset(sp.end)) {
-            (Some(s), Some(e)) if e >= s => Span::new(self.base + s, self.base + e.max(s + 1).min(self.text.len())),
+            (Some(s), Some(e)) if e >= s => {
+                Span::new(self.base + s, self.base + e.max(s + 1).min(self.text.len()))
+            }
             (Some(s), _) => Span::new(self.base + s, self.base + s + 1),
             _ => self.whole(),
         }
@@ -48,7 +54,11 @@ impl<'a> SpanMap<'a> {
 
 fn ident(i: &a::Ident) -> String {
     // unquoted identifiers fold to lower case in PostgreSQL (and are case-insensitive elsewhere)
-    if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() }
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
 }
 
 fn obj(name: &a::ObjectName) -> ObjName {
@@ -115,7 +125,10 @@ fn column(c: &a::ColumnDef, map: &SpanMap) -> ColumnDef {
                 ..
             } => {
                 if generation_expr.is_some() {
-                    col.generated_stored = matches!(generation_expr_mode, Some(a::GeneratedExpressionMode::Stored));
+                    col.generated_stored = matches!(
+                        generation_expr_mode,
+                        Some(a::GeneratedExpressionMode::Stored)
+                    );
                 } else {
                     col.identity = true;
                 }
@@ -194,7 +207,9 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
     let span = map.map(op.span());
     let action = match op {
         O::AddColumn {
-            column_def, if_not_exists, ..
+            column_def,
+            if_not_exists,
+            ..
         } => AlterAction::AddColumn {
             column: column(column_def, map),
             if_not_exists: *if_not_exists,
@@ -219,7 +234,9 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
                     default: default_expr(value),
                 },
                 a::AlterColumnOperation::DropDefault => AlterAction::DropDefault { column },
-                a::AlterColumnOperation::SetDataType { data_type, using, .. } => AlterAction::SetType {
+                a::AlterColumnOperation::SetDataType {
+                    data_type, using, ..
+                } => AlterAction::SetType {
                     column,
                     new_type: type_name(&data_type.to_string()),
                     using: using.as_ref().map(|u| u.to_string()),
@@ -230,7 +247,10 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
                 },
             }
         }
-        O::AddConstraint { constraint: c, not_valid } => match constraint(c, *not_valid, map) {
+        O::AddConstraint {
+            constraint: c,
+            not_valid,
+        } => match constraint(c, *not_valid, map) {
             Some(c) => AlterAction::AddConstraint(c),
             None => match c {
                 a::TableConstraint::Index(ix) => AlterAction::AddIndex {
@@ -322,14 +342,17 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
         O::DropIndex { name } => AlterAction::DropIndex { name: ident(name) },
         O::DetachPartitionOf { partition, mode } => AlterAction::DetachPartition {
             partition: obj(partition),
-            concurrently: mode.as_ref().is_some_and(|m| m.to_string().eq_ignore_ascii_case("concurrently")),
+            concurrently: mode
+                .as_ref()
+                .is_some_and(|m| m.to_string().eq_ignore_ascii_case("concurrently")),
         },
         other => {
             let what = other.to_string();
             let upper = what.to_ascii_uppercase();
             // OWNER TO, comments, replica identity, row level security and reloptions only
             // touch catalog rows; everything else is treated as lock-taking.
-            let takes_lock = !(upper.starts_with("OWNER TO") || upper.starts_with("AUTO_INCREMENT"));
+            let takes_lock =
+                !(upper.starts_with("OWNER TO") || upper.starts_with("AUTO_INCREMENT"));
             AlterAction::Other { what, takes_lock }
         }
     };
@@ -397,7 +420,9 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                     a::AlterTableOperation::Algorithm { algorithm: al, .. } => {
                         algorithm = Some(al.to_string().to_ascii_uppercase());
                     }
-                    a::AlterTableOperation::Lock { lock: l, .. } => lock = Some(l.to_string().to_ascii_uppercase()),
+                    a::AlterTableOperation::Lock { lock: l, .. } => {
+                        lock = Some(l.to_string().to_ascii_uppercase())
+                    }
                     other => items.push(alter_item(other, map)),
                 }
             }
@@ -414,7 +439,10 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
         S::RenameTable(pairs) => one(
             "rename_table",
             Op::RenameTables {
-                pairs: pairs.iter().map(|r| (obj(&r.old_name), obj(&r.new_name))).collect(),
+                pairs: pairs
+                    .iter()
+                    .map(|r| (obj(&r.old_name), obj(&r.new_name)))
+                    .collect(),
             },
         ),
         S::CreateIndex(ci) => one(
@@ -437,7 +465,8 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
             ..
         } => {
             let kind = object_kind(object_type);
-            let concurrently = kind == ObjectKind::Index && map.text.to_ascii_uppercase().contains("CONCURRENTLY");
+            let concurrently =
+                kind == ObjectKind::Index && map.text.to_ascii_uppercase().contains("CONCURRENTLY");
             (
                 format!("drop_{}", kind.as_str().replace(' ', "_")),
                 vec![Op::Drop {
@@ -505,7 +534,11 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                 table: Some(obj(&p.table_name)),
             },
         ),
-        S::DropProcedure { if_exists, proc_desc, .. } => one(
+        S::DropProcedure {
+            if_exists,
+            proc_desc,
+            ..
+        } => one(
             "drop_procedure",
             Op::Drop {
                 kind: ObjectKind::Procedure,
@@ -525,12 +558,20 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
         ),
         S::Delete(d) => {
             let table = match &d.from {
-                a::FromTable::WithFromKeyword(t) | a::FromTable::WithoutKeyword(t) => t.first().map(|t| t.relation.to_string()),
+                a::FromTable::WithFromKeyword(t) | a::FromTable::WithoutKeyword(t) => {
+                    t.first().map(|t| t.relation.to_string())
+                }
             };
             one(
                 "delete",
                 Op::Delete {
-                    table: table.map(|t| ObjName::new(t.split('.').map(|p| p.trim_matches('"').to_lowercase()).collect())),
+                    table: table.map(|t| {
+                        ObjName::new(
+                            t.split('.')
+                                .map(|p| p.trim_matches('"').to_lowercase())
+                                .collect(),
+                        )
+                    }),
                     has_where: d.selection.is_some() || d.limit.is_some(),
                 },
             )
@@ -541,14 +582,21 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                 .iter()
                 .flat_map(|asg| match &asg.target {
                     a::AssignmentTarget::ColumnName(n) => vec![obj(n).base().to_string()],
-                    a::AssignmentTarget::Tuple(ns) => ns.iter().map(|n| obj(n).base().to_string()).collect(),
+                    a::AssignmentTarget::Tuple(ns) => {
+                        ns.iter().map(|n| obj(n).base().to_string()).collect()
+                    }
                 })
                 .collect();
             let table = u.table.relation.to_string();
             one(
                 "update",
                 Op::Update {
-                    table: Some(ObjName::new(table.split('.').map(|p| p.trim_matches('"').to_lowercase()).collect())),
+                    table: Some(ObjName::new(
+                        table
+                            .split('.')
+                            .map(|p| p.trim_matches('"').to_lowercase())
+                            .collect(),
+                    )),
                     has_where: u.selection.is_some() || u.limit.is_some(),
                     columns,
                 },
@@ -559,7 +607,11 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
             one(
                 "insert",
                 Op::Insert {
-                    table: ObjName::new(t.split('.').map(|p| p.trim_matches('"').trim_matches('`').to_lowercase()).collect()),
+                    table: ObjName::new(
+                        t.split('.')
+                            .map(|p| p.trim_matches('"').trim_matches('`').to_lowercase())
+                            .collect(),
+                    ),
                 },
             )
         }
@@ -568,7 +620,10 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
             let mut ops = Vec::new();
             match set {
                 a::Set::SingleAssignment {
-                    scope, variable, values, ..
+                    scope,
+                    variable,
+                    values,
+                    ..
                 } => ops.push(Op::Set {
                     name: obj(variable).to_string().to_lowercase(),
                     value: expr_text(values),
@@ -640,9 +695,14 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                 body: None,
             },
         ),
-        S::CreateType { name, representation } => {
+        S::CreateType {
+            name,
+            representation,
+        } => {
             let enum_values = match representation {
-                Some(a::UserDefinedTypeRepresentation::Enum { labels }) => Some(labels.iter().map(|l| l.value.clone()).collect()),
+                Some(a::UserDefinedTypeRepresentation::Enum { labels }) => {
+                    Some(labels.iter().map(|l| l.value.clone()).collect())
+                }
                 _ => None,
             };
             one(
@@ -662,12 +722,20 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
         ),
         S::Vacuum(v) => one("vacuum", Op::Vacuum { full: v.full }),
         S::Comment { .. } => one("comment", Op::Comment),
-        S::Grant(_) | S::Revoke(_) | S::GrantRole(_) | S::RevokeRole(_) | S::AlterDefaultPrivileges(_) => one("grant", Op::Grant),
+        S::Grant(_)
+        | S::Revoke(_)
+        | S::GrantRole(_)
+        | S::RevokeRole(_)
+        | S::AlterDefaultPrivileges(_) => one("grant", Op::Grant),
         S::Lock(l) => one(
             "lock",
             Op::Lock {
                 tables: vec![],
-                mode: l.lock_mode.as_ref().map(|m| m.to_string()).unwrap_or_else(|| "ACCESS EXCLUSIVE".to_string()),
+                mode: l
+                    .lock_mode
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "ACCESS EXCLUSIVE".to_string()),
             },
         ),
         other => {

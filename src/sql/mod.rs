@@ -125,9 +125,32 @@ pub fn parse_body(file: &str, body: Span, dialect: Dialect, parent: usize) -> Ve
         let head = first_word(&file[span.start..span.end]);
         let plpgsql_only = matches!(
             head.as_str(),
-            "begin" | "end" | "declare" | "if" | "elsif" | "else" | "loop" | "for" | "foreach" | "while" | "return" | "raise"
-                | "perform" | "exit" | "continue" | "get" | "open" | "fetch" | "close" | "assert" | "null" | "exception"
-                | "when" | "call" | "commit" | "rollback"
+            "begin"
+                | "end"
+                | "declare"
+                | "if"
+                | "elsif"
+                | "else"
+                | "loop"
+                | "for"
+                | "foreach"
+                | "while"
+                | "return"
+                | "raise"
+                | "perform"
+                | "exit"
+                | "continue"
+                | "get"
+                | "open"
+                | "fetch"
+                | "close"
+                | "assert"
+                | "null"
+                | "exception"
+                | "when"
+                | "call"
+                | "commit"
+                | "rollback"
         );
         if plpgsql_only {
             continue;
@@ -137,7 +160,8 @@ pub fn parse_body(file: &str, body: Span, dialect: Dialect, parent: usize) -> Ve
             s.parser = How::None;
             s.kind = "dynamic_sql".to_string();
             s.ops.clear();
-            s.parse_error = Some("dynamic SQL (EXECUTE of a string) cannot be checked statically".to_string());
+            s.parse_error =
+                Some("dynamic SQL (EXECUTE of a string) cannot be checked statically".to_string());
         }
         s.nested_in = Some(parent);
         out.push(s);
@@ -195,8 +219,10 @@ fn word_end(s: &str, word: &str) -> Option<usize> {
     while let Some(i) = lower[from..].find(word) {
         let at = from + i;
         let end = at + word.len();
-        let before_ok = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
-        let after_ok = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        let before_ok =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+        let after_ok =
+            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
         if before_ok && after_ok {
             return Some(end);
         }
@@ -222,7 +248,10 @@ pub fn routine_bodies(file: &str, stmt: &Statement, dialect: Dialect) -> Vec<Spa
             _ => None,
         });
         // bodies in other languages (plpython, c, …) are not SQL
-        if lang.as_deref().is_some_and(|l| !matches!(l, "sql" | "plpgsql")) {
+        if lang
+            .as_deref()
+            .is_some_and(|l| !matches!(l, "sql" | "plpgsql"))
+        {
             return Vec::new();
         }
     }

@@ -39,13 +39,22 @@ impl Current {
 fn is_goose(text: &str, what: &str) -> bool {
     let t = text.trim_start_matches('-').trim();
     let mut parts = t.split_whitespace();
-    parts.next().is_some_and(|p| p.eq_ignore_ascii_case("+goose")) && parts.next().is_some_and(|p| p.eq_ignore_ascii_case(what))
+    parts
+        .next()
+        .is_some_and(|p| p.eq_ignore_ascii_case("+goose"))
+        && parts.next().is_some_and(|p| p.eq_ignore_ascii_case(what))
 }
 
 /// Statements whose text may contain `;` inside a `BEGIN … END` body.
 fn body_capable(words: &[String]) -> bool {
-    let Some(first) = words.first() else { return false };
-    first == "create" && words.iter().skip(1).any(|w| matches!(w.as_str(), "trigger" | "function" | "procedure" | "event"))
+    let Some(first) = words.first() else {
+        return false;
+    };
+    first == "create"
+        && words
+            .iter()
+            .skip(1)
+            .any(|w| matches!(w.as_str(), "trigger" | "function" | "procedure" | "event"))
 }
 
 pub fn split(src: &str, range: Range<usize>, dialect: Dialect) -> Vec<RawStatement> {
@@ -97,8 +106,13 @@ pub fn split(src: &str, range: Range<usize>, dialect: Dialect) -> Vec<RawStateme
 
         // MySQL client `DELIMITER xx` line
         if dialect == Dialect::Mysql && cur.is_none() && tok.is_word(src, "delimiter") {
-            let line_end = src[tok.end..range.end].find('\n').map_or(range.end, |i| tok.end + i);
-            let arg = src[tok.end..line_end].split_whitespace().next().unwrap_or("");
+            let line_end = src[tok.end..range.end]
+                .find('\n')
+                .map_or(range.end, |i| tok.end + i);
+            let arg = src[tok.end..line_end]
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
             if !arg.is_empty() {
                 delimiter = arg.to_string();
                 lexer.seek(line_end);
@@ -108,7 +122,10 @@ pub fn split(src: &str, range: Range<usize>, dialect: Dialect) -> Vec<RawStateme
 
         if delimiter != ";" {
             // the delimiter may be glued to a word (`END$$`) or span several punctuation tokens (`//`)
-            let at = if matches!(tok.kind, TokKind::Str | TokKind::QuotedIdent | TokKind::Unterminated) {
+            let at = if matches!(
+                tok.kind,
+                TokKind::Str | TokKind::QuotedIdent | TokKind::Unterminated
+            ) {
                 None
             } else if src[tok.start..range.end].starts_with(delimiter.as_str()) {
                 Some(0)
@@ -164,7 +181,10 @@ pub fn split(src: &str, range: Range<usize>, dialect: Dialect) -> Vec<RawStateme
             None if c.words.len() == 1 && text.eq_ignore_ascii_case("begin") => {
                 // MariaDB anonymous block `BEGIN NOT ATOMIC … END`; a plain BEGIN starts a transaction
                 let v = dialect == Dialect::Mysql
-                    && lexer.clone().find(|t| !t.is_trivia()).is_some_and(|t| t.is_word(src, "not"));
+                    && lexer
+                        .clone()
+                        .find(|t| !t.is_trivia())
+                        .is_some_and(|t| t.is_word(src, "not"));
                 c.body_capable = Some(v);
                 v
             }
@@ -200,7 +220,10 @@ pub fn split(src: &str, range: Range<usize>, dialect: Dialect) -> Vec<RawStateme
         } else if c.depth > 0 && text.eq_ignore_ascii_case("case") {
             c.depth = (c.depth + 1).min(MAX_BLOCK_DEPTH);
         } else if c.depth > 0 && text.eq_ignore_ascii_case("end") {
-            let closes_other = matches!(next_word().as_deref(), Some("if" | "loop" | "while" | "repeat" | "for"));
+            let closes_other = matches!(
+                next_word().as_deref(),
+                Some("if" | "loop" | "while" | "repeat" | "for")
+            );
             if !closes_other {
                 c.depth -= 1;
             }
@@ -228,7 +251,10 @@ mod tests {
     #[test]
     fn splits_on_semicolons_outside_strings_and_comments() {
         let src = "-- c; not a split\nSELECT 'a;b'; /* x; */ SELECT \"q;\" ;\n\nSELECT 3";
-        assert_eq!(texts(src, Dialect::Postgres), vec!["SELECT 'a;b'", "SELECT \"q;\"", "SELECT 3"]);
+        assert_eq!(
+            texts(src, Dialect::Postgres),
+            vec!["SELECT 'a;b'", "SELECT \"q;\"", "SELECT 3"]
+        );
     }
 
     #[test]
@@ -251,7 +277,13 @@ mod tests {
     fn mysql_delimiter_blocks() {
         let src = "DELIMITER $$\nCREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END$$\nDELIMITER ;\nSELECT 3;";
         let t = texts(src, Dialect::Mysql);
-        assert_eq!(t, vec!["CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", "SELECT 3"]);
+        assert_eq!(
+            t,
+            vec![
+                "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END",
+                "SELECT 3"
+            ]
+        );
     }
 
     #[test]
@@ -267,7 +299,10 @@ mod tests {
     #[test]
     fn postgres_begin_is_a_transaction_not_a_block() {
         let src = "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;";
-        assert_eq!(texts(src, Dialect::Postgres), vec!["BEGIN", "CREATE TABLE t (id int)", "COMMIT"]);
+        assert_eq!(
+            texts(src, Dialect::Postgres),
+            vec!["BEGIN", "CREATE TABLE t (id int)", "COMMIT"]
+        );
         let atomic = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;\nSELECT 3;";
         assert_eq!(texts(atomic, Dialect::Postgres).len(), 2);
     }

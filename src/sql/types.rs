@@ -11,9 +11,16 @@ pub fn type_name(raw: &str) -> TypeName {
     let lower = raw_trim.to_ascii_lowercase();
     let array = lower.ends_with("[]") || lower.contains(" array");
     let base_end = lower.find('(').unwrap_or(lower.len());
-    let mut base: String = lower[..base_end].trim().trim_end_matches("[]").trim().to_string();
+    let mut base: String = lower[..base_end]
+        .trim()
+        .trim_end_matches("[]")
+        .trim()
+        .to_string();
     // keep suffix words after the parenthesis (e.g. "timestamp(3) with time zone")
-    let after = lower.rfind(')').map(|i| lower[i + 1..].trim().to_string()).unwrap_or_default();
+    let after = lower
+        .rfind(')')
+        .map(|i| lower[i + 1..].trim().to_string())
+        .unwrap_or_default();
     if !after.is_empty() && !after.starts_with('[') {
         base = format!("{base} {after}");
     }
@@ -43,7 +50,9 @@ pub fn type_name(raw: &str) -> TypeName {
         "serial" | "serial4" => ("integer", true),
         "bigserial" | "serial8" => ("bigint", true),
         "smallserial" | "serial2" => ("smallint", true),
-        "varchar" | "character varying" | "nvarchar" | "varchar2" | "char varying" => ("varchar", false),
+        "varchar" | "character varying" | "nvarchar" | "varchar2" | "char varying" => {
+            ("varchar", false)
+        }
         "char" | "character" | "bpchar" | "nchar" => ("char", false),
         "text" | "tinytext" | "mediumtext" | "longtext" | "clob" | "string" => ("text", false),
         "citext" => ("citext", false),
@@ -59,7 +68,9 @@ pub fn type_name(raw: &str) -> TypeName {
         "json" => ("json", false),
         "jsonb" => ("jsonb", false),
         "uuid" => ("uuid", false),
-        "bytea" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "binary" | "varbinary" => ("bytes", false),
+        "bytea" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "binary" | "varbinary" => {
+            ("bytes", false)
+        }
         "enum" => ("enum", false),
         "set" => ("set", false),
         other => {
@@ -73,7 +84,11 @@ pub fn type_name(raw: &str) -> TypeName {
             };
         }
     };
-    let name = if unsigned { format!("{name} unsigned") } else { name.to_string() };
+    let name = if unsigned {
+        format!("{name} unsigned")
+    } else {
+        name.to_string()
+    };
     TypeName {
         name,
         args,
@@ -145,8 +160,14 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
         let nlen = new.args.first().copied();
         return match o {
             "varchar" | "char" | "bytes" => match (olen, nlen) {
-                (Some(a), Some(b)) if b < a => TypeChange::Lossy(format!("{} → {} shortens the column: longer values are truncated or rejected", old.raw, new.raw)),
-                (None, Some(_)) => TypeChange::Lossy(format!("{} → {} adds a length limit: longer values are rejected", old.raw, new.raw)),
+                (Some(a), Some(b)) if b < a => TypeChange::Lossy(format!(
+                    "{} → {} shortens the column: longer values are truncated or rejected",
+                    old.raw, new.raw
+                )),
+                (None, Some(_)) => TypeChange::Lossy(format!(
+                    "{} → {} adds a length limit: longer values are rejected",
+                    old.raw, new.raw
+                )),
                 (Some(a), Some(b)) if b > a => {
                     if dialect == Dialect::Mysql && a <= 255 && b > 255 {
                         // the length prefix grows from 1 to 2 bytes: MySQL copies the table
@@ -160,26 +181,55 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
                 _ => TypeChange::MetadataOnly,
             },
             "numeric" => {
-                let (op, os) = (old.args.first().copied(), old.args.get(1).copied().unwrap_or(0));
-                let (np, ns) = (new.args.first().copied(), new.args.get(1).copied().unwrap_or(0));
+                let (op, os) = (
+                    old.args.first().copied(),
+                    old.args.get(1).copied().unwrap_or(0),
+                );
+                let (np, ns) = (
+                    new.args.first().copied(),
+                    new.args.get(1).copied().unwrap_or(0),
+                );
                 match (op, np) {
                     (_, None) => TypeChange::MetadataOnly,
-                    (None, Some(_)) => TypeChange::Lossy(format!("{} → {} limits precision: values are rounded or rejected", old.raw, new.raw)),
-                    (Some(a), Some(b)) if b < a || ns < os => TypeChange::Lossy(format!("{} → {} reduces precision or scale", old.raw, new.raw)),
+                    (None, Some(_)) => TypeChange::Lossy(format!(
+                        "{} → {} limits precision: values are rounded or rejected",
+                        old.raw, new.raw
+                    )),
+                    (Some(a), Some(b)) if b < a || ns < os => TypeChange::Lossy(format!(
+                        "{} → {} reduces precision or scale",
+                        old.raw, new.raw
+                    )),
                     (Some(_), Some(_)) if ns == os => TypeChange::MetadataOnly,
                     _ => TypeChange::Rewrite,
                 }
             }
             "enum" | "set" => {
-                let removed: Vec<&String> = old.values.iter().filter(|v| !new.values.contains(v)).collect();
+                let removed: Vec<&String> = old
+                    .values
+                    .iter()
+                    .filter(|v| !new.values.contains(v))
+                    .collect();
                 if !removed.is_empty() {
-                    let list = removed.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");
-                    TypeChange::Lossy(format!("removes {o} value(s) {list}: rows holding them become '' or fail"))
-                } else if new.values.len() >= old.values.len() && new.values[..old.values.len()] == old.values[..] {
+                    let list = removed
+                        .iter()
+                        .map(|v| format!("'{v}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    TypeChange::Lossy(format!(
+                        "removes {o} value(s) {list}: rows holding them become '' or fail"
+                    ))
+                } else if new.values.len() >= old.values.len()
+                    && new.values[..old.values.len()] == old.values[..]
+                {
                     // appended at the end: metadata-only unless the storage size grows
                     let grows = (o == "enum" && old.values.len() <= 255 && new.values.len() > 255)
-                        || (o == "set" && set_bytes(old.values.len()) != set_bytes(new.values.len()));
-                    if grows { TypeChange::Rewrite } else { TypeChange::MetadataOnly }
+                        || (o == "set"
+                            && set_bytes(old.values.len()) != set_bytes(new.values.len()));
+                    if grows {
+                        TypeChange::Rewrite
+                    } else {
+                        TypeChange::MetadataOnly
+                    }
                 } else {
                     TypeChange::Rewrite
                 }
@@ -191,34 +241,49 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
     // different type names
     if let (Some(a), Some(b)) = (int_rank(o), int_rank(n)) {
         return if b < a {
-            TypeChange::Lossy(format!("{} → {} narrows the integer range: larger values fail", old.raw, new.raw))
+            TypeChange::Lossy(format!(
+                "{} → {} narrows the integer range: larger values fail",
+                old.raw, new.raw
+            ))
         } else {
             TypeChange::Rewrite
         };
     }
     match (o, n) {
-        ("varchar", "text") | ("text", "varchar") if new.args.is_empty() => TypeChange::MetadataOnly,
+        ("varchar", "text") | ("text", "varchar") if new.args.is_empty() => {
+            TypeChange::MetadataOnly
+        }
         ("citext", "text") | ("text", "citext") | ("varchar", "citext") => TypeChange::MetadataOnly,
         ("text" | "citext", "varchar") | ("varchar" | "text", "char") => {
-            TypeChange::Lossy(format!("{} → {} adds a length limit: longer values are truncated or rejected", old.raw, new.raw))
+            TypeChange::Lossy(format!(
+                "{} → {} adds a length limit: longer values are truncated or rejected",
+                old.raw, new.raw
+            ))
         }
         ("char", "varchar" | "text") => TypeChange::Rewrite,
         ("cidr", "inet") => TypeChange::MetadataOnly,
         ("json", "jsonb") => TypeChange::Rewrite,
         ("jsonb", "json") => TypeChange::Rewrite,
         ("timestamp", "timestamptz") | ("timestamptz", "timestamp") => TypeChange::Rewrite,
-        ("timestamp" | "timestamptz", "date") => TypeChange::Lossy(format!("{} → {} drops the time of day", old.raw, new.raw)),
+        ("timestamp" | "timestamptz", "date") => {
+            TypeChange::Lossy(format!("{} → {} drops the time of day", old.raw, new.raw))
+        }
         ("double" | "real" | "numeric", _) if int_rank(n).is_some() => {
             TypeChange::Lossy(format!("{} → {} drops fractional digits", old.raw, new.raw))
         }
-        ("double", "real") => TypeChange::Lossy(format!("{} → {} loses precision", old.raw, new.raw)),
+        ("double", "real") => {
+            TypeChange::Lossy(format!("{} → {} loses precision", old.raw, new.raw))
+        }
         (_, "text" | "citext") => TypeChange::Rewrite,
         (_, "varchar") if new.args.is_empty() => TypeChange::Rewrite,
         (s, _) if is_stringy(s) => TypeChange::Lossy(format!(
             "{} → {} converts text: values that do not parse as {} make the migration fail or are lost",
             old.raw, new.raw, new.raw
         )),
-        (_, "boolean") => TypeChange::Lossy(format!("{} → {} collapses values to true/false", old.raw, new.raw)),
+        (_, "boolean") => TypeChange::Lossy(format!(
+            "{} → {} collapses values to true/false",
+            old.raw, new.raw
+        )),
         _ => TypeChange::Rewrite,
     }
 }
@@ -231,29 +296,99 @@ fn set_bytes(n: usize) -> usize {
 /// seen the column's definition): anything with a length or range limit can.
 pub fn may_narrow(new: &TypeName) -> bool {
     let n = new.name.as_str();
-    !(matches!(n, "text" | "citext" | "bigint" | "double" | "jsonb" | "json" | "bytes")
-        || (n == "varchar" && new.args.is_empty())
+    !(matches!(
+        n,
+        "text" | "citext" | "bigint" | "double" | "jsonb" | "json" | "bytes"
+    ) || (n == "varchar" && new.args.is_empty())
         || (n == "numeric" && new.args.is_empty()))
 }
 
 const VOLATILE: &[&str] = &[
-    "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "uuidv4", "uuidv7",
-    "uuid_generate_v7", "clock_timestamp", "timeofday", "nextval", "setseed", "txid_current", "gen_random_bytes",
-    "uuid", "uuid_short", "rand", "sysdate", "random_uuid", "randomblob",
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "uuidv4",
+    "uuidv7",
+    "uuid_generate_v7",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "setseed",
+    "txid_current",
+    "gen_random_bytes",
+    "uuid",
+    "uuid_short",
+    "rand",
+    "sysdate",
+    "random_uuid",
+    "randomblob",
 ];
 
 const STABLE: &[&str] = &[
-    "now", "current_timestamp", "current_date", "current_time", "localtimestamp", "localtime", "transaction_timestamp",
-    "statement_timestamp", "current_user", "session_user", "user", "current_schema", "current_setting", "utc_timestamp",
-    "curdate", "curtime", "datetime", "date", "strftime", "julianday", "unixepoch",
+    "now",
+    "current_timestamp",
+    "current_date",
+    "current_time",
+    "localtimestamp",
+    "localtime",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "current_user",
+    "session_user",
+    "user",
+    "current_schema",
+    "current_setting",
+    "utc_timestamp",
+    "curdate",
+    "curtime",
+    "datetime",
+    "date",
+    "strftime",
+    "julianday",
+    "unixepoch",
 ];
 
 /// Functions that are immutable and harmless in defaults.
 const IMMUTABLE: &[&str] = &[
-    "lower", "upper", "coalesce", "nullif", "concat", "to_jsonb", "to_json", "jsonb_build_object", "json_build_object",
-    "jsonb_build_array", "json_build_array", "array", "make_interval", "interval", "greatest", "least", "length",
-    "md5", "abs", "round", "cast", "convert", "replace", "trim", "ltrim", "rtrim", "substring", "substr",
-    "char", "chr", "ascii", "json_object", "json_array", "point", "int4range", "tstzrange", "daterange",
+    "lower",
+    "upper",
+    "coalesce",
+    "nullif",
+    "concat",
+    "to_jsonb",
+    "to_json",
+    "jsonb_build_object",
+    "json_build_object",
+    "jsonb_build_array",
+    "json_build_array",
+    "array",
+    "make_interval",
+    "interval",
+    "greatest",
+    "least",
+    "length",
+    "md5",
+    "abs",
+    "round",
+    "cast",
+    "convert",
+    "replace",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "substring",
+    "substr",
+    "char",
+    "chr",
+    "ascii",
+    "json_object",
+    "json_array",
+    "point",
+    "int4range",
+    "tstzrange",
+    "daterange",
 ];
 
 /// How volatile a default expression is, from the functions it calls.
@@ -281,7 +416,9 @@ pub fn default_volatility(text: &str) -> Volatility {
             continue;
         }
         let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
+        while i < bytes.len()
+            && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+        {
             i += 1;
         }
         let word = &lower[start..i];
@@ -332,18 +469,37 @@ mod tests {
         let t = |a: &str, b: &str| type_change(&type_name(a), &type_name(b), Dialect::Postgres);
         assert_eq!(t("varchar(10)", "varchar(20)"), TypeChange::MetadataOnly);
         assert_eq!(t("varchar(20)", "text"), TypeChange::MetadataOnly);
-        assert!(matches!(t("varchar(20)", "varchar(10)"), TypeChange::Lossy(_)));
+        assert!(matches!(
+            t("varchar(20)", "varchar(10)"),
+            TypeChange::Lossy(_)
+        ));
         assert!(matches!(t("text", "integer"), TypeChange::Lossy(_)));
         assert!(matches!(t("bigint", "integer"), TypeChange::Lossy(_)));
         assert_eq!(t("integer", "bigint"), TypeChange::Rewrite);
-        assert_eq!(t("numeric(10,2)", "numeric(12,2)"), TypeChange::MetadataOnly);
-        assert!(matches!(t("numeric(10,2)", "numeric(8,2)"), TypeChange::Lossy(_)));
         assert_eq!(
-            type_change(&type_name("varchar(100)"), &type_name("varchar(300)"), Dialect::Mysql),
+            t("numeric(10,2)", "numeric(12,2)"),
+            TypeChange::MetadataOnly
+        );
+        assert!(matches!(
+            t("numeric(10,2)", "numeric(8,2)"),
+            TypeChange::Lossy(_)
+        ));
+        assert_eq!(
+            type_change(
+                &type_name("varchar(100)"),
+                &type_name("varchar(300)"),
+                Dialect::Mysql
+            ),
             TypeChange::Rewrite
         );
-        assert!(matches!(t("enum('a','b','c')", "enum('a','b')"), TypeChange::Lossy(_)));
-        assert_eq!(t("enum('a','b')", "enum('a','b','c')"), TypeChange::MetadataOnly);
+        assert!(matches!(
+            t("enum('a','b','c')", "enum('a','b')"),
+            TypeChange::Lossy(_)
+        ));
+        assert_eq!(
+            t("enum('a','b')", "enum('a','b','c')"),
+            TypeChange::MetadataOnly
+        );
         assert_eq!(t("enum('a','b')", "enum('c','a','b')"), TypeChange::Rewrite);
     }
 
@@ -353,7 +509,10 @@ mod tests {
         assert_eq!(default_volatility("'{}'::jsonb"), Volatility::Constant);
         assert_eq!(default_volatility("now()"), Volatility::Stable);
         assert_eq!(default_volatility("CURRENT_TIMESTAMP"), Volatility::Stable);
-        assert_eq!(default_volatility("gen_random_uuid()"), Volatility::Volatile);
+        assert_eq!(
+            default_volatility("gen_random_uuid()"),
+            Volatility::Volatile
+        );
         assert_eq!(default_volatility("my_func(1)"), Volatility::Unknown);
         assert_eq!(default_volatility("'random()'"), Volatility::Constant);
     }

@@ -1,0 +1,635 @@
+//! Runs the rules over migrations: statement context, suppressions, verdicts, release class.
+
+use crate::migrations::{Migration, SqlSection};
+use crate::model::*;
+use crate::rules::{self, Ctx, Hit, Schema, Version};
+use crate::sql::ir::{AlterAction, ConstraintKind, ObjectKind, Op, Parser, Statement};
+use crate::sql::{self, Dialect};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A per-rule setting from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Off,
+    Severity(Severity),
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub dialect: Dialect,
+    pub target_version: Option<Version>,
+    pub fail_on: FailOn,
+    pub rule_levels: HashMap<String, Level>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            dialect: Dialect::Postgres,
+            target_version: None,
+            fail_on: FailOn::Risky,
+            rule_levels: HashMap::new(),
+        }
+    }
+}
+
+/// 1-based line/column lookup for a file.
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    pub fn position(&self, text: &str, offset: usize) -> Position {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        let column = text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        Position { line, column }
+    }
+}
+
+/// A `-- migsafe:allow` comment.
+#[derive(Debug, Clone)]
+struct Suppression {
+    rules: Vec<String>,
+    reason: Option<String>,
+    file_wide: bool,
+    /// Byte offset of the comment; a line suppression covers the next statement after it.
+    offset: usize,
+    end: usize,
+    used: bool,
+}
+
+fn parse_suppressions(text: &str, range: std::ops::Range<usize>) -> Vec<Suppression> {
+    let mut out = Vec::new();
+    let mut pos = range.start;
+    for line in text[range.clone()].split_inclusive('\n') {
+        let start = pos;
+        pos += line.len();
+        let trimmed = line.trim();
+        let Some(rest) = trimmed.strip_prefix("--").map(str::trim_start) else {
+            continue;
+        };
+        let (file_wide, rest) = if let Some(r) = rest.strip_prefix("migsafe:allow-file") {
+            (true, r)
+        } else if let Some(r) = rest.strip_prefix("migsafe:allow") {
+            (false, r)
+        } else {
+            continue;
+        };
+        let (names, reason) = match rest.find("reason=") {
+            Some(i) => {
+                let r = rest[i + 7..].trim();
+                let r = r
+                    .strip_prefix('"')
+                    .map_or(r, |r| r.rsplit_once('"').map_or(r, |(a, _)| a));
+                (
+                    &rest[..i],
+                    Some(r.trim().to_string()).filter(|r| !r.is_empty()),
+                )
+            }
+            None => (rest, None),
+        };
+        let rules = names
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let lead = line.len() - line.trim_start().len();
+        out.push(Suppression {
+            rules,
+            reason,
+            file_wide,
+            offset: start + lead,
+            end: start + line.trim_end().len(),
+            used: false,
+        });
+    }
+    out
+}
+
+fn is_schema_change(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::CreateTable { .. }
+            | Op::AlterTable { .. }
+            | Op::RenameTables { .. }
+            | Op::CreateIndex { .. }
+            | Op::Drop { .. }
+            | Op::CreateView { .. }
+            | Op::CreateRoutine { .. }
+            | Op::CreateType { .. }
+            | Op::AlterType { .. }
+            | Op::CreateOther { .. }
+            | Op::AlterOther { .. }
+            | Op::Reindex { .. }
+            | Op::Cluster
+            | Op::Vacuum { full: true }
+    )
+}
+
+/// `col IS NOT NULL` in a CHECK expression → the column.
+fn not_null_check_column(expr: &str) -> Option<String> {
+    let e = expr
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim()
+        .to_ascii_lowercase();
+    let col = e.strip_suffix("is not null")?.trim().trim_matches('"');
+    (!col.is_empty() && !col.contains(' ')).then(|| col.to_string())
+}
+
+fn lock_timeout_setting(name: &str, value: &str, dialect: Dialect) -> bool {
+    let n = name.rsplit('.').next().unwrap_or(name);
+    let relevant = match dialect {
+        Dialect::Postgres => n == "lock_timeout",
+        Dialect::Mysql => n == "lock_wait_timeout" || n == "innodb_lock_wait_timeout",
+        Dialect::Sqlite => n == "busy_timeout",
+    };
+    let v = value.trim().trim_matches('\'').trim();
+    relevant
+        && !(v == "0" || v.eq_ignore_ascii_case("default") || v.starts_with("0ms") || v == "0s")
+}
+
+/// The state that flows from one statement to the next within a file.
+struct FileState {
+    explicit_tx: bool,
+    lock_timeout_set: bool,
+    lock_timeout_reported: bool,
+    created_here: HashSet<String>,
+    not_null_checks: HashSet<(String, String)>,
+    pending_checks: HashMap<String, (String, String)>,
+}
+
+impl FileState {
+    fn observe(&mut self, stmt: &Statement, dialect: Dialect) {
+        for op in &stmt.ops {
+            match op {
+                Op::Begin => self.explicit_tx = true,
+                Op::Commit | Op::Rollback => self.explicit_tx = false,
+                Op::Set { name, value, .. } if lock_timeout_setting(name, value, dialect) => {
+                    self.lock_timeout_set = true
+                }
+                Op::CreateTable { table, .. } => {
+                    self.created_here.insert(table.key());
+                }
+                Op::AlterTable { table, items, .. } => {
+                    for item in items {
+                        match &item.action {
+                            AlterAction::AddConstraint(c) => {
+                                if let ConstraintKind::Check { expr } = &c.kind
+                                    && let Some(col) = not_null_check_column(expr)
+                                {
+                                    if c.not_valid {
+                                        if let Some(name) = &c.name {
+                                            self.pending_checks
+                                                .insert(name.clone(), (table.key(), col));
+                                        }
+                                    } else {
+                                        self.not_null_checks.insert((table.key(), col));
+                                    }
+                                }
+                            }
+                            AlterAction::ValidateConstraint { name } => {
+                                if let Some(tc) = self.pending_checks.remove(name) {
+                                    self.not_null_checks.insert(tc);
+                                }
+                            }
+                            AlterAction::RenameTable { to } => {
+                                if self.created_here.remove(&table.key()) {
+                                    self.created_here.insert(to.key());
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Op::Drop {
+                    kind: ObjectKind::Table,
+                    names,
+                    ..
+                } => {
+                    for n in names {
+                        self.created_here.remove(&n.key());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Parses a section and appends statements found inside DO blocks and routine bodies right after
+/// their parent, so rules judge them too.
+fn statements(text: &str, range: std::ops::Range<usize>, dialect: Dialect) -> Vec<Statement> {
+    let mut out = Vec::new();
+    for stmt in sql::parse_section(text, range, dialect) {
+        let bodies = sql::routine_bodies(text, &stmt, dialect);
+        let parent = out.len();
+        out.push(stmt);
+        for body in bodies {
+            out.extend(sql::parse_body(text, body, dialect, parent));
+        }
+    }
+    for (i, s) in out.iter_mut().enumerate() {
+        s.index = i;
+    }
+    out
+}
+
+/// Identifies what is being checked, for the report.
+pub struct Subject<'a> {
+    pub path: String,
+    pub version: String,
+    pub description: String,
+    pub layout: &'a str,
+    pub direction: &'static str,
+    pub transaction: bool,
+    pub checksum: String,
+}
+
+/// Checks one section of SQL. `schema` carries what earlier migrations created.
+pub fn check_section(
+    section: &SqlSection,
+    subject: Subject,
+    schema: &mut Schema,
+    opts: &CheckOptions,
+) -> MigrationReport {
+    let text: Arc<str> = section.text.clone();
+    let dialect = opts.dialect;
+    let version = opts
+        .target_version
+        .unwrap_or_else(|| Version::default_for(dialect));
+    let lines = LineIndex::new(&text);
+    let stmts = statements(&text, section.range.clone(), dialect);
+    let mut sups = parse_suppressions(&text, section.range.clone());
+    let mut state = FileState {
+        explicit_tx: false,
+        lock_timeout_set: false,
+        lock_timeout_reported: false,
+        created_here: HashSet::new(),
+        not_null_checks: HashSet::new(),
+        pending_checks: HashMap::new(),
+    };
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut reports = Vec::new();
+    let mut major = false;
+    let mut schema_change = false;
+
+    for (i, stmt) in stmts.iter().enumerate() {
+        // nested statements run with their parent's state, which already saw the parent
+        let ctx = Ctx {
+            dialect,
+            version,
+            version_configured: opts.target_version.is_some(),
+            file: &text,
+            migration_tx: subject.transaction,
+            explicit_tx: state.explicit_tx,
+            lock_timeout_set: state.lock_timeout_set,
+            lock_timeout_reported: state.lock_timeout_reported,
+            created_here: &state.created_here,
+            not_null_checks: &state.not_null_checks,
+            schema,
+            nested: stmt.nested_in.is_some(),
+        };
+        let prev_stmt_end = if i == 0 {
+            section.range.start
+        } else {
+            stmts[i - 1].span.end
+        };
+        let mut stmt_findings = Vec::new();
+        for rule in rules::RULES.iter() {
+            let meta = &rule.meta;
+            if !meta.applies_to(dialect) {
+                continue;
+            }
+            let level = opts.rule_levels.get(meta.name).copied();
+            if level == Some(Level::Off) {
+                continue;
+            }
+            let severity = match level {
+                Some(Level::Severity(s)) => s,
+                _ => meta.default_severity(),
+            };
+            for Hit {
+                span,
+                message,
+                verdict,
+            } in (rule.check)(&ctx, stmt)
+            {
+                let natural = verdict.unwrap_or(meta.verdict);
+                let verdict = match severity {
+                    Severity::Error => natural,
+                    Severity::Warning => {
+                        if natural.rank() > Verdict::Caution.rank() {
+                            Verdict::Caution
+                        } else {
+                            natural
+                        }
+                    }
+                    Severity::Info => Verdict::Safe,
+                };
+                if natural == Verdict::Destructive {
+                    major = true;
+                }
+                let span = if span.is_empty() { stmt.span } else { span };
+                let start = lines.position(&text, span.start);
+                let end = lines.position(&text, span.end);
+                // a line suppression sits between the previous statement and this one
+                let sup = sups.iter_mut().find(|s| {
+                    s.rules.iter().any(|r| r == meta.name)
+                        && (s.file_wide || (s.offset >= prev_stmt_end && s.end <= stmt.span.start))
+                });
+                let (suppressed, suppression_reason) = match sup {
+                    Some(s) if s.reason.is_some() => {
+                        s.used = true;
+                        (true, s.reason.clone())
+                    }
+                    Some(s) => {
+                        // a suppression without a reason is not honoured (and reported below)
+                        s.used = true;
+                        (false, None)
+                    }
+                    None => (false, None),
+                };
+                stmt_findings.push(Finding {
+                    rule: meta.name.to_string(),
+                    category: meta.category,
+                    severity,
+                    verdict,
+                    statement_index: stmt.index,
+                    line: start.line,
+                    column: start.column,
+                    end_line: end.line,
+                    end_column: end.column,
+                    byte_start: span.start,
+                    byte_end: span.end,
+                    message,
+                    why: meta.why.to_string(),
+                    safer: meta.safer.to_string(),
+                    suppressed,
+                    suppression_reason,
+                });
+            }
+        }
+        if stmt.ops.iter().any(is_schema_change) || stmt.parser == Parser::None {
+            schema_change = true;
+        }
+        // unparsed statements carry an `unknown-statement` finding, which cannot be turned off
+        let verdict = stmt_findings
+            .iter()
+            .filter(|f| !f.suppressed)
+            .fold(Verdict::Safe, |v, f| v.worst(f.verdict));
+        if stmt_findings
+            .iter()
+            .any(|f| f.rule == "missing-lock-timeout")
+        {
+            state.lock_timeout_reported = true;
+        }
+        let start = lines.position(&text, stmt.span.start);
+        let end = lines.position(&text, stmt.span.end);
+        reports.push(StatementReport {
+            index: stmt.index,
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            verdict,
+            parsed: stmt.parser == Parser::Sqlparser,
+            parser: stmt.parser.as_str(),
+            kind: stmt.kind.clone(),
+            sql: stmt.sql.clone(),
+            parse_error: stmt.parse_error.clone(),
+            nested_in: stmt.nested_in,
+        });
+        findings.extend(stmt_findings);
+        state.observe(stmt, dialect);
+        schema.apply(stmt);
+    }
+
+    for s in &sups {
+        let (rule, message) = if s.reason.is_none() {
+            (
+                "invalid-suppression",
+                format!(
+                    "suppression of {} has no reason: write `reason=\"…\"`; it is not honoured until it has one",
+                    s.rules.join(", ")
+                ),
+            )
+        } else if !s.used {
+            (
+                "unused-suppression",
+                format!(
+                    "suppression of {} matches no finding: remove it",
+                    s.rules.join(", ")
+                ),
+            )
+        } else {
+            continue;
+        };
+        let meta = rules::suppression::meta(rule);
+        let start = lines.position(&text, s.offset);
+        let end = lines.position(&text, s.end);
+        findings.push(Finding {
+            rule: rule.to_string(),
+            category: meta.category,
+            severity: meta.default_severity(),
+            verdict: meta.verdict,
+            statement_index: stmts
+                .iter()
+                .position(|st| st.span.start >= s.offset)
+                .unwrap_or(0),
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            end_column: end.column,
+            byte_start: s.offset,
+            byte_end: s.end,
+            message,
+            why: meta.why.to_string(),
+            safer: meta.safer.to_string(),
+            suppressed: false,
+            suppression_reason: None,
+        });
+    }
+    findings.sort_by(|a, b| {
+        (a.line, a.column, a.statement_index, &a.rule).cmp(&(
+            b.line,
+            b.column,
+            b.statement_index,
+            &b.rule,
+        ))
+    });
+
+    let verdict = reports
+        .iter()
+        .map(|r| r.verdict)
+        .chain(findings.iter().filter(|f| !f.suppressed).map(|f| f.verdict))
+        .fold(Verdict::Safe, Verdict::worst);
+    let release = if major {
+        ReleaseClass::Major
+    } else if schema_change {
+        ReleaseClass::Minor
+    } else {
+        ReleaseClass::Patch
+    };
+    MigrationReport {
+        path: subject.path,
+        version: subject.version,
+        description: subject.description,
+        layout: subject.layout.to_string(),
+        direction: subject.direction,
+        transaction: subject.transaction,
+        checksum: subject.checksum,
+        verdict,
+        release_class: release,
+        statements: reports,
+        findings,
+        source: text,
+    }
+}
+
+/// Checks SQL text as one anonymous migration (tests, stdin).
+pub fn check_sql(sql_text: &str, opts: &CheckOptions) -> MigrationReport {
+    let section = SqlSection {
+        path: "<sql>".into(),
+        text: Arc::from(sql_text),
+        range: 0..sql_text.len(),
+    };
+    let subject = Subject {
+        path: "<sql>".to_string(),
+        version: String::new(),
+        description: String::new(),
+        layout: "plain",
+        direction: "up",
+        transaction: true,
+        checksum: crate::migrations::checksum(sql_text),
+    };
+    check_section(&section, subject, &mut Schema::default(), opts)
+}
+
+/// Checks migrations in order; `judge` says which ones are reported (the others only feed the
+/// schema, e.g. files older than `--since`). `on_progress` is called after each migration.
+pub fn check_migrations(
+    migrations: &[Migration],
+    judge: &dyn Fn(&Migration) -> bool,
+    opts: &CheckOptions,
+    on_progress: &mut dyn FnMut(usize),
+) -> Report {
+    let mut schema = Schema::default();
+    let mut out = Vec::new();
+    for (i, m) in migrations.iter().enumerate() {
+        let subject = Subject {
+            path: m.path.display().to_string(),
+            version: m.version.clone(),
+            description: m.description.clone(),
+            layout: m.layout.as_str(),
+            direction: "up",
+            transaction: m.transaction,
+            checksum: m.checksum.clone(),
+        };
+        let report = check_section(&m.up, subject, &mut schema, opts);
+        if judge(m) {
+            out.push(report);
+        }
+        on_progress(i + 1);
+    }
+    build_report(out, opts)
+}
+
+/// Aggregates migration reports into the run report with its gate decision.
+pub fn build_report(migrations: Vec<MigrationReport>, opts: &CheckOptions) -> Report {
+    let mut summary = Summary {
+        migrations: migrations.len(),
+        ..Summary::default()
+    };
+    let mut verdict = Verdict::Safe;
+    let mut release = ReleaseClass::Patch;
+    for m in &migrations {
+        summary.statements += m.statements.len();
+        summary.unknown += m
+            .statements
+            .iter()
+            .filter(|s| s.verdict == Verdict::Unknown)
+            .count();
+        summary.findings += m.findings.iter().filter(|f| !f.suppressed).count();
+        summary.suppressed += m.findings.iter().filter(|f| f.suppressed).count();
+        summary.by_verdict.add(m.verdict);
+        verdict = verdict.worst(m.verdict);
+        release = release.max(m.release_class);
+    }
+    Report {
+        schema_version: 1,
+        tool: Tool::default(),
+        dialect: opts.dialect.as_str(),
+        target_version: Some(
+            opts.target_version
+                .unwrap_or_else(|| Version::default_for(opts.dialect))
+                .to_string(),
+        ),
+        verdict,
+        release_class: release,
+        fail_on: match opts.fail_on {
+            FailOn::Destructive => "destructive",
+            FailOn::Risky => "risky",
+            FailOn::Caution => "caution",
+            FailOn::Never => "never",
+        },
+        passed: !opts.fail_on.fails(verdict),
+        migrations,
+        summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_positions() {
+        let t = "ab\ncdé\nf";
+        let li = LineIndex::new(t);
+        assert_eq!(li.position(t, 0), Position { line: 1, column: 1 });
+        assert_eq!(li.position(t, 3), Position { line: 2, column: 1 });
+        assert_eq!(
+            li.position(t, t.find('f').unwrap()),
+            Position { line: 3, column: 1 }
+        );
+        assert_eq!(li.position(t, 7), Position { line: 2, column: 4 });
+    }
+
+    #[test]
+    fn not_null_check_detection() {
+        assert_eq!(
+            not_null_check_column("(email IS NOT NULL)").as_deref(),
+            Some("email")
+        );
+        assert_eq!(not_null_check_column("email <> ''"), None);
+    }
+
+    #[test]
+    fn lock_timeout_values() {
+        assert!(lock_timeout_setting(
+            "lock_timeout",
+            "'2s'",
+            Dialect::Postgres
+        ));
+        assert!(!lock_timeout_setting(
+            "lock_timeout",
+            "0",
+            Dialect::Postgres
+        ));
+        assert!(!lock_timeout_setting(
+            "statement_timeout",
+            "5s",
+            Dialect::Postgres
+        ));
+    }
+}

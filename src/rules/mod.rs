@@ -1,0 +1,154 @@
+//! The rule catalog: one file per rule, each with its metadata and one check function, and the
+//! registry that lists them all.
+
+pub mod context;
+mod registry;
+pub mod suppression;
+
+// one module per rule
+mod create_index_non_concurrently;
+mod drop_table;
+mod unknown_statement;
+
+pub use context::{Ctx, Schema, Version};
+pub use registry::RULES;
+pub use suppression::META_RULES;
+
+pub use crate::model::{Category, Severity, Verdict};
+pub use crate::sql::Dialect;
+pub use crate::sql::ir::{Span, Statement};
+
+/// Everything a rule says about itself; docs, `--explain`, SARIF and JSON are built from it.
+#[derive(Debug)]
+pub struct RuleMeta {
+    /// Stable kebab-case name used in suppressions, config and output.
+    pub name: &'static str,
+    pub category: Category,
+    /// What a finding contributes to the statement's verdict by default.
+    pub verdict: Verdict,
+    pub dialects: &'static [Dialect],
+    /// One line: what the rule flags.
+    pub summary: &'static str,
+    /// Why it is dangerous: the lock and what it blocks, or the data lost.
+    pub why: &'static str,
+    /// The safer alternative.
+    pub safer: &'static str,
+    /// Corresponding rules of other tools (`squawk:ban-drop-table`, `eugene:E6`, …).
+    pub anchors: &'static [&'static str],
+    /// Example that triggers the rule (`fixtures/rules/<name>/bad.sql`).
+    pub bad: &'static str,
+    /// The safer rewrite that does not (`fixtures/rules/<name>/good.sql`).
+    pub good: &'static str,
+}
+
+impl RuleMeta {
+    pub fn default_severity(&self) -> Severity {
+        match self.verdict {
+            Verdict::Destructive | Verdict::Risky | Verdict::Unknown => Severity::Error,
+            Verdict::Caution => Severity::Warning,
+            Verdict::Safe => Severity::Info,
+        }
+    }
+    pub fn applies_to(&self, dialect: Dialect) -> bool {
+        self.dialects.contains(&dialect)
+    }
+}
+
+/// One thing a rule found in a statement.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The offending part, as a file byte range.
+    pub span: Span,
+    pub message: String,
+    /// Overrides the rule's verdict for this hit (e.g. a drop of a constraint of unknown kind is
+    /// risky rather than destructive).
+    pub verdict: Option<Verdict>,
+}
+
+impl Hit {
+    pub fn new(span: Span, message: impl Into<String>) -> Self {
+        Hit {
+            span,
+            message: message.into(),
+            verdict: None,
+        }
+    }
+    pub fn with_verdict(mut self, v: Verdict) -> Self {
+        self.verdict = Some(v);
+        self
+    }
+}
+
+pub type CheckFn = fn(&Ctx, &Statement) -> Vec<Hit>;
+
+pub struct Rule {
+    pub meta: RuleMeta,
+    pub check: CheckFn,
+}
+
+pub const ALL_DIALECTS: &[Dialect] = &[Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite];
+pub const POSTGRES: &[Dialect] = &[Dialect::Postgres];
+pub const MYSQL: &[Dialect] = &[Dialect::Mysql];
+
+/// Looks a rule up by name (including the pseudo-rules reported by the classifier).
+pub fn find(name: &str) -> Option<&'static Rule> {
+    RULES.iter().copied().find(|r| r.meta.name == name)
+}
+
+/// What a PostgreSQL lock mode blocks, for messages.
+pub fn lock_blocks(mode: &str) -> &'static str {
+    match mode {
+        "ACCESS EXCLUSIVE" => "blocks all reads and writes of the table",
+        "EXCLUSIVE" => "blocks all writes; only plain reads continue",
+        "SHARE ROW EXCLUSIVE" | "SHARE" => "blocks INSERT, UPDATE and DELETE",
+        "SHARE UPDATE EXCLUSIVE" => "blocks other schema changes and VACUUM, not reads or writes",
+        _ => "blocks concurrent access",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for rule tests: run one rule over SQL text with a fresh context.
+    use super::*;
+    use crate::classify::{CheckOptions, check_sql};
+
+    /// Runs the whole classifier over `sql` and returns the unsuppressed hits of `rule`.
+    pub fn hits(rule: &str, sql: &str, dialect: Dialect) -> Vec<String> {
+        hits_with(rule, sql, dialect, None)
+    }
+
+    pub fn hits_with(
+        rule: &str,
+        sql: &str,
+        dialect: Dialect,
+        version: Option<&str>,
+    ) -> Vec<String> {
+        let opts = CheckOptions {
+            dialect,
+            target_version: version.map(|v| Version::parse(v).expect("test version")),
+            ..CheckOptions::default()
+        };
+        check_sql(sql, &opts)
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == rule && !f.suppressed)
+            .map(|f| f.message)
+            .collect()
+    }
+
+    /// The rule's own bad fixture triggers it and its good fixture does not.
+    pub fn fixtures_behave(rule: &Rule) {
+        let d = rule.meta.dialects[0];
+        assert!(
+            !hits(rule.meta.name, rule.meta.bad, d).is_empty(),
+            "{}: bad.sql does not trigger the rule",
+            rule.meta.name
+        );
+        assert!(
+            hits(rule.meta.name, rule.meta.good, d).is_empty(),
+            "{}: good.sql triggers the rule: {:?}",
+            rule.meta.name,
+            hits(rule.meta.name, rule.meta.good, d)
+        );
+    }
+}
