@@ -1,3 +1,36 @@
-fn main() {
-    println!("Hello, world!");
+use clap::Parser;
+use migsafe::cli::{Cli, CliGlobals, Command};
+use migsafe::{app, config::Config};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn run() -> Result<app::Outcome, app::AppError> {
+    let cli = Cli::parse();
+    let cwd = std::env::current_dir()
+        .map_err(|e| app::AppError::Other(format!("cannot read the working directory: {e}")))?;
+    let config = Config::load(cli.config.as_deref(), &cwd)?;
+    let globals = CliGlobals {
+        color: cli.color,
+        quiet: cli.quiet,
+        database_url: cli.database_url.clone(),
+    };
+    match cli.command {
+        Command::Check(args) => app::check(args.resolve(&globals, &config)?),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(outcome) => {
+            let mut out = std::io::stdout().lock();
+            // a closed pipe (e.g. `| head`) is not an error worth a panic
+            let _ = out.write_all(outcome.stdout.as_bytes());
+            let _ = out.flush();
+            ExitCode::from(outcome.code)
+        }
+        Err(e) => {
+            eprintln!("migsafe: error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

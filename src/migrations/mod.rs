@@ -56,6 +56,9 @@ impl Layout {
     pub fn as_str(self) -> &'static str {
         "plain"
     }
+    pub fn parse(s: &str) -> Option<Layout> {
+        (s == "plain").then_some(Layout::Plain)
+    }
 }
 pub fn checksum(text: &str) -> String {
     use sha2::Digest;
@@ -63,4 +66,36 @@ pub fn checksum(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+impl Layout {
+    pub const ALL: [Layout; 1] = [Layout::Plain];
+}
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DiscoverError(String);
+pub fn discover(
+    paths: &[PathBuf],
+    _forced: Option<Layout>,
+) -> Result<Vec<Migration>, DiscoverError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| DiscoverError(format!("{}: {e}", p.display())))?;
+        let text: Arc<str> = Arc::from(text.as_str());
+        out.push(Migration {
+            layout: Layout::Plain,
+            version: String::new(),
+            description: String::new(),
+            path: p.clone(),
+            up: SqlSection {
+                path: p.clone(),
+                text: text.clone(),
+                range: 0..text.len(),
+            },
+            down: None,
+            transaction: true,
+            checksum: checksum(&text),
+        });
+    }
+    Ok(out)
 }

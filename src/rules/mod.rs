@@ -7,6 +7,7 @@ pub mod suppression;
 
 // one module per rule
 mod create_index_non_concurrently;
+mod drop_column;
 mod drop_table;
 mod unknown_statement;
 

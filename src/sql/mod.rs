@@ -84,7 +84,7 @@ pub fn parse_statement(file: &str, span: Span, dialect: Dialect, index: usize) -
             stmt.parse_error = Some("no statement found".to_string());
         }
         Err(msg) => {
-            stmt.parse_error = Some(msg);
+            stmt.parse_error = Some(file_relative_error(&msg, file, span));
             if let Some((kind, ops)) = fallback::classify(file, span, dialect) {
                 stmt.kind = kind;
                 stmt.ops = ops;
@@ -93,6 +93,31 @@ pub fn parse_statement(file: &str, span: Span, dialect: Dialect, index: usize) -
         }
     }
     stmt
+}
+
+/// sqlparser reports `at Line: L, Column: C` inside the statement text; rewrite it to the file's
+/// line and column so the message points where the user looks.
+fn file_relative_error(msg: &str, file: &str, span: Span) -> String {
+    let msg = msg.strip_prefix("sql parser error: ").unwrap_or(msg);
+    let Some(at) = msg.rfind(" at Line: ") else {
+        return msg.to_string();
+    };
+    let tail = &msg[at + 10..];
+    let mut nums = tail.split(", Column: ");
+    let line: Option<usize> = nums.next().and_then(|l| l.trim().parse().ok());
+    let col: Option<usize> = nums.next().and_then(|c| c.trim().parse().ok());
+    let (Some(line), Some(col)) = (line, col) else {
+        return msg.to_string();
+    };
+    let before = &file[..span.start];
+    let stmt_line = before.matches('\n').count() + 1;
+    let stmt_col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let (fl, fc) = if line <= 1 {
+        (stmt_line, stmt_col + col - 1)
+    } else {
+        (stmt_line + line - 1, col)
+    };
+    format!("{} at line {fl}, column {fc}", &msg[..at])
 }
 
 fn dialect_impl(dialect: Dialect) -> Box<dyn sqlparser::dialect::Dialect> {

@@ -1,0 +1,112 @@
+//! Orchestration of each command: settings in, report and exit code out. Never formats output
+//! itself (renderers do) and never exits the process (main does).
+
+use crate::classify::{self, CheckOptions};
+use crate::cli::{CheckAction, CheckSettings};
+use crate::migrations::{self, Migration};
+use crate::model::Report;
+use crate::report::{self, Format, progress::Progress, rules_doc};
+use crate::vcs;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// What a command produced: text for stdout and the exit code (0 ok, 1 gate failed).
+pub struct Outcome {
+    pub stdout: String,
+    pub code: u8,
+}
+
+/// Errors that mean migsafe could not do its job (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Usage(#[from] crate::cli::UsageError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Discover(#[from] migrations::DiscoverError),
+    #[error(transparent)]
+    Vcs(#[from] vcs::VcsError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs `check` and returns the report (for library users and tests).
+pub fn check_report(
+    settings: &CheckSettings,
+    on_progress: &mut dyn FnMut(usize, usize),
+) -> Result<Report, AppError> {
+    let migs = migrations::discover(&settings.paths, settings.layout)?;
+    let changed: Option<HashSet<PathBuf>> = match &settings.since {
+        Some(rev) => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| AppError::Other(format!("cannot read the working directory: {e}")))?;
+            Some(vcs::changed_since(rev, &cwd)?)
+        }
+        None => None,
+    };
+    let judge = |m: &Migration| match &changed {
+        None => true,
+        Some(set) => {
+            let p = m.path.canonicalize().unwrap_or_else(|_| m.path.clone());
+            set.contains(&p)
+                || m.down.as_ref().is_some_and(|d| {
+                    set.contains(&d.path.canonicalize().unwrap_or_else(|_| d.path.clone()))
+                })
+        }
+    };
+    let total = migs.len();
+    Ok(classify::check_migrations(
+        &migs,
+        &judge,
+        &settings.options,
+        &mut |done| on_progress(done, total),
+    ))
+}
+
+pub fn check(action: CheckAction) -> Result<Outcome, AppError> {
+    match action {
+        CheckAction::Explain(page) => Ok(Outcome {
+            stdout: page,
+            code: 0,
+        }),
+        CheckAction::ListRules(format) => Ok(Outcome {
+            stdout: if format == Format::Json {
+                rules_doc::list_json()
+            } else {
+                rules_doc::list_text()
+            },
+            code: 0,
+        }),
+        CheckAction::Run(settings) => {
+            let mut bar: Option<Progress> = None;
+            let report = check_report(&settings, &mut |done, total| {
+                let b = bar.get_or_insert_with(|| {
+                    Progress::new(total, "checking migrations", settings.progress)
+                });
+                b.set(done);
+            })?;
+            if let Some(b) = &bar {
+                b.finish();
+            }
+            Ok(Outcome {
+                stdout: report::render(&report, settings.format, settings.color),
+                code: if report.passed { 0 } else { 1 },
+            })
+        }
+    }
+}
+
+/// Convenience for tests and embedding: check paths with options.
+pub fn check_paths(paths: &[&Path], options: CheckOptions) -> Result<Report, AppError> {
+    let settings = CheckSettings {
+        paths: paths.iter().map(|p| p.to_path_buf()).collect(),
+        layout: None,
+        format: Format::Json,
+        since: None,
+        options,
+        color: false,
+        progress: false,
+    };
+    check_report(&settings, &mut |_, _| {})
+}

@@ -1,0 +1,276 @@
+//! Command-line definitions (clap) and their validation into settings; no work happens here.
+
+use crate::classify::CheckOptions;
+use crate::config::Config;
+use crate::migrations::Layout;
+use crate::model::FailOn;
+use crate::report::Format;
+use crate::rules::Version;
+use crate::sql::Dialect;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migsafe",
+    version,
+    about = "Makes database schema migrations safe to ship",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Config file (default: migsafe.toml found by walking up from the working directory)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// No progress bars
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// When to use colour (honours NO_COLOR)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Database URL (default: DATABASE_URL); `check` only uses its scheme to pick the dialect
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify migrations statically: safe, caution, risky, destructive or unknown
+    #[command(visible_alias = "lint")]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Migration files, folders or glob patterns (default: `migrations` from the config)
+    pub paths: Vec<PathBuf>,
+    /// SQL dialect (default: config, then DATABASE_URL scheme, then folder names, else postgres)
+    #[arg(long)]
+    pub dialect: Option<String>,
+    /// Server version the rules assume, e.g. 15 or 8.0.12 (default per dialect: 15, 8.0, 3.35)
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<String>,
+    /// Force a folder layout instead of detecting it
+    #[arg(long, value_name = "LAYOUT")]
+    pub layout: Option<String>,
+    /// Output format
+    #[arg(long, default_value = "human", value_name = "human|json|sarif|github")]
+    pub format: String,
+    /// Lowest verdict that fails the run (unknown gates like risky)
+    #[arg(long, value_name = "destructive|risky|caution|never")]
+    pub fail_on: Option<String>,
+    /// Judge only migration files added or changed since this git revision
+    #[arg(long, value_name = "GIT_REV")]
+    pub since: Option<String>,
+    /// Print a rule's documentation and exit
+    #[arg(long, value_name = "RULE", conflicts_with = "list_rules")]
+    pub explain: Option<String>,
+    /// List every rule and exit (with --format json as JSON)
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+/// A usage or configuration problem: exit code 2 with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Everything `check` needs, validated.
+#[derive(Debug)]
+pub struct CheckSettings {
+    pub paths: Vec<PathBuf>,
+    pub layout: Option<Layout>,
+    pub format: Format,
+    pub since: Option<String>,
+    pub options: CheckOptions,
+    pub color: bool,
+    pub progress: bool,
+}
+
+pub enum CheckAction {
+    Run(CheckSettings),
+    Explain(String),
+    ListRules(Format),
+}
+
+/// The scheme of a database URL (`postgres://…` → postgres), never more of it.
+fn url_dialect(url: &str) -> Option<Dialect> {
+    let scheme = url
+        .split_once("://")
+        .map(|(s, _)| s)
+        .or_else(|| url.split_once(':').map(|(s, _)| s))?;
+    Dialect::parse(scheme.split('+').next().unwrap_or(scheme))
+}
+
+/// Folder names such as `migrations/mysql` or `db/sqlite` hint at the dialect.
+fn path_dialect(paths: &[PathBuf]) -> Option<Dialect> {
+    for p in paths {
+        for comp in p.components() {
+            let c = comp.as_os_str().to_string_lossy().to_ascii_lowercase();
+            for (hint, d) in [
+                ("mysql", Dialect::Mysql),
+                ("mariadb", Dialect::Mysql),
+                ("sqlite", Dialect::Sqlite),
+                ("postgres", Dialect::Postgres),
+            ] {
+                if c.contains(hint) {
+                    return Some(d);
+                }
+            }
+        }
+    }
+    None
+}
+
+pub fn use_color(choice: ColorChoice, machine: bool) -> bool {
+    if machine {
+        return false;
+    }
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+impl CheckArgs {
+    pub fn resolve(self, cli: &CliGlobals, config: &Config) -> Result<CheckAction, UsageError> {
+        let format = Format::parse(&self.format).ok_or_else(|| {
+            UsageError(format!(
+                "--format {}: expected human, json, sarif or github",
+                self.format
+            ))
+        })?;
+        if let Some(rule) = self.explain {
+            let known = crate::report::rules_doc::all()
+                .into_iter()
+                .find(|m| m.name == rule);
+            return match known {
+                Some(m) => Ok(CheckAction::Explain(crate::report::rules_doc::page(m))),
+                None => Err(UsageError(format!(
+                    "--explain {rule}: unknown rule (see `migsafe check --list-rules`)"
+                ))),
+            };
+        }
+        if self.list_rules {
+            return Ok(CheckAction::ListRules(format));
+        }
+        let paths = if self.paths.is_empty() {
+            config.migrations.clone()
+        } else {
+            self.paths
+        };
+        if paths.is_empty() {
+            return Err(UsageError(
+                "no migrations given: pass files or folders (e.g. `migsafe check db/migrations`) or set `migrations = [...]` in migsafe.toml".to_string(),
+            ));
+        }
+        let dialect = match self.dialect {
+            Some(d) => Dialect::parse(&d).ok_or_else(|| {
+                UsageError(format!("--dialect {d}: expected postgres, mysql or sqlite"))
+            })?,
+            None => config
+                .dialect
+                .or_else(|| cli.database_url.as_deref().and_then(url_dialect))
+                .or_else(|| path_dialect(&paths))
+                .unwrap_or(Dialect::Postgres),
+        };
+        let target_version = match self.target_version {
+            Some(v) => Some(Version::parse(&v).ok_or_else(|| {
+                UsageError(format!(
+                    "--target-version {v}: expected a version such as 15 or 8.0.12"
+                ))
+            })?),
+            None => config.target_version,
+        };
+        let layout_name = self.layout.or_else(|| config.layout.clone());
+        let layout = match layout_name {
+            Some(l) => Some(Layout::parse(&l).ok_or_else(|| {
+                let all = Layout::ALL
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                UsageError(format!("--layout {l}: expected one of {all}"))
+            })?),
+            None => None,
+        };
+        let fail_on = match self.fail_on.or_else(|| config.fail_on.clone()).as_deref() {
+            None | Some("risky") => FailOn::Risky,
+            Some("destructive") => FailOn::Destructive,
+            Some("caution") => FailOn::Caution,
+            Some("never") => FailOn::Never,
+            Some(other) => {
+                return Err(UsageError(format!(
+                    "--fail-on {other}: expected destructive, risky, caution or never"
+                )));
+            }
+        };
+        Ok(CheckAction::Run(CheckSettings {
+            paths,
+            layout,
+            format,
+            since: self.since,
+            options: CheckOptions {
+                dialect,
+                target_version,
+                fail_on,
+                rule_levels: config.rules.clone().into_iter().collect(),
+            },
+            color: use_color(cli.color, format.is_machine()),
+            progress: !cli.quiet && !format.is_machine(),
+        }))
+    }
+}
+
+/// The global flags commands need after parsing.
+pub struct CliGlobals {
+    pub color: ColorChoice,
+    pub quiet: bool,
+    pub database_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialect_hints() {
+        assert_eq!(
+            url_dialect("postgresql://u:p@h/db"),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(url_dialect("mysql://h/db"), Some(Dialect::Mysql));
+        assert_eq!(url_dialect("sqlite:app.db"), Some(Dialect::Sqlite));
+        assert_eq!(url_dialect("nonsense"), None);
+        assert_eq!(
+            path_dialect(&[PathBuf::from("db/mysql/migrations")]),
+            Some(Dialect::Mysql)
+        );
+        assert_eq!(path_dialect(&[PathBuf::from("db/migrations")]), None);
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

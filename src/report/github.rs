@@ -1,0 +1,58 @@
+//! `--format github`: GitHub Actions workflow commands, one annotation per finding.
+
+use crate::model::{Report, Severity};
+use std::fmt::Write;
+
+/// Escapes message data of a workflow command.
+fn data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value (also `:` and `,`).
+fn prop(s: &str) -> String {
+    data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    for m in &report.migrations {
+        for f in m.findings.iter().filter(|f| !f.suppressed) {
+            let level = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "notice",
+            };
+            let _ = writeln!(
+                out,
+                "::{level} file={},line={},col={},endLine={},endColumn={},title={}::{}",
+                prop(&m.path),
+                f.line,
+                f.column,
+                f.end_line,
+                f.end_column,
+                prop(&format!("migsafe {} ({})", f.rule, f.category.as_str())),
+                data(&format!(
+                    "{}\nWhy: {}\nSafer: {}",
+                    f.message, f.why, f.safer
+                ))
+            );
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "::notice title=migsafe::{}",
+        data(&format!(
+            "{} migrations, {} statements: verdict {}, release class {}, gate {} (--fail-on {})",
+            s.migrations,
+            s.statements,
+            report.verdict,
+            report.release_class.as_str(),
+            if report.passed { "passed" } else { "failed" },
+            report.fail_on
+        ))
+    );
+    out
+}
