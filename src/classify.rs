@@ -434,7 +434,7 @@ pub fn check_section(
         } else {
             continue;
         };
-        let meta = rules::suppression::meta(rule);
+        let meta = rules::meta::get(rule);
         let start = lines.position(&text, s.offset);
         let end = lines.position(&text, s.end);
         findings.push(Finding {
@@ -453,6 +453,28 @@ pub fn check_section(
             byte_start: s.offset,
             byte_end: s.end,
             message,
+            why: meta.why.to_string(),
+            safer: meta.safer.to_string(),
+            suppressed: false,
+            suppression_reason: None,
+        });
+    }
+    if stmts.is_empty() {
+        let meta = &rules::meta::EMPTY;
+        let at = lines.position(&text, section.range.start);
+        findings.push(Finding {
+            rule: meta.name.to_string(),
+            category: meta.category,
+            severity: meta.default_severity(),
+            verdict: meta.verdict,
+            statement_index: 0,
+            line: at.line,
+            column: at.column,
+            end_line: at.line,
+            end_column: at.column,
+            byte_start: section.range.start,
+            byte_end: section.range.start,
+            message: "no SQL statement in this migration: it applies nothing".to_string(),
             why: meta.why.to_string(),
             safer: meta.safer.to_string(),
             suppressed: false,

@@ -457,6 +457,10 @@ fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
 /// Classifies a statement by its tokens; `None` when the leading keywords are not recognised.
 pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec<Op>)> {
     let toks = tokens(file, span, dialect);
+    // an unterminated string, comment or dollar quote means the statement's extent is unknown
+    if toks.iter().any(|t| t.kind == TokKind::Unterminated) {
+        return None;
+    }
     let mut c = Cur { toks: &toks, i: 0 };
     let first = c.next()?.norm.clone();
     let one = |k: &str, op: Op| Some((k.to_string(), vec![op]));
@@ -679,14 +683,7 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
             let table = c.name().unwrap_or_default();
             one("insert", Op::Insert { table })
         }
-        "select" | "values" | "explain" => one("select", Op::Select),
-        "with" => {
-            if ["delete", "update", "insert"].iter().any(|w| c.rest_has(w)) {
-                None
-            } else {
-                one("select", Op::Select)
-            }
-        }
+        // a query sqlparser rejects may call functions with side effects: leave it unknown
         "set" => {
             let local = c.eat("local");
             c.eat("session");
@@ -811,6 +808,8 @@ mod tests {
     fn unknown_leading_keyword_is_none() {
         assert!(fb("FROBNICATE the database").is_none());
         assert!(fb("WITH x AS (DELETE FROM t RETURNING *) SELECT 1").is_none());
+        assert!(fb("SELECT ((((1").is_none());
+        assert!(fb("DO $$ BEGIN DROP TABLE t;").is_none());
         assert!(fb("").is_none());
     }
 }

@@ -1,4 +1,5 @@
-//! Metadata of the findings the classifier reports about suppression comments themselves.
+//! Metadata of the findings the classifier itself reports (about suppression comments and empty
+//! migrations) rather than a rule's check function.
 
 use super::*;
 
@@ -28,14 +29,27 @@ pub static INVALID: RuleMeta = RuleMeta {
     good: "-- migsafe:allow drop-table reason=\"table unused since v2\"\nDROP TABLE legacy;\n",
 };
 
-/// Metadata for a suppression pseudo-rule by name.
-pub fn meta(name: &str) -> &'static RuleMeta {
-    if name == INVALID.name {
-        &INVALID
-    } else {
-        &UNUSED
-    }
-}
+pub static EMPTY: RuleMeta = RuleMeta {
+    name: "empty-migration",
+    category: Category::Style,
+    verdict: Verdict::Caution,
+    dialects: ALL_DIALECTS,
+    summary: "A migration file without any SQL statement",
+    why: "An empty migration is usually a mistake (SQL written into the wrong file, a section marker misspelt, an unsaved editor buffer); it applies nothing while the history records it as applied.",
+    safer: "Put the intended SQL in the file, or delete the file if it is not needed.",
+    anchors: &[],
+    bad: "-- TODO: add the index\n",
+    good: "CREATE TABLE audit_log (id bigint PRIMARY KEY);\n",
+};
 
-/// The pseudo-rules, for docs and SARIF.
-pub static META_RULES: &[&RuleMeta] = &[&UNUSED, &INVALID];
+/// The pseudo-rules, for docs, config and SARIF.
+pub static META_RULES: &[&RuleMeta] = &[&UNUSED, &INVALID, &EMPTY];
+
+/// Metadata for a pseudo-rule by name.
+pub fn get(name: &str) -> &'static RuleMeta {
+    META_RULES
+        .iter()
+        .copied()
+        .find(|m| m.name == name)
+        .unwrap_or(&UNUSED)
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real `migsafe` binary and the library on fixtures. One test binary;
+//! its modules live in `tests/integration/`.
+
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/docs.rs"]
+mod docs;
+#[path = "integration/robustness.rs"]
+mod robustness;
+#[path = "integration/support.rs"]
+mod support;
