@@ -203,10 +203,10 @@ impl FileState {
                                     self.not_null_checks.insert(tc);
                                 }
                             }
-                            AlterAction::RenameTable { to } => {
-                                if self.created_here.remove(&table.key()) {
-                                    self.created_here.insert(to.key());
-                                }
+                            AlterAction::RenameTable { to }
+                                if self.created_here.remove(&table.key()) =>
+                            {
+                                self.created_here.insert(to.key());
                             }
                             _ => {}
                         }
@@ -531,7 +531,7 @@ pub fn check_sql(sql_text: &str, opts: &CheckOptions) -> MigrationReport {
         description: String::new(),
         layout: "plain",
         direction: "up",
-        transaction: true,
+        transaction: !crate::migrations::sections::has_no_transaction_directive(sql_text),
         checksum: crate::migrations::checksum(sql_text),
     };
     check_section(&section, subject, &mut Schema::default(), opts)
@@ -634,6 +634,53 @@ mod tests {
             Some("email")
         );
         assert_eq!(not_null_check_column("email <> ''"), None);
+    }
+
+    #[test]
+    fn looks_inside_do_blocks_and_function_bodies() {
+        let opts = CheckOptions::default();
+        let r = check_sql(
+            "DO $$ BEGIN IF true THEN ALTER TABLE users DROP COLUMN legacy; END IF; END $$;",
+            &opts,
+        );
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.rule == "drop-column")
+            .expect("drop-column found in DO");
+        assert_eq!(
+            (f.line, f.column),
+            (1, 56),
+            "points at `legacy` inside the block"
+        );
+        assert_eq!(r.statements[1].nested_in, Some(0));
+        let r = check_sql(
+            "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $f$\nBEGIN\n  NEW.updated_at := now();\n  TRUNCATE audit;\n  RETURN NEW;\nEND $f$;",
+            &opts,
+        );
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == "truncate" && f.line == 4),
+            "{:?}",
+            r.findings
+        );
+        assert!(
+            !r.findings.iter().any(|f| f.rule == "unknown-statement"),
+            "{:?}",
+            r.findings
+        );
+        let r = check_sql("DO $$ BEGIN EXECUTE 'DROP TABLE ' || t; END $$;", &opts);
+        assert_eq!(r.verdict, Verdict::Unknown);
+        let r = check_sql(
+            "CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$;",
+            &opts,
+        );
+        assert_eq!(
+            r.statements.len(),
+            1,
+            "bodies in other languages are not SQL"
+        );
     }
 
     #[test]

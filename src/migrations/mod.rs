@@ -13,7 +13,7 @@
 //! ignored; every remaining file must fit the chosen layout.
 
 mod layout;
-mod sections;
+pub mod sections;
 
 use std::fmt;
 use std::io;

@@ -327,7 +327,7 @@ pub(crate) fn goose_sections(path: &Path, text: &str) -> Result<Sections, Discov
 /// Whether the file starts with a `-- no-transaction` or `-- migsafe:no-transaction` line
 /// comment (ASCII case ignored) before its first statement: only blank space, `--` line
 /// comments and (nested) `/* */` block comments may precede it.
-pub(crate) fn has_no_transaction_directive(text: &str) -> bool {
+pub fn has_no_transaction_directive(text: &str) -> bool {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rest = text;
     loop {

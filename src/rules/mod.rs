@@ -2,18 +2,40 @@
 //! registry that lists them all.
 
 pub mod context;
+pub mod meta;
 mod registry;
-pub mod suppression;
 
 // one module per rule
+mod add_check_validated;
+mod add_column_not_null_without_default;
+mod add_column_volatile_default;
+mod add_foreign_key_validated;
+mod add_primary_key;
+mod add_unique_constraint;
+mod alter_column_type_lossy;
+mod alter_column_type_rewrite;
+mod concurrently_in_transaction;
 mod create_index_non_concurrently;
+mod delete_without_where;
 mod drop_column;
+mod drop_constraint;
+mod drop_database;
+mod drop_index_non_concurrently;
+mod drop_schema;
 mod drop_table;
+mod missing_lock_timeout;
+mod mysql_enum_value_removal;
+mod mysql_table_copy;
+mod rename_column;
+mod rename_table;
+mod set_not_null;
+mod truncate;
 mod unknown_statement;
+mod update_without_where;
 
 pub use context::{Ctx, Schema, Version};
+pub use meta::META_RULES;
 pub use registry::RULES;
-pub use suppression::META_RULES;
 
 pub use crate::model::{Category, Severity, Verdict};
 pub use crate::sql::Dialect;

@@ -277,6 +277,13 @@ fn alter_action(file: &str, toks: &[T], whole: Span) -> AlterItem {
                 if_exists,
                 cascade: c.rest_has("cascade"),
             }
+        } else if c.eat("check") {
+            // MySQL 8.0.16+: DROP CHECK name
+            AlterAction::DropConstraint {
+                name: c.next().map(|t| t.norm.clone()).unwrap_or_default(),
+                if_exists: false,
+                cascade: false,
+            }
         } else if c.eat_seq(&["primary", "key"]) {
             AlterAction::DropPrimaryKey
         } else if c.eat_seq(&["foreign", "key"]) {
@@ -737,7 +744,7 @@ pub fn classify(file: &str, span: Span, dialect: Dialect) -> Option<(String, Vec
                 c.eat("to");
                 let Some(to) = c.name() else { break };
                 pairs.push((from, to));
-                if !c.peek().is_some_and(|t| t.norm == ",") {
+                if c.peek().is_none_or(|t| t.norm != ",") {
                     break;
                 }
                 c.i += 1;

@@ -359,6 +359,14 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
     AlterItem { action, span }
 }
 
+/// The table a DML statement targets, without alias or quotes.
+fn relation(t: &a::TableFactor) -> Option<ObjName> {
+    match t {
+        a::TableFactor::Table { name, .. } => Some(obj(name)),
+        _ => None,
+    }
+}
+
 fn object_kind(t: &a::ObjectType) -> ObjectKind {
     match t {
         a::ObjectType::Table => ObjectKind::Table,
@@ -559,19 +567,13 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
         S::Delete(d) => {
             let table = match &d.from {
                 a::FromTable::WithFromKeyword(t) | a::FromTable::WithoutKeyword(t) => {
-                    t.first().map(|t| t.relation.to_string())
+                    t.first().and_then(|t| relation(&t.relation))
                 }
             };
             one(
                 "delete",
                 Op::Delete {
-                    table: table.map(|t| {
-                        ObjName::new(
-                            t.split('.')
-                                .map(|p| p.trim_matches('"').to_lowercase())
-                                .collect(),
-                        )
-                    }),
+                    table,
                     has_where: d.selection.is_some() || d.limit.is_some(),
                 },
             )
@@ -587,33 +589,21 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                     }
                 })
                 .collect();
-            let table = u.table.relation.to_string();
             one(
                 "update",
                 Op::Update {
-                    table: Some(ObjName::new(
-                        table
-                            .split('.')
-                            .map(|p| p.trim_matches('"').to_lowercase())
-                            .collect(),
-                    )),
+                    table: relation(&u.table.relation),
                     has_where: u.selection.is_some() || u.limit.is_some(),
                     columns,
                 },
             )
         }
         S::Insert(i) => {
-            let t = i.table.to_string();
-            one(
-                "insert",
-                Op::Insert {
-                    table: ObjName::new(
-                        t.split('.')
-                            .map(|p| p.trim_matches('"').trim_matches('`').to_lowercase())
-                            .collect(),
-                    ),
-                },
-            )
+            let table = match &i.table {
+                a::TableObject::TableName(n) => obj(n),
+                other => ObjName::single(&other.to_string()),
+            };
+            one("insert", Op::Insert { table })
         }
         S::Query(_) => one("select", Op::Select),
         S::Set(set) => {

@@ -177,11 +177,11 @@ pub fn parse_body(file: &str, body: Span, dialect: Dialect, parent: usize) -> Ve
                 | "commit"
                 | "rollback"
         );
-        if plpgsql_only {
+        if plpgsql_only || is_plpgsql_assignment(&file[span.start..span.end]) {
             continue;
         }
         let mut s = parse_statement(file, span, dialect, out.len());
-        if head == "execute" && s.parser != How::Sqlparser {
+        if head == "execute" {
             s.parser = How::None;
             s.kind = "dynamic_sql".to_string();
             s.ops.clear();
@@ -192,6 +192,21 @@ pub fn parse_body(file: &str, body: Span, dialect: Dialect, parent: usize) -> Ve
         out.push(s);
     }
     out
+}
+
+/// `NEW.updated_at = now()`, `total := total + 1`, `arr[1] := x`: PL/pgSQL assignments, which
+/// are not SQL statements (no SQL statement starts with an identifier followed by `=` or `:=`).
+fn is_plpgsql_assignment(s: &str) -> bool {
+    let t = s.trim_start();
+    let ident_end = t
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '"' | '[' | ']' | '$')))
+        .map_or(t.len(), |(i, _)| i);
+    if ident_end == 0 {
+        return false;
+    }
+    let rest = t[ident_end..].trim_start();
+    rest.starts_with(":=") || (rest.starts_with('=') && !rest.starts_with("=>"))
 }
 
 fn first_word(s: &str) -> String {

@@ -234,6 +234,8 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
                     TypeChange::Rewrite
                 }
             }
+            // MySQL integer "display widths" (int(11) vs int) change nothing stored
+            _ if int_rank(o).is_some() => TypeChange::MetadataOnly,
             _ if old.args != new.args => TypeChange::Rewrite,
             _ => TypeChange::MetadataOnly,
         };
@@ -501,6 +503,10 @@ mod tests {
             TypeChange::MetadataOnly
         );
         assert_eq!(t("enum('a','b')", "enum('c','a','b')"), TypeChange::Rewrite);
+        assert_eq!(
+            type_change(&type_name("int(11)"), &type_name("int"), Dialect::Mysql),
+            TypeChange::MetadataOnly
+        );
     }
 
     #[test]

@@ -8,11 +8,22 @@ use std::process::Command;
 fn demo_fails_the_default_gate_and_shows_carets_why_and_safer() {
     let r = migsafe(&["check", "fixtures/demo"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.is_empty(), "diagnostics only on stderr, none expected: {}", r.stderr);
+    assert!(
+        r.stderr.is_empty(),
+        "diagnostics only on stderr, none expected: {}",
+        r.stderr
+    );
     assert!(r.stdout.contains("error[drop-column]"));
-    assert!(r.stdout.contains("fixtures/demo/20240410080000_drop_legacy.sql:3:31"));
+    assert!(
+        r.stdout
+            .contains("fixtures/demo/20240410080000_drop_legacy.sql:3:31")
+    );
     // the caret sits under `legacy_id`
-    let caret = r.stdout.lines().find(|l| l.contains("^^^^^^^^^")).expect("caret line");
+    let caret = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("^^^^^^^^^"))
+        .expect("caret line");
     assert!(caret.trim_start().starts_with('|'));
     assert!(r.stdout.contains("= why:") && r.stdout.contains("= safer:"));
     assert!(r.stdout.contains("release class: major"));
@@ -21,8 +32,14 @@ fn demo_fails_the_default_gate_and_shows_carets_why_and_safer() {
 
 #[test]
 fn fail_on_thresholds() {
-    assert_eq!(migsafe(&["check", "fixtures/demo", "--fail-on", "never"]).code, 0);
-    assert_eq!(migsafe(&["check", "fixtures/demo", "--fail-on", "destructive"]).code, 1);
+    assert_eq!(
+        migsafe(&["check", "fixtures/demo", "--fail-on", "never"]).code,
+        0
+    );
+    assert_eq!(
+        migsafe(&["check", "fixtures/demo", "--fail-on", "destructive"]).code,
+        1
+    );
     let risky_only = fixture("demo/20240301100000_index_orders.sql");
     let p = risky_only.to_str().unwrap();
     assert_eq!(migsafe(&["check", p, "--fail-on", "destructive"]).code, 0);
@@ -46,24 +63,48 @@ fn json_output_follows_schema_version_1() {
     assert_eq!(v["release_class"], "major");
     let migs = v["migrations"].as_array().unwrap();
     assert_eq!(migs.len(), 5);
-    let drop = migs.iter().find(|m| m["path"].as_str().unwrap().ends_with("drop_legacy.sql")).unwrap();
+    let drop = migs
+        .iter()
+        .find(|m| m["path"].as_str().unwrap().ends_with("drop_legacy.sql"))
+        .unwrap();
     assert_eq!(drop["version"], "20240410080000");
     assert_eq!(drop["verdict"], "destructive");
     let st = &drop["statements"][1];
-    for key in ["index", "line", "column", "end_line", "verdict", "parsed", "kind", "sql"] {
+    for key in [
+        "index", "line", "column", "end_line", "verdict", "parsed", "kind", "sql",
+    ] {
         assert!(!st[key].is_null(), "statement lacks {key}: {st}");
     }
     assert_eq!(st["kind"], "alter_table");
     assert_eq!(st["sql"], "ALTER TABLE users DROP COLUMN legacy_id");
-    let f = drop["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "drop-column").unwrap();
+    let f = drop["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "drop-column")
+        .unwrap();
     for key in [
-        "rule", "category", "severity", "statement_index", "line", "column", "end_line", "end_column", "message", "why", "safer", "suppressed",
+        "rule",
+        "category",
+        "severity",
+        "statement_index",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "message",
+        "why",
+        "safer",
+        "suppressed",
     ] {
         assert!(!f[key].is_null(), "finding lacks {key}: {f}");
     }
     assert_eq!(f["category"], "destructive");
     assert_eq!(f["severity"], "error");
-    assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(3), Some(31)));
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(3), Some(31))
+    );
     let s = &v["summary"];
     assert_eq!(s["migrations"], 5);
     assert_eq!(s["by_verdict"]["destructive"], 1);
@@ -89,7 +130,11 @@ fn sarif_has_the_required_fields() {
     let run = &v["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "migsafe");
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    assert!(rules.iter().all(|r| r["id"].is_string() && r["help"]["text"].as_str().unwrap().contains("Safer")));
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["id"].is_string() && r["help"]["text"].as_str().unwrap().contains("Safer"))
+    );
     let results = run["results"].as_array().unwrap();
     assert!(!results.is_empty());
     for res in results {
@@ -101,7 +146,10 @@ fn sarif_has_the_required_fields() {
         assert!(region["startLine"].as_u64().unwrap() >= 1);
         assert!(res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].is_string());
     }
-    let suppressed = results.iter().find(|r| r["ruleId"] == "update-without-where").unwrap();
+    let suppressed = results
+        .iter()
+        .find(|r| r["ruleId"] == "update-without-where")
+        .unwrap();
     assert_eq!(suppressed["suppressions"][0]["kind"], "inSource");
 }
 
@@ -109,22 +157,58 @@ fn sarif_has_the_required_fields() {
 fn github_workflow_commands() {
     let r = migsafe(&["check", "fixtures/demo", "--format", "github"]);
     assert_eq!(r.code, 1);
-    let line = r.stdout.lines().find(|l| l.contains("drop-column")).unwrap();
-    assert!(line.starts_with("::error file=fixtures/demo/20240410080000_drop_legacy.sql,line=3,col=31,"), "{line}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("drop-column"))
+        .unwrap();
+    assert!(
+        line.starts_with(
+            "::error file=fixtures/demo/20240410080000_drop_legacy.sql,line=3,col=31,"
+        ),
+        "{line}"
+    );
     assert!(line.contains("%0AWhy: "), "newlines are escaped: {line}");
-    assert!(!r.stdout.contains("update-without-where"), "suppressed findings are not annotated");
-    assert!(r.stdout.lines().last().unwrap().starts_with("::notice title=migsafe::"));
+    assert!(
+        !r.stdout.contains("update-without-where"),
+        "suppressed findings are not annotated"
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("::notice title=migsafe::")
+    );
 }
 
 #[test]
 fn usage_errors_exit_2_with_a_reason() {
     assert_usage_error(&migsafe(&["check", "no/such/dir"]), "no/such/dir");
-    assert_usage_error(&migsafe(&["check", "fixtures/demo", "--dialect", "oracle"]), "--dialect oracle");
-    assert_usage_error(&migsafe(&["check", "fixtures/demo", "--format", "xml"]), "--format xml");
-    assert_usage_error(&migsafe(&["check", "fixtures/demo", "--fail-on", "sometimes"]), "--fail-on sometimes");
-    assert_usage_error(&migsafe(&["check", "fixtures/demo", "--target-version", "fifteen"]), "--target-version");
-    assert_usage_error(&migsafe(&["check", "fixtures/demo", "--layout", "liquibase"]), "--layout liquibase");
-    assert_usage_error(&migsafe(&["check", "--explain", "no-such-rule"]), "no-such-rule");
+    assert_usage_error(
+        &migsafe(&["check", "fixtures/demo", "--dialect", "oracle"]),
+        "--dialect oracle",
+    );
+    assert_usage_error(
+        &migsafe(&["check", "fixtures/demo", "--format", "xml"]),
+        "--format xml",
+    );
+    assert_usage_error(
+        &migsafe(&["check", "fixtures/demo", "--fail-on", "sometimes"]),
+        "--fail-on sometimes",
+    );
+    assert_usage_error(
+        &migsafe(&["check", "fixtures/demo", "--target-version", "fifteen"]),
+        "--target-version",
+    );
+    assert_usage_error(
+        &migsafe(&["check", "fixtures/demo", "--layout", "liquibase"]),
+        "--layout liquibase",
+    );
+    assert_usage_error(
+        &migsafe(&["check", "--explain", "no-such-rule"]),
+        "no-such-rule",
+    );
     assert_usage_error(&migsafe(&["check"]), "no migrations given");
     let r = migsafe(&["check", "--bogus-flag"]);
     assert_eq!(r.code, 2);
@@ -134,13 +218,20 @@ fn usage_errors_exit_2_with_a_reason() {
 #[test]
 fn malformed_and_unknown_config_keys() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("migsafe.toml"), "dialect = \"postgres\"\nmigratoins = [\"db\"]\n").unwrap();
+    fs::write(
+        dir.path().join("migsafe.toml"),
+        "dialect = \"postgres\"\nmigratoins = [\"db\"]\n",
+    )
+    .unwrap();
     fs::write(dir.path().join("a.sql"), "SELECT 1;").unwrap();
     let r = migsafe_in(dir.path(), &["check", "a.sql"]);
     assert_usage_error(&r, "migratoins");
     assert!(r.stderr.contains("migsafe.toml"));
     fs::write(dir.path().join("migsafe.toml"), "dialect = [").unwrap();
-    assert_usage_error(&migsafe_in(dir.path(), &["check", "a.sql"]), "invalid config");
+    assert_usage_error(
+        &migsafe_in(dir.path(), &["check", "a.sql"]),
+        "invalid config",
+    );
 }
 
 #[test]
@@ -161,7 +252,11 @@ fn config_sets_paths_dialect_and_rule_levels() {
     assert_eq!(v["dialect"], "mysql");
     assert_eq!(v["migrations"][0]["findings"][0]["severity"], "warning");
     assert_eq!(v["verdict"], "caution");
-    fs::write(dir.path().join("migsafe.toml"), "migrations = [\"db\"]\n[rules]\ndrop-table = \"off\"\n").unwrap();
+    fs::write(
+        dir.path().join("migsafe.toml"),
+        "migrations = [\"db\"]\n[rules]\ndrop-table = \"off\"\nmissing-lock-timeout = \"off\"\n",
+    )
+    .unwrap();
     let v = json(&migsafe_in(dir.path(), &["check", "--format", "json"]));
     assert_eq!(v["verdict"], "safe");
     // with the rule off nothing reports the drop; it still counts as a schema change
@@ -188,13 +283,24 @@ fn suppressions_need_a_reason_and_unused_ones_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("m.sql");
     fs::write(&f, "-- migsafe:allow drop-table\nDROP TABLE a;\n-- migsafe:allow truncate reason=\"not here\"\nSELECT 1;\n").unwrap();
-    let v = json(&migsafe(&["check", f.to_str().unwrap(), "--format", "json"]));
+    let v = json(&migsafe(&[
+        "check",
+        f.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
     let findings = v["migrations"][0]["findings"].as_array().unwrap();
-    let rules: Vec<&str> = findings.iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = findings
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
     assert!(rules.contains(&"invalid-suppression"), "{rules:?}");
     assert!(rules.contains(&"unused-suppression"), "{rules:?}");
     let drop = findings.iter().find(|f| f["rule"] == "drop-table").unwrap();
-    assert_eq!(drop["suppressed"], false, "a suppression without reason is not honoured");
+    assert_eq!(
+        drop["suppressed"], false,
+        "a suppression without reason is not honoured"
+    );
     assert_eq!(v["verdict"], "destructive");
 }
 
@@ -207,9 +313,18 @@ fn explain_and_list_rules() {
     let r = migsafe(&["lint", "--list-rules", "--format", "json"]);
     assert_eq!(r.code, 0);
     let v = json(&r);
-    let names: Vec<&str> = v["rules"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"drop-table") && names.contains(&"unknown-statement"));
-    assert!(migsafe(&["check", "--list-rules"]).stdout.contains("create-index-non-concurrently"));
+    assert!(
+        migsafe(&["check", "--list-rules"])
+            .stdout
+            .contains("create-index-non-concurrently")
+    );
 }
 
 #[test]
@@ -232,7 +347,16 @@ fn every_layout_fixture_is_checked() {
         let migs = v["migrations"].as_array().unwrap();
         assert_eq!(migs.len(), migrations, "{layout}");
         assert!(migs.iter().all(|m| m["layout"] == layout), "{layout}: {v}");
-        let forced = migsafe(&["check", &path, "--layout", layout, "--format", "json", "--fail-on", "never"]);
+        let forced = migsafe(&[
+            "check",
+            &path,
+            "--layout",
+            layout,
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ]);
         assert_eq!(forced.code, 0, "{layout} forced: {}", forced.stderr);
     }
 }
@@ -253,8 +377,16 @@ fn since_judges_only_new_and_changed_migrations() {
     let d = dir.path();
     git(d, &["init", "-q", "-b", "main"]);
     fs::create_dir(d.join("db")).unwrap();
-    fs::write(d.join("db/1_create.sql"), "CREATE TABLE t (id int, legacy int);\n").unwrap();
-    fs::write(d.join("db/2_drop.sql"), "ALTER TABLE t DROP COLUMN legacy;\n").unwrap();
+    fs::write(
+        d.join("db/1_create.sql"),
+        "CREATE TABLE t (id int, legacy int);\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("db/2_drop.sql"),
+        "ALTER TABLE t DROP COLUMN legacy;\n",
+    )
+    .unwrap();
     git(d, &["add", "."]);
     git(d, &["commit", "-qm", "base"]);
     fs::write(d.join("db/3_index.sql"), "CREATE INDEX t_id ON t (id);\n").unwrap();
@@ -264,5 +396,8 @@ fn since_judges_only_new_and_changed_migrations() {
     assert_eq!(migs.len(), 1, "{v}");
     assert!(migs[0]["path"].as_str().unwrap().ends_with("3_index.sql"));
     assert_eq!(v["verdict"], "risky");
-    assert_usage_error(&migsafe_in(d, &["check", "db", "--since", "no-such-rev"]), "no-such-rev");
+    assert_usage_error(
+        &migsafe_in(d, &["check", "db", "--since", "no-such-rev"]),
+        "no-such-rev",
+    );
 }

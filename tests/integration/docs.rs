@@ -40,8 +40,22 @@ fn every_rule_has_fixtures_on_disk_matching_its_metadata() {
     for rule in migsafe::rules::RULES {
         let m = &rule.meta;
         let dir = root().join("fixtures/rules").join(m.name);
-        assert_eq!(fs::read_to_string(dir.join("bad.sql")).unwrap(), m.bad, "{}", m.name);
-        assert_eq!(fs::read_to_string(dir.join("good.sql")).unwrap(), m.good, "{}", m.name);
-        assert!(m.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{} is not kebab-case", m.name);
+        assert_eq!(
+            fs::read_to_string(dir.join("bad.sql")).unwrap(),
+            m.bad,
+            "{}",
+            m.name
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("good.sql")).unwrap(),
+            m.good,
+            "{}",
+            m.name
+        );
+        assert!(
+            m.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+            "{} is not kebab-case",
+            m.name
+        );
     }
 }

@@ -25,14 +25,22 @@ fn empty_file_is_reported_not_silently_passed() {
 
 #[test]
 fn binary_garbage_is_an_error_naming_the_file() {
-    let (r, _d) = check_file("1_bin.sql", &[0x00, 0xff, 0xfe, 0x80, 0x01, b';', 0xc3], &[]);
+    let (r, _d) = check_file(
+        "1_bin.sql",
+        &[0x00, 0xff, 0xfe, 0x80, 0x01, b';', 0xc3],
+        &[],
+    );
     assert_usage_error(&r, "1_bin.sql");
     assert!(r.stderr.contains("UTF-8"), "{}", r.stderr);
 }
 
 #[test]
 fn utf8_garbage_is_unknown() {
-    let (r, _d) = check_file("1_garbage.sql", "\u{1}\u{7f}ÿ漢字 ))) ((; $$ '''".as_bytes(), &[]);
+    let (r, _d) = check_file(
+        "1_garbage.sql",
+        "\u{1}\u{7f}ÿ漢字 ))) ((; $$ '''".as_bytes(),
+        &[],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v = json(&r);
     assert_eq!(v["verdict"], "unknown");
@@ -40,7 +48,11 @@ fn utf8_garbage_is_unknown() {
 
 #[test]
 fn unterminated_dollar_quote_is_unknown_and_earlier_statements_survive() {
-    let (r, _d) = check_file("1_dq.sql", b"DROP TABLE a;\nDO $$ BEGIN ALTER TABLE b DROP COLUMN c;\n", &[]);
+    let (r, _d) = check_file(
+        "1_dq.sql",
+        b"DROP TABLE a;\nDO $$ BEGIN ALTER TABLE b DROP COLUMN c;\n",
+        &[],
+    );
     let v = json(&r);
     let st = v["migrations"][0]["statements"].as_array().unwrap();
     assert_eq!(st[0]["kind"], "drop_table");
@@ -55,7 +67,12 @@ fn deeply_nested_parentheses_are_unknown_not_a_stack_overflow() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v = json(&r);
     assert_eq!(v["migrations"][0]["statements"][0]["verdict"], "unknown");
-    assert!(v["migrations"][0]["statements"][0]["parse_error"].as_str().unwrap().contains("recursion"));
+    assert!(
+        v["migrations"][0]["statements"][0]["parse_error"]
+            .as_str()
+            .unwrap()
+            .contains("recursion")
+    );
 }
 
 #[test]
@@ -86,10 +103,60 @@ fn unreadable_path_is_an_error() {
 #[test]
 fn random_sqlish_input_never_panics() {
     const PIECES: &[&str] = &[
-        "ALTER", "TABLE", "DROP", "COLUMN", "CREATE", "INDEX", "CONCURRENTLY", "ON", "t", "\"q\"", "(", ")", ",", ";", "'", "$$", "$a$",
-        "--", "/*", "*/", "BEGIN", "END", "CASE", "DELIMITER", "//", "DO", "SET", "NOT", "NULL", "DEFAULT", "now()", "TYPE", "varchar(",
-        "é", "\n", "`", "[", "]", "E'\\'", "-- migsafe:allow drop-table reason=\"x\"", "TRUNCATE", "UPDATE", "DELETE", "FROM", "WHERE",
-        "-- +goose StatementBegin", "-- +goose StatementEnd", "RENAME", "TO", "ADD", "CONSTRAINT", "FOREIGN", "KEY", "REFERENCES",
+        "ALTER",
+        "TABLE",
+        "DROP",
+        "COLUMN",
+        "CREATE",
+        "INDEX",
+        "CONCURRENTLY",
+        "ON",
+        "t",
+        "\"q\"",
+        "(",
+        ")",
+        ",",
+        ";",
+        "'",
+        "$$",
+        "$a$",
+        "--",
+        "/*",
+        "*/",
+        "BEGIN",
+        "END",
+        "CASE",
+        "DELIMITER",
+        "//",
+        "DO",
+        "SET",
+        "NOT",
+        "NULL",
+        "DEFAULT",
+        "now()",
+        "TYPE",
+        "varchar(",
+        "é",
+        "\n",
+        "`",
+        "[",
+        "]",
+        "E'\\'",
+        "-- migsafe:allow drop-table reason=\"x\"",
+        "TRUNCATE",
+        "UPDATE",
+        "DELETE",
+        "FROM",
+        "WHERE",
+        "-- +goose StatementBegin",
+        "-- +goose StatementEnd",
+        "RENAME",
+        "TO",
+        "ADD",
+        "CONSTRAINT",
+        "FOREIGN",
+        "KEY",
+        "REFERENCES",
     ];
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
@@ -100,7 +167,9 @@ fn random_sqlish_input_never_panics() {
     };
     for _ in 0..3000 {
         let n = (next() % 40) as usize;
-        let sql: Vec<&str> = (0..n).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();
+        let sql: Vec<&str> = (0..n)
+            .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+            .collect();
         let sql = sql.join(if next() % 2 == 0 { " " } else { "" });
         for d in Dialect::ALL {
             let opts = CheckOptions {

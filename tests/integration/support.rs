@@ -39,11 +39,20 @@ pub fn migsafe(args: &[&str]) -> Run {
 /// Exit 2 with one clear line on stderr and nothing on stdout.
 pub fn assert_usage_error(r: &Run, needle: &str) {
     assert_eq!(r.code, 2, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
-    assert!(r.stdout.is_empty(), "stdout must stay empty on errors: {}", r.stdout);
-    assert!(r.stderr.contains(needle), "stderr lacks {needle:?}: {}", r.stderr);
+    assert!(
+        r.stdout.is_empty(),
+        "stdout must stay empty on errors: {}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains(needle),
+        "stderr lacks {needle:?}: {}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
 
 pub fn json(r: &Run) -> serde_json::Value {
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", r.stdout))
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", r.stdout))
 }

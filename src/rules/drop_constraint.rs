@@ -1,0 +1,304 @@
+//! `ALTER TABLE … DROP CONSTRAINT` (and MySQL `DROP FOREIGN KEY` / `DROP CHECK` / `DROP PRIMARY
+//! KEY`) on an existing table: the integrity rule stops being enforced.
+
+use super::*;
+use crate::rules::context::ConstraintType;
+use crate::sql::ir::{AlterAction, AlterItem, ObjName, Op, Parser};
+
+pub static RULE: Rule = Rule {
+    meta: RuleMeta {
+        name: "drop-constraint",
+        category: Category::Destructive,
+        verdict: Verdict::Destructive,
+        dialects: ALL_DIALECTS,
+        summary: "Dropping a foreign key or check constraint stops enforcing an integrity rule",
+        why: "Once a FOREIGN KEY or CHECK constraint is dropped the database no longer rejects rows that break it: orphaned references and invalid values can get in from the moment the migration runs, and they stay after the constraint is re-added as NOT VALID (putting it back as valid then fails until the data is cleaned). Dropping a UNIQUE or PRIMARY KEY constraint also drops its index (duplicates can get in, and queries relying on the index slow down) and is refused while foreign keys reference it (CASCADE drops those foreign keys too); it is reported as risky. A constraint whose kind migsafe cannot tell (not defined in the checked migrations and not recognisable from its name) is reported as risky. The kind comes from the constraints seen in earlier statements and migrations, else from the name (`fk`, `_fkey`, `foreign`, MySQL `_ibfk_` → foreign key; `chk`, `_check`, `ck` → check; `_pkey`, `pk` → primary key; `_key`, `uniq`, `uq` → unique). Not reported for tables created earlier in the same migration file.",
+        safer: "Keep the constraint. To change it, add the replacement first without a long lock (`ALTER TABLE orders ADD CONSTRAINT orders_customer_id_fk2 FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID; ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_fk2;`) and drop the old one only afterwards; if the rule really has to go, make sure application code enforces it and suppress the finding with a reason.",
+        anchors: &["atlas:CD101"],
+        bad: include_str!("../../fixtures/rules/drop-constraint/bad.sql"),
+        good: include_str!("../../fixtures/rules/drop-constraint/good.sql"),
+    },
+    check,
+};
+
+/// The constraint name when `item` is MySQL `DROP CHECK name` that the token fallback read as a
+/// `DROP COLUMN check` (sqlparser rejects `DROP CHECK`).
+pub(super) fn fallback_drop_check(ctx: &Ctx, stmt: &Statement, item: &AlterItem) -> Option<String> {
+    let AlterAction::DropColumn { names, .. } = &item.action else {
+        return None;
+    };
+    if stmt.parser != Parser::Fallback || names.len() != 1 || names[0] != "check" {
+        return None;
+    }
+    drop_check_name(ctx.file.get(item.span.start..item.span.end)?)
+}
+
+/// `DROP CHECK name` (unquoted `CHECK`) → the name.
+fn drop_check_name(text: &str) -> Option<String> {
+    let mut words = text.split_whitespace();
+    let drop = words.next()?;
+    let check = words.next()?;
+    if !drop.eq_ignore_ascii_case("drop") || !check.eq_ignore_ascii_case("check") {
+        return None;
+    }
+    let name = words
+        .next()?
+        .trim_matches(|c| c == '`' || c == '"' || c == ';');
+    Some(name.to_string())
+}
+
+fn check_hit(table: &ObjName, name: &str, item: &AlterItem) -> Hit {
+    Hit::new(
+        item.span,
+        format!(
+            "drops check constraint `{name}` of `{table}`: the check is no longer enforced, so rows violating it can get in"
+        ),
+    )
+}
+
+/// The constraint kind recognisable from a name, if any.
+fn kind_from_name(name: &str) -> Option<ConstraintType> {
+    let lower = name.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |ws: &[&str]| words.iter().any(|w| ws.contains(w));
+    if lower.contains("foreign") || has(&["fk", "fkey", "ibfk"]) {
+        Some(ConstraintType::ForeignKey)
+    } else if has(&["chk", "check", "ck"]) {
+        Some(ConstraintType::Check)
+    } else if has(&["pkey", "pk"]) {
+        Some(ConstraintType::PrimaryKey)
+    } else if words.last() == Some(&"key") || has(&["uniq", "unique", "uq", "uk"]) {
+        Some(ConstraintType::Unique)
+    } else {
+        None
+    }
+}
+
+fn constraint_hit(ctx: &Ctx, table: &ObjName, name: &str, cascade: bool, item: &AlterItem) -> Hit {
+    let (kind, guessed) = match ctx.schema.constraints.get(name) {
+        Some((t, k)) if *t == table.key() => (Some(*k), false),
+        _ => (kind_from_name(name), true),
+    };
+    let guess = if guessed {
+        " (kind guessed from its name)"
+    } else {
+        ""
+    };
+    match kind {
+        Some(ConstraintType::ForeignKey) => Hit::new(
+            item.span,
+            format!(
+                "drops foreign key `{name}` of `{table}`{guess}: references are no longer checked, so rows pointing to missing parents can get in"
+            ),
+        ),
+        Some(ConstraintType::Check) => Hit::new(
+            item.span,
+            format!(
+                "drops check constraint `{name}` of `{table}`{guess}: the check is no longer enforced, so rows violating it can get in"
+            ),
+        ),
+        Some(k @ (ConstraintType::PrimaryKey | ConstraintType::Unique | ConstraintType::Exclude)) => {
+            let what = match k {
+                ConstraintType::PrimaryKey => "primary key",
+                ConstraintType::Unique => "unique constraint",
+                _ => "exclusion constraint",
+            };
+            let effect = if k == ConstraintType::Exclude {
+                "conflicting rows can get in"
+            } else {
+                "duplicates can get in and its index is dropped with it"
+            };
+            if cascade {
+                Hit::new(
+                    item.span,
+                    format!(
+                        "drops {what} `{name}` of `{table}`{guess}: {effect}; CASCADE also drops every foreign key that references it, so those references stop being checked"
+                    ),
+                )
+            } else {
+                Hit::new(
+                    item.span,
+                    format!(
+                        "drops {what} `{name}` of `{table}`{guess}: {effect} (it fails while foreign keys still reference it)"
+                    ),
+                )
+                .with_verdict(Verdict::Risky)
+            }
+        }
+        None => Hit::new(
+            item.span,
+            format!(
+                "drops constraint `{name}` of `{table}` whose kind is unknown (not defined in the checked migrations): if it is a foreign key or check, it stops being enforced and invalid rows can get in; if it is a unique or primary key, duplicates can"
+            ),
+        )
+        .with_verdict(Verdict::Risky),
+    }
+}
+
+fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for op in &stmt.ops {
+        let Op::AlterTable { table, items, .. } = op else {
+            continue;
+        };
+        if !ctx.is_existing(table) {
+            continue;
+        }
+        for item in items {
+            match &item.action {
+                AlterAction::DropConstraint { name, cascade, .. } => {
+                    hits.push(constraint_hit(ctx, table, name, *cascade, item));
+                }
+                AlterAction::DropForeignKey { name } => hits.push(Hit::new(
+                    item.span,
+                    format!(
+                        "drops foreign key `{name}` of `{table}`: references are no longer checked, so rows pointing to missing parents can get in"
+                    ),
+                )),
+                AlterAction::DropPrimaryKey => hits.push(
+                    Hit::new(
+                        item.span,
+                        format!(
+                            "drops the primary key of `{table}`: duplicates can get in, and the table is rebuilt (InnoDB clusters rows by the primary key)"
+                        ),
+                    )
+                    .with_verdict(Verdict::Risky),
+                ),
+                AlterAction::DropColumn { .. } => {
+                    if let Some(name) = fallback_drop_check(ctx, stmt, item) {
+                        hits.push(check_hit(table, &name, item));
+                    }
+                }
+                AlterAction::Other { what, .. } => {
+                    if let Some(name) = drop_check_name(what) {
+                        hits.push(check_hit(table, &name, item));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testing::hits;
+
+    const R: &str = "drop-constraint";
+
+    #[test]
+    fn fixtures() {
+        testing::fixtures_behave(&RULE);
+    }
+
+    #[test]
+    fn kind_from_earlier_statements_beats_the_name() {
+        // a check constraint whose name looks like nothing in particular
+        let sql = "ALTER TABLE t ADD CONSTRAINT positive CHECK (a > 0);\nALTER TABLE t DROP CONSTRAINT positive;";
+        let h = hits(R, sql, Dialect::Postgres);
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].starts_with("drops check constraint `positive`"),
+            "{h:?}"
+        );
+        assert!(!h[0].contains("guessed"), "{h:?}");
+    }
+
+    #[test]
+    fn names_and_unknown_kinds() {
+        assert_eq!(
+            kind_from_name("orders_customer_id_fkey"),
+            Some(ConstraintType::ForeignKey)
+        );
+        assert_eq!(
+            kind_from_name("orders_ibfk_1"),
+            Some(ConstraintType::ForeignKey)
+        );
+        assert_eq!(
+            kind_from_name("FK_Orders_Users"),
+            Some(ConstraintType::ForeignKey)
+        );
+        assert_eq!(kind_from_name("orders_chk_1"), Some(ConstraintType::Check));
+        assert_eq!(
+            kind_from_name("orders_pkey"),
+            Some(ConstraintType::PrimaryKey)
+        );
+        assert_eq!(
+            kind_from_name("users_email_key"),
+            Some(ConstraintType::Unique)
+        );
+        assert_eq!(kind_from_name("positive_amount"), None);
+        let h = hits(
+            R,
+            "ALTER TABLE t DROP CONSTRAINT positive_amount;",
+            Dialect::Postgres,
+        );
+        assert!(h[0].contains("kind is unknown"), "{h:?}");
+    }
+
+    #[test]
+    fn unique_is_risky_and_verdicts_follow() {
+        use crate::classify::{CheckOptions, check_sql};
+        let verdict = |sql: &str| {
+            check_sql(sql, &CheckOptions::default())
+                .findings
+                .into_iter()
+                .find(|f| f.rule == R)
+                .map(|f| f.verdict)
+        };
+        assert_eq!(
+            verdict("ALTER TABLE users DROP CONSTRAINT users_email_key;"),
+            Some(Verdict::Risky)
+        );
+        assert_eq!(
+            verdict("ALTER TABLE users DROP CONSTRAINT users_pkey CASCADE;"),
+            Some(Verdict::Destructive)
+        );
+        assert_eq!(
+            verdict("ALTER TABLE users DROP CONSTRAINT mystery;"),
+            Some(Verdict::Risky)
+        );
+        assert_eq!(
+            verdict("CREATE TABLE users (id int);\nALTER TABLE users DROP CONSTRAINT users_fk;"),
+            None
+        );
+    }
+
+    #[test]
+    fn mysql_forms() {
+        let h = hits(
+            R,
+            "ALTER TABLE orders DROP FOREIGN KEY orders_ibfk_1;",
+            Dialect::Mysql,
+        );
+        assert!(
+            h[0].starts_with("drops foreign key `orders_ibfk_1`"),
+            "{h:?}"
+        );
+        let h = hits(
+            R,
+            "ALTER TABLE orders DROP CHECK orders_chk_1;",
+            Dialect::Mysql,
+        );
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].starts_with("drops check constraint `orders_chk_1`"),
+            "{h:?}"
+        );
+        assert_eq!(
+            hits(R, "ALTER TABLE orders DROP PRIMARY KEY;", Dialect::Mysql).len(),
+            1
+        );
+        // as the lowering reports it if sqlparser ever accepts it as an unmodelled action
+        assert_eq!(
+            drop_check_name("DROP CHECK `chk_a`").as_deref(),
+            Some("chk_a")
+        );
+        assert_eq!(drop_check_name("DROP `check`"), None);
+    }
+}
