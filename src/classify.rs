@@ -299,6 +299,8 @@ pub fn check_section(
             not_null_checks: &state.not_null_checks,
             schema,
             nested: stmt.nested_in.is_some(),
+            statements: &stmts,
+            position: i,
         };
         let prev_stmt_end = if i == 0 {
             section.range.start

@@ -98,39 +98,23 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
 mod tests {
     use super::*;
     use crate::rules::testing::hits;
-    use std::collections::HashSet;
 
     const R: &str = "concurrently-in-transaction";
 
-    /// Runs the check over each statement of `sql` with the given transaction state.
+    /// Runs the check with the given transaction state: the migration's own transaction comes
+    /// from the `-- migsafe:no-transaction` directive, an explicit one from a leading `BEGIN`.
     fn run(sql: &str, migration_tx: bool, explicit_tx: bool) -> Vec<String> {
-        let (created, checks, schema) = (HashSet::new(), HashSet::new(), Schema::default());
-        crate::sql::parse_section(sql, 0..sql.len(), Dialect::Postgres)
-            .iter()
-            .flat_map(|stmt| {
-                let ctx = Ctx {
-                    dialect: Dialect::Postgres,
-                    version: Version::default_for(Dialect::Postgres),
-                    version_configured: false,
-                    file: sql,
-                    migration_tx,
-                    explicit_tx,
-                    lock_timeout_set: false,
-                    lock_timeout_reported: false,
-                    created_here: &created,
-                    not_null_checks: &checks,
-                    schema: &schema,
-                    nested: false,
-                };
-                check(&ctx, stmt)
-            })
-            .map(|h| h.message)
-            .collect()
+        let mut text = String::new();
+        if !migration_tx {
+            text.push_str("-- migsafe:no-transaction\n");
+        }
+        if explicit_tx {
+            text.push_str("BEGIN;\n");
+        }
+        text.push_str(sql);
+        hits(R, &text, Dialect::Postgres)
     }
 
-    /// The bad fixture fails in a transactional migration; the good one (marked
-    /// `-- migsafe:no-transaction`) is fine once it runs outside a transaction. `check_sql` always
-    /// assumes a transaction, so `fixtures_behave` cannot judge the good fixture.
     #[test]
     fn fixtures() {
         // check_sql honours the good fixture's `-- migsafe:no-transaction` directive

@@ -260,6 +260,11 @@ pub struct Ctx<'a> {
     pub schema: &'a Schema,
     /// Set when the statement is inside a `DO` block or routine body.
     pub nested: bool,
+    /// Every statement of the file (nested ones included), for rules that look at patterns
+    /// across statements (transaction hygiene, table rebuilds).
+    pub statements: &'a [Statement],
+    /// Index of the current statement in `statements`.
+    pub position: usize,
 }
 
 impl Ctx<'_> {

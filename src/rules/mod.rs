@@ -159,6 +159,42 @@ pub(crate) mod testing {
             .collect()
     }
 
+    /// Checks `sql` as a migration that runs after `before` (another migration that created the
+    /// schema), returning the unsuppressed hits of `rule`.
+    pub fn hits_after(rule: &str, before: &str, sql: &str, dialect: Dialect) -> Vec<String> {
+        use crate::classify::{Subject, check_section};
+        use crate::migrations::SqlSection;
+        let opts = CheckOptions {
+            dialect,
+            ..CheckOptions::default()
+        };
+        let mut schema = Schema::default();
+        let run = |text: &str, schema: &mut Schema| {
+            let section = SqlSection {
+                path: "<sql>".into(),
+                text: std::sync::Arc::from(text),
+                range: 0..text.len(),
+            };
+            let subject = Subject {
+                path: "<sql>".to_string(),
+                version: String::new(),
+                description: String::new(),
+                layout: "plain",
+                direction: "up",
+                transaction: !crate::migrations::sections::has_no_transaction_directive(text),
+                checksum: String::new(),
+            };
+            check_section(&section, subject, schema, &opts)
+        };
+        run(before, &mut schema);
+        run(sql, &mut schema)
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == rule && !f.suppressed)
+            .map(|f| f.message)
+            .collect()
+    }
+
     /// The rule's own bad fixture triggers it and its good fixture does not.
     pub fn fixtures_behave(rule: &Rule) {
         let d = rule.meta.dialects[0];

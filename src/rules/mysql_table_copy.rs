@@ -139,34 +139,8 @@ mod tests {
         testing::fixtures_behave(&RULE);
     }
 
-    /// Runs `sql` against the schema an earlier migration `before` created.
     fn hits_after(before: &str, sql: &str) -> Vec<String> {
-        let mut schema = Schema::default();
-        for stmt in crate::sql::parse_section(before, 0..before.len(), Dialect::Mysql) {
-            schema.apply(&stmt);
-        }
-        let (created, checks) = (Default::default(), Default::default());
-        crate::sql::parse_section(sql, 0..sql.len(), Dialect::Mysql)
-            .iter()
-            .flat_map(|stmt| {
-                let ctx = Ctx {
-                    dialect: Dialect::Mysql,
-                    version: Version::default_for(Dialect::Mysql),
-                    version_configured: false,
-                    file: sql,
-                    migration_tx: true,
-                    explicit_tx: false,
-                    lock_timeout_set: false,
-                    lock_timeout_reported: false,
-                    created_here: &created,
-                    not_null_checks: &checks,
-                    schema: &schema,
-                    nested: false,
-                };
-                check(&ctx, stmt)
-            })
-            .map(|h| h.message)
-            .collect()
+        testing::hits_after(R, before, sql, Dialect::Mysql)
     }
 
     #[test]

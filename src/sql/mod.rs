@@ -68,6 +68,11 @@ pub fn parse_statement(file: &str, span: Span, dialect: Dialect, index: usize) -
         ops: Vec::new(),
         nested_in: None,
     };
+    if let Some(msg) = template_placeholder(file, span, dialect) {
+        stmt.parse_error = Some(msg);
+        stmt.kind = "template".to_string();
+        return stmt;
+    }
     match parse_ast(sql, dialect) {
         Ok(asts) if !asts.is_empty() => {
             let map = lower::SpanMap::new(sql, span.start);
@@ -93,6 +98,23 @@ pub fn parse_statement(file: &str, span: Span, dialect: Dialect, index: usize) -
         }
     }
     stmt
+}
+
+/// Go/Jinja (`{{ … }}`) or shell/Java (`{$…}`, `${…}`) template placeholders outside strings: the
+/// statement's meaning depends on what gets substituted, so it is left unknown.
+fn template_placeholder(file: &str, span: Span, dialect: Dialect) -> Option<String> {
+    let toks: Vec<lexer::Token> = lexer::Lexer::new(file, span.start, span.end, dialect)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    toks.windows(2).find_map(|w| {
+        let (a, b) = (w[0].text(file), w[1].text(file));
+        let adjacent = w[0].end == w[1].start;
+        let hit = adjacent && ((a == "{" && (b == "{" || b.starts_with('$'))) || (a == "$" && b == "{"));
+        hit.then(|| {
+            let line = file[..w[0].start].matches('\n').count() + 1;
+            format!("template placeholder `{a}{b}…` at line {line}: render the template first (migsafe checks plain SQL)")
+        })
+    })
 }
 
 /// sqlparser reports `at Line: L, Column: C` inside the statement text; rewrite it to the file's

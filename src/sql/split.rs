@@ -104,8 +104,17 @@ pub fn split(src: &str, range: Range<usize>, dialect: Dialect) -> Vec<RawStateme
             continue;
         }
 
-        // MySQL client `DELIMITER xx` line
-        if dialect == Dialect::Mysql && cur.is_none() && tok.is_word(src, "delimiter") {
+        // MySQL client `DELIMITER xx` line (also seen in scripts for other engines). While a custom
+        // delimiter is active the client recognises it at the start of any line, ending the
+        // pending statement; otherwise only where a statement starts (a column may be named
+        // `delimiter`).
+        let line_start = || {
+            src[..tok.start]
+                .rsplit('\n')
+                .next()
+                .is_some_and(|l| l.trim().is_empty())
+        };
+        if tok.is_word(src, "delimiter") && (cur.is_none() || (delimiter != ";" && line_start())) {
             let line_end = src[tok.end..range.end]
                 .find('\n')
                 .map_or(range.end, |i| tok.end + i);
@@ -114,6 +123,7 @@ pub fn split(src: &str, range: Range<usize>, dialect: Dialect) -> Vec<RawStateme
                 .next()
                 .unwrap_or("");
             if !arg.is_empty() {
+                flush(&mut cur, &mut out);
                 delimiter = arg.to_string();
                 lexer.seek(line_end);
                 continue;
@@ -284,6 +294,18 @@ mod tests {
                 "SELECT 3"
             ]
         );
+    }
+
+    #[test]
+    fn delimiter_line_ends_a_pending_statement() {
+        let src = "delimiter d//\nCREATE PROCEDURE p() BEGIN SELECT 1; END;\nd//\nUPDATE t SET a = 1;\n\ndelimiter ;\nCALL p();\nDROP PROCEDURE p;";
+        let t = texts(src, Dialect::Postgres);
+        assert_eq!(t.len(), 4, "{t:?}");
+        assert_eq!(t[1], "UPDATE t SET a = 1;");
+        assert_eq!(t[2], "CALL p()");
+        // a column called `delimiter` is not a client command
+        let create = "CREATE TABLE t (\n  delimiter varchar(10)\n);";
+        assert_eq!(texts(create, Dialect::Mysql).len(), 1);
     }
 
     #[test]

@@ -183,3 +183,20 @@ fn random_sqlish_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn template_placeholders_are_unknown_but_strings_are_not() {
+    let sql = "ALTER TABLE {{ index .Options \"Namespace\" }}.users ADD COLUMN x int;\nSELECT '{{ literal }}';\nUPDATE t SET a = ${var} WHERE id = 1;\n";
+    let (r, _d) = check_file("1_tpl.sql", sql.as_bytes(), &[]);
+    let v = json(&r);
+    let st = v["migrations"][0]["statements"].as_array().unwrap();
+    assert_eq!(st[0]["verdict"], "unknown");
+    assert!(
+        st[0]["parse_error"]
+            .as_str()
+            .unwrap()
+            .contains("template placeholder")
+    );
+    assert_eq!(st[1]["verdict"], "safe");
+    assert_eq!(st[2]["verdict"], "unknown");
+}
