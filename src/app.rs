@@ -110,3 +110,52 @@ pub fn check_paths(paths: &[&Path], options: CheckOptions) -> Result<Report, App
     };
     check_report(&settings, &mut |_, _| {})
 }
+
+/// `migsafe debug-ephemeral <engine>`: starts a throwaway server, prints one JSON line with its
+/// workspace and server pid, and keeps it until stdin reaches EOF.
+pub fn debug_ephemeral(engine: &str) -> Result<Outcome, AppError> {
+    use crate::engines::{EngineKind, mysql, postgres, sqlite};
+    use std::io::{Read, Write};
+    let kind = EngineKind::parse(engine).ok_or_else(|| AppError::Other(format!("{engine}: expected postgres, mysql or sqlite")))?;
+    let rt = runtime()?;
+    let announce = |workspace: &Path, pid: Option<u32>, version: &str| {
+        let line = serde_json::json!({"engine": kind.as_str(), "workspace": workspace, "server_pid": pid, "version": version});
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    };
+    let wait_stdin = || {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+    };
+    rt.block_on(async {
+        match kind {
+            EngineKind::Postgres => {
+                let pg = postgres::ephemeral::EphemeralPostgres::start(&Default::default()).await?;
+                announce(pg.workspace(), pg.server_pid(), &pg.server_version);
+                wait_stdin();
+            }
+            EngineKind::Mysql => {
+                let my = mysql::ephemeral::EphemeralMysql::start().await?;
+                announce(my.workspace(), my.server_pid(), &my.server_version);
+                wait_stdin();
+            }
+            EngineKind::Sqlite => {
+                let db = sqlite::ephemeral::EphemeralSqlite::start(None).await?;
+                announce(db.workspace(), None, "");
+                wait_stdin();
+            }
+        }
+        Ok::<_, crate::engines::EngineError>(())
+    })
+    .map_err(|e| AppError::Other(e.to_string()))?;
+    Ok(Outcome { stdout: String::new(), code: 0 })
+}
+
+/// The async runtime for commands that talk to databases (one thread: the work is I/O bound).
+pub fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Other(format!("cannot start the async runtime: {e}")))
+}

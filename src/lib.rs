@@ -1,5 +1,7 @@
 //! migsafe: makes database schema migrations safe to ship.
 
+/// Database engines: ephemeral servers and the process plumbing they share.
+pub mod engines;
 /// Command orchestration: settings in, report and exit code out.
 pub mod app;
 /// Runs the rules over migrations and computes verdicts.

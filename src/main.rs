@@ -16,6 +16,7 @@ fn run() -> Result<app::Outcome, app::AppError> {
     };
     match cli.command {
         Command::Check(args) => app::check(args.resolve(&globals, &config)?),
+        Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
     }
 }
 

@@ -1,10 +1,14 @@
 //! Integration tests: the real `migsafe` binary and the library on fixtures. One test binary;
 //! its modules live in `tests/integration/`.
 
+#[path = "integration/catalog.rs"]
+mod catalog;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/docs.rs"]
 mod docs;
+#[path = "integration/engines.rs"]
+mod engines;
 #[path = "integration/robustness.rs"]
 mod robustness;
 #[path = "integration/support.rs"]

@@ -53,6 +53,13 @@ pub enum Command {
     /// Classify migrations statically: safe, caution, risky, destructive or unknown
     #[command(visible_alias = "lint")]
     Check(CheckArgs),
+    /// Start an ephemeral server, print where it lives, keep it until stdin closes (for tests
+    /// and debugging the launcher)
+    #[command(hide = true)]
+    DebugEphemeral {
+        /// postgres, mysql or sqlite
+        engine: String,
+    },
 }
 
 #[derive(Debug, Args)]

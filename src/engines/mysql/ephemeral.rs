@@ -1,0 +1,261 @@
+//! A throwaway MariaDB/MySQL server from the locally installed binaries: a fresh data directory
+//! (`mariadb-install-db`, or `mysqld --initialize-insecure` for MySQL), the server on a Unix socket
+//! in a private workspace with networking off and durability relaxed, run as the `mysql` account
+//! when migsafe runs as root; stopped and removed on drop, on Ctrl-C, or by the next run.
+
+use crate::engines::EngineError;
+use crate::engines::process::{self, ServiceUser, Workspace};
+use sqlx::Connection;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MariaDb,
+    Mysql,
+}
+
+#[derive(Debug, Clone)]
+pub struct MyInstall {
+    pub server: PathBuf,
+    /// `mariadb-install-db` (MariaDB); MySQL initialises with the server binary itself.
+    pub install_db: Option<PathBuf>,
+    pub flavor: Flavor,
+    pub version: String,
+}
+
+fn which(name: &str, extra: &[&str]) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = extra.iter().map(PathBuf::from).collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Finds `mariadbd` (or `mysqld`) and its initialiser.
+pub fn find_install() -> Result<MyInstall, EngineError> {
+    let sbin = ["/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin"];
+    let server = which("mariadbd", &sbin).or_else(|| which("mysqld", &sbin)).ok_or_else(|| EngineError::BinaryMissing {
+        what: "MariaDB/MySQL server (mariadbd or mysqld)".into(),
+        looked: "/usr/sbin, /usr/local/sbin, PATH".into(),
+        hint: "install it (Debian/Ubuntu: `apt-get install mariadb-server`)".into(),
+    })?;
+    let out = Command::new(&server).arg("--version").output().map_err(|e| EngineError::step("mariadbd --version", e))?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let flavor = if version.contains("MariaDB") { Flavor::MariaDb } else { Flavor::Mysql };
+    let install_db = match flavor {
+        Flavor::MariaDb => Some(
+            which("mariadb-install-db", &["/usr/bin", "/usr/local/bin"])
+                .or_else(|| which("mysql_install_db", &["/usr/bin", "/usr/local/bin"]))
+                .ok_or_else(|| EngineError::BinaryMissing {
+                    what: "mariadb-install-db".into(),
+                    looked: "/usr/bin, PATH".into(),
+                    hint: "install it (Debian/Ubuntu: `apt-get install mariadb-server`)".into(),
+                })?,
+        ),
+        Flavor::Mysql => None,
+    };
+    Ok(MyInstall {
+        server,
+        install_db,
+        flavor,
+        version,
+    })
+}
+
+/// A running throwaway server. Dropping it stops the server and deletes its files.
+#[derive(Debug)]
+pub struct EphemeralMysql {
+    ws: Workspace,
+    child: Option<Child>,
+    socket: PathBuf,
+    pub install: MyInstall,
+    /// `SELECT VERSION()` of the running server.
+    pub server_version: String,
+    pub startup: Duration,
+}
+
+impl EphemeralMysql {
+    pub async fn start() -> Result<EphemeralMysql, EngineError> {
+        let began = Instant::now();
+        process::reap_orphans();
+        let install = find_install()?;
+        let user: Option<ServiceUser> = if process::is_root() {
+            Some(process::service_user(&["mysql", "nobody"]).ok_or_else(|| EngineError::step("choosing a user for MariaDB", "running as root, but neither a `mysql` nor a `nobody` account exists"))?)
+        } else {
+            None
+        };
+        let mut ws = Workspace::create("mysql", libc::SIGTERM)?;
+        let data_dir = ws.subdir("data", user.as_ref(), 0o700)?;
+        let run_dir = ws.subdir("run", user.as_ref(), 0o755)?;
+        let tmp_dir = ws.subdir("tmp", user.as_ref(), 0o700)?;
+        let socket = run_dir.join("mysqld.sock");
+        let log_path = run_dir.join("error.log");
+
+        let init = match (&install.flavor, &install.install_db) {
+            (Flavor::MariaDb, Some(tool)) => {
+                let mut c = Command::new(tool);
+                c.arg("--no-defaults")
+                    .arg(format!("--datadir={}", data_dir.display()))
+                    .arg(format!("--tmpdir={}", tmp_dir.display()))
+                    .args(["--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"]);
+                // mariadb-install-db locates its SQL scripts relative to the server's base dir
+                if let Some(u) = &user {
+                    c.arg(format!("--user={}", u.name));
+                }
+                c
+            }
+            _ => {
+                let mut c = Command::new(&install.server);
+                c.arg("--no-defaults")
+                    .arg("--initialize-insecure")
+                    .arg(format!("--datadir={}", data_dir.display()))
+                    .arg(format!("--tmpdir={}", tmp_dir.display()));
+                c
+            }
+        };
+        let mut init = init;
+        init.current_dir(&ws.path);
+        // mariadb-install-db switches to --user itself and must start as root to chown
+        let init_user = if install.flavor == Flavor::MariaDb { None } else { user.as_ref() };
+        if let Err(e) = process::run_setup(&mut init, init_user, "initialising the MariaDB data directory") {
+            ws.teardown(Duration::from_secs(1));
+            return Err(e);
+        }
+
+        let mut cmd = Command::new(&install.server);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data_dir.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--pid-file={}", run_dir.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", log_path.display()))
+            .arg(format!("--tmpdir={}", tmp_dir.display()))
+            .args([
+                "--skip-networking",
+                "--skip-log-bin",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-log-file-size=16M",
+                "--skip-name-resolve",
+                "--character-set-server=utf8mb4",
+            ])
+            .current_dir(&ws.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        {
+            use std::os::unix::process::CommandExt;
+            if let Some(u) = &user {
+                cmd.uid(u.uid).gid(u.gid);
+            }
+            cmd.process_group(0);
+        }
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                ws.teardown(Duration::from_secs(1));
+                return Err(EngineError::step("starting mariadbd", e));
+            }
+        };
+        let server_pid = child.id();
+        let mut me = EphemeralMysql {
+            ws,
+            child: Some(child),
+            socket,
+            install,
+            server_version: String::new(),
+            startup: Duration::ZERO,
+        };
+        if let Err(e) = me.ws.set_server(server_pid) {
+            me.stop();
+            return Err(e);
+        }
+        match me.wait_ready(&log_path).await {
+            Ok(v) => {
+                me.server_version = v;
+                me.startup = began.elapsed();
+                Ok(me)
+            }
+            Err(e) => {
+                me.stop();
+                Err(e)
+            }
+        }
+    }
+
+    async fn wait_ready(&mut self, log_path: &Path) -> Result<String, EngineError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                return Err(EngineError::step("starting mariadbd", format!("server exited ({status}):\n{}", process::tail(&log, 15))));
+            }
+            if self.socket.exists()
+                && let Ok(mut conn) = MySqlConnection::connect_with(&self.connect_options(None)).await
+            {
+                let v: Result<(String,), _> = sqlx::query_as("SELECT VERSION()").fetch_one(&mut conn).await;
+                let _ = conn.close().await;
+                if let Ok((v,)) = v {
+                    return Ok(v);
+                }
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                return Err(EngineError::step("starting mariadbd", format!("not ready after {}s:\n{}", START_TIMEOUT.as_secs(), process::tail(&log, 15))));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Connection options as root over the private socket, optionally into database `db`.
+    pub fn connect_options(&self, db: Option<&str>) -> MySqlConnectOptions {
+        let o = MySqlConnectOptions::new().socket(&self.socket).username("root");
+        match db {
+            Some(d) => o.database(d),
+            None => o,
+        }
+    }
+
+    pub async fn connect(&self, db: Option<&str>) -> Result<MySqlConnection, EngineError> {
+        MySqlConnection::connect_with(&self.connect_options(db)).await.map_err(|e| EngineError::Connect {
+            target: "ephemeral MariaDB".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A URL for sqlx-style clients: `mysql://root@localhost/<db>?socket=<path>`.
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://root@localhost/{db}?socket={}", self.socket.display())
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.ws.path
+    }
+
+    pub fn server_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn stop(&mut self) {
+        self.ws.teardown(Duration::from_secs(20));
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for EphemeralMysql {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

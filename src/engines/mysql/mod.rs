@@ -1,0 +1,3 @@
+//! MySQL/MariaDB: server discovery and the ephemeral server.
+
+pub mod ephemeral;

@@ -1,0 +1,274 @@
+//! A throwaway PostgreSQL cluster from the locally installed server binaries: initdb into a
+//! private workspace, `postgres` listening only on a Unix socket there, durability off (the data
+//! is thrown away), run as an unprivileged user when migsafe runs as root; stopped and removed on
+//! drop, on Ctrl-C, or by the next run if this one was killed.
+
+use crate::engines::EngineError;
+use crate::engines::process::{self, ServiceUser, Workspace};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const SUPERUSER: &str = "postgres";
+
+/// An installation of the PostgreSQL server binaries.
+#[derive(Debug, Clone)]
+pub struct PgInstall {
+    pub bin_dir: PathBuf,
+    pub major: u32,
+    /// `postgres --version` output, e.g. `postgres (PostgreSQL) 15.19 (Debian 15.19-0+deb12u1)`.
+    pub version: String,
+}
+
+fn probe(bin_dir: &Path) -> Option<PgInstall> {
+    let postgres = bin_dir.join("postgres");
+    if !postgres.is_file() || !bin_dir.join("initdb").is_file() {
+        return None;
+    }
+    let out = Command::new(&postgres).arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let major = version
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    Some(PgInstall {
+        bin_dir: bin_dir.to_path_buf(),
+        major,
+        version,
+    })
+}
+
+/// Finds server binaries: `explicit` (`--pg-bin-dir`), `pg_config --bindir`,
+/// `/usr/lib/postgresql/*/bin`, then `PATH`. With `want_major`, an installation of that major
+/// version is preferred; otherwise the newest.
+pub fn find_install(explicit: Option<&Path>, want_major: Option<u32>) -> Result<PgInstall, EngineError> {
+    if let Some(dir) = explicit {
+        return probe(dir).ok_or_else(|| EngineError::BinaryMissing {
+            what: "PostgreSQL server binaries (postgres, initdb)".into(),
+            looked: dir.display().to_string(),
+            hint: "pass the `bin` folder of a PostgreSQL installation to --pg-bin-dir".into(),
+        });
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let d = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !d.is_empty() {
+            dirs.push(PathBuf::from(d));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        for e in entries.flatten() {
+            dirs.push(e.path().join("bin"));
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    let mut found: Vec<PgInstall> = dirs.iter().filter_map(|d| probe(d)).collect();
+    found.sort_by(|a, b| b.major.cmp(&a.major));
+    let pick = match want_major {
+        Some(m) => found.iter().find(|i| i.major == m).or(found.first()),
+        None => found.first(),
+    };
+    pick.cloned().ok_or_else(|| EngineError::BinaryMissing {
+        what: "PostgreSQL server binaries (postgres, initdb)".into(),
+        looked: "pg_config --bindir, /usr/lib/postgresql/*/bin, PATH".into(),
+        hint: "install them (Debian/Ubuntu: `apt-get install postgresql`) or pass --pg-bin-dir".into(),
+    })
+}
+
+/// Options for [`EphemeralPostgres::start`].
+#[derive(Debug, Clone, Default)]
+pub struct PgOptions {
+    pub bin_dir: Option<PathBuf>,
+    pub want_major: Option<u32>,
+    /// Extra `-c name=value` server settings.
+    pub settings: Vec<(String, String)>,
+}
+
+/// A running throwaway cluster. Dropping it stops the server and deletes its files.
+#[derive(Debug)]
+pub struct EphemeralPostgres {
+    ws: Workspace,
+    child: Option<Child>,
+    socket_dir: PathBuf,
+    data_dir: PathBuf,
+    pub install: PgInstall,
+    /// `SHOW server_version` of the running server.
+    pub server_version: String,
+    /// How long initdb and start-up took.
+    pub startup: Duration,
+}
+
+impl EphemeralPostgres {
+    pub async fn start(opts: &PgOptions) -> Result<EphemeralPostgres, EngineError> {
+        let began = Instant::now();
+        process::reap_orphans();
+        let install = find_install(opts.bin_dir.as_deref(), opts.want_major)?;
+        let user: Option<ServiceUser> = if process::is_root() {
+            Some(process::service_user(&["postgres", "nobody"]).ok_or_else(|| {
+                EngineError::step("choosing a user for PostgreSQL", "running as root, but neither a `postgres` nor a `nobody` account exists (PostgreSQL refuses to run as root)")
+            })?)
+        } else {
+            None
+        };
+        let mut ws = Workspace::create("postgres", libc::SIGINT)?;
+        let data_dir = ws.subdir("data", user.as_ref(), 0o700)?;
+        let socket_dir = ws.subdir("sock", user.as_ref(), 0o755)?;
+        let log_path = ws.path.join("server.log");
+
+        let mut initdb = Command::new(install.bin_dir.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data_dir)
+            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+            .current_dir(&ws.path)
+            .env_remove("PGDATA");
+        if let Err(e) = process::run_setup(&mut initdb, user.as_ref(), "initdb") {
+            ws.teardown(Duration::from_secs(1));
+            return Err(e);
+        }
+
+        let log = std::fs::File::create(&log_path).map_err(|e| EngineError::Io(format!("{}: {e}", log_path.display())))?;
+        let log_err = log.try_clone().map_err(|e| EngineError::Io(e.to_string()))?;
+        let mut cmd = Command::new(install.bin_dir.join("postgres"));
+        cmd.arg("-D").arg(&data_dir);
+        let mut settings: Vec<(String, String)> = vec![
+            ("listen_addresses".into(), String::new()),
+            ("unix_socket_directories".into(), socket_dir.display().to_string()),
+            ("fsync".into(), "off".into()),
+            ("synchronous_commit".into(), "off".into()),
+            ("full_page_writes".into(), "off".into()),
+            ("max_connections".into(), "40".into()),
+            ("shared_buffers".into(), "32MB".into()),
+            ("logging_collector".into(), "off".into()),
+        ];
+        settings.extend(opts.settings.iter().cloned());
+        for (k, v) in &settings {
+            cmd.arg("-c").arg(format!("{k}={v}"));
+        }
+        cmd.current_dir(&ws.path).stdin(Stdio::null()).stdout(log).stderr(log_err);
+        {
+            use std::os::unix::process::CommandExt;
+            if let Some(u) = &user {
+                cmd.uid(u.uid).gid(u.gid);
+            }
+            // own process group: a Ctrl-C in the terminal reaches migsafe, which stops the
+            // server itself (fast shutdown) instead of the terminal killing it mid-flight
+            cmd.process_group(0);
+        }
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                ws.teardown(Duration::from_secs(1));
+                return Err(EngineError::step("starting postgres", e));
+            }
+        };
+        if let Err(e) = ws.set_server(child.id()) {
+            let mut me = EphemeralPostgres::assemble(ws, child, socket_dir, data_dir, install, began);
+            me.stop();
+            return Err(e);
+        }
+        let mut me = EphemeralPostgres::assemble(ws, child, socket_dir, data_dir, install, began);
+        match me.wait_ready(&log_path).await {
+            Ok(version) => {
+                me.server_version = version;
+                me.startup = began.elapsed();
+                Ok(me)
+            }
+            Err(e) => {
+                me.stop();
+                Err(e)
+            }
+        }
+    }
+
+    fn assemble(ws: Workspace, child: Child, socket_dir: PathBuf, data_dir: PathBuf, install: PgInstall, began: Instant) -> Self {
+        EphemeralPostgres {
+            ws,
+            child: Some(child),
+            socket_dir,
+            data_dir,
+            install,
+            server_version: String::new(),
+            startup: began.elapsed(),
+        }
+    }
+
+    async fn wait_ready(&mut self, log_path: &Path) -> Result<String, EngineError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                return Err(EngineError::step("starting postgres", format!("server exited ({status}):\n{}", process::tail(&log, 15))));
+            }
+            if let Ok(mut conn) = PgConnection::connect_with(&self.connect_options("postgres")).await {
+                let v: Result<(String,), _> = sqlx::query_as("SHOW server_version").fetch_one(&mut conn).await;
+                let _ = conn.close().await;
+                if let Ok((v,)) = v {
+                    return Ok(v);
+                }
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                return Err(EngineError::step("starting postgres", format!("not ready after {}s:\n{}", START_TIMEOUT.as_secs(), process::tail(&log, 15))));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Connection options for database `db` over the private socket.
+    pub fn connect_options(&self, db: &str) -> PgConnectOptions {
+        PgConnectOptions::new_without_pgpass().socket(&self.socket_dir).username(SUPERUSER).database(db)
+    }
+
+    pub async fn connect(&self, db: &str) -> Result<PgConnection, EngineError> {
+        PgConnection::connect_with(&self.connect_options(db)).await.map_err(|e| EngineError::Connect {
+            target: format!("ephemeral postgres database {db}"),
+            message: e.to_string(),
+        })
+    }
+
+    /// A libpq URL for tools such as pg_dump/psql (no password: trust auth on a private socket).
+    pub fn url(&self, db: &str) -> String {
+        format!("postgresql://{SUPERUSER}@/{db}?host={}", self.socket_dir.display())
+    }
+
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.ws.path
+    }
+
+    pub fn server_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Fast shutdown, then removal of every file.
+    pub fn stop(&mut self) {
+        self.ws.teardown(Duration::from_secs(10));
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for EphemeralPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,3 @@
+//! PostgreSQL: server discovery and the ephemeral cluster.
+
+pub mod ephemeral;

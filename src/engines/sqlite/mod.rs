@@ -1,0 +1,3 @@
+//! SQLite: the ephemeral database file.
+
+pub mod ephemeral;
