@@ -2,9 +2,11 @@
 //! servers (unprivileged user, workspaces, orphan reaping, signal cleanup), and one folder per
 //! engine with the same file names so engines can be compared side by side.
 
+pub mod conn;
 pub mod mysql;
 pub mod postgres;
 pub mod process;
+pub mod snapshot;
 pub mod sqlite;
 
 use std::fmt;

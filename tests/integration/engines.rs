@@ -181,3 +181,44 @@ fn missing_binaries_name_the_package() {
     }
     let _ = root();
 }
+
+async fn snapshot_roundtrip(mut conn: migsafe::engines::conn::Conn, setup: &str, change: &str) {
+    use migsafe::engines::snapshot::{row_counts, schema_fingerprint};
+    conn.execute(setup).await.unwrap();
+    let counts = row_counts(&mut conn, u64::MAX).await.unwrap();
+    let a = counts.iter().find(|t| t.table == "accounts").expect("accounts counted");
+    assert_eq!((a.rows, a.estimated), (3, false));
+    let before = schema_fingerprint(&mut conn).await.unwrap();
+    assert_eq!(before.sha256.len(), 64);
+    assert!(before.lines.iter().any(|l| l.contains("accounts")), "{:?}", before.lines);
+    assert_eq!(schema_fingerprint(&mut conn).await.unwrap().sha256, before.sha256, "stable");
+    conn.execute(change).await.unwrap();
+    assert_ne!(schema_fingerprint(&mut conn).await.unwrap().sha256, before.sha256, "a schema change changes the fingerprint");
+    // with a limit below the estimate, large tables keep their estimate (flagged)
+    let estimated = row_counts(&mut conn, 0).await.unwrap();
+    assert!(estimated.iter().all(|t| t.estimated || t.rows == 0 || conn.kind() == migsafe::engines::EngineKind::Sqlite));
+    conn.close().await;
+}
+
+#[test]
+fn snapshots_count_rows_and_fingerprint_schemas_on_every_engine() {
+    let setup = "CREATE TABLE accounts (id int PRIMARY KEY, email varchar(100) NOT NULL); INSERT INTO accounts VALUES (1, 'a'), (2, 'b'), (3, 'c');";
+    let change = "ALTER TABLE accounts ADD COLUMN note varchar(10)";
+    rt().block_on(async {
+        let db = EphemeralSqlite::start(None).await.unwrap();
+        let conn = migsafe::engines::conn::Conn::Sqlite(db.connect().await.unwrap());
+        snapshot_roundtrip(conn, setup, change).await;
+        if have("postgres") {
+            let pg = EphemeralPostgres::start(&Default::default()).await.unwrap();
+            let conn = migsafe::engines::conn::Conn::Postgres(pg.connect("postgres").await.unwrap());
+            snapshot_roundtrip(conn, &format!("{setup} ANALYZE accounts;"), change).await;
+        }
+        if have("mysql") {
+            let my = EphemeralMysql::start().await.unwrap();
+            let mut c = my.connect(None).await.unwrap();
+            sqlx::query("CREATE DATABASE app").execute(&mut c).await.unwrap();
+            let conn = migsafe::engines::conn::Conn::Mysql(my.connect(Some("app")).await.unwrap());
+            snapshot_roundtrip(conn, &format!("{setup} ANALYZE TABLE accounts;"), change).await;
+        }
+    });
+}

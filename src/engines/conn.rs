@@ -1,0 +1,131 @@
+//! One connection type over the three engines, for code that is engine-generic (snapshots,
+//! integrity checks, dry-runs). URLs in errors are always redacted.
+
+use super::{EngineError, EngineKind, redact_url};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Column, Connection, Row};
+use std::str::FromStr;
+
+pub enum Conn {
+    Postgres(PgConnection),
+    Mysql(MySqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// A result row with every value as text (NULL as `None`); queries cast to text themselves.
+pub type TextRow = Vec<Option<String>>;
+
+fn connect_err(url: &str, e: impl std::fmt::Display) -> EngineError {
+    // sqlx errors can quote the URL they were given: never pass them through unredacted
+    let msg = e.to_string();
+    let msg = if msg.contains(url) { msg.replace(url, &redact_url(url)) } else { msg };
+    EngineError::Connect {
+        target: redact_url(url),
+        message: msg,
+    }
+}
+
+impl Conn {
+    /// Opens a connection from a URL (`postgres://`, `postgresql://`, `mysql://`, `mariadb://`,
+    /// `sqlite:`).
+    pub async fn open(url: &str) -> Result<Conn, EngineError> {
+        let kind = EngineKind::from_url(url).ok_or_else(|| EngineError::Connect {
+            target: redact_url(url),
+            message: "unknown URL scheme: expected postgres://, mysql://, mariadb:// or sqlite:".into(),
+        })?;
+        match kind {
+            EngineKind::Postgres => {
+                let o = PgConnectOptions::from_str(url).map_err(|e| connect_err(url, e))?;
+                Ok(Conn::Postgres(PgConnection::connect_with(&o).await.map_err(|e| connect_err(url, e))?))
+            }
+            EngineKind::Mysql => {
+                let url2 = url.replacen("mariadb://", "mysql://", 1);
+                let o = MySqlConnectOptions::from_str(&url2).map_err(|e| connect_err(url, e))?;
+                Ok(Conn::Mysql(MySqlConnection::connect_with(&o).await.map_err(|e| connect_err(url, e))?))
+            }
+            EngineKind::Sqlite => {
+                let o = SqliteConnectOptions::from_str(url).map_err(|e| connect_err(url, e))?;
+                Ok(Conn::Sqlite(SqliteConnection::connect_with(&o).await.map_err(|e| connect_err(url, e))?))
+            }
+        }
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Conn::Postgres(_) => EngineKind::Postgres,
+            Conn::Mysql(_) => EngineKind::Mysql,
+            Conn::Sqlite(_) => EngineKind::Sqlite,
+        }
+    }
+
+    /// Runs SQL that returns no rows (or ignores them); returns rows affected.
+    pub async fn execute(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        Ok(match self {
+            Conn::Postgres(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
+            Conn::Mysql(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
+            Conn::Sqlite(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
+        })
+    }
+
+    /// Runs a query whose columns are all text (cast them in SQL), returning column names and rows.
+    pub async fn query_text(&mut self, sql: &str) -> Result<(Vec<String>, Vec<TextRow>), sqlx::Error> {
+        macro_rules! collect {
+            ($c:expr) => {{
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_all($c).await?;
+                let cols = rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect()).unwrap_or_default();
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let mut vals = Vec::with_capacity(r.len());
+                    for i in 0..r.len() {
+                        vals.push(text_value(r, i));
+                    }
+                    out.push(vals);
+                }
+                (cols, out)
+            }};
+        }
+        Ok(match self {
+            Conn::Postgres(c) => collect!(c),
+            Conn::Mysql(c) => collect!(c),
+            Conn::Sqlite(c) => collect!(c),
+        })
+    }
+
+    pub async fn close(self) {
+        let _ = match self {
+            Conn::Postgres(c) => c.close().await,
+            Conn::Mysql(c) => c.close().await,
+            Conn::Sqlite(c) => c.close().await,
+        };
+    }
+}
+
+/// A value as text, whatever its SQL type (text, integers, floats, booleans, bytes as hex).
+fn text_value<R: Row>(r: &R, i: usize) -> Option<String>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<f64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<bool>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<Vec<u8>>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    if let Ok(v) = r.try_get::<Option<String>, _>(i) {
+        return v;
+    }
+    if let Ok(v) = r.try_get::<Option<i64>, _>(i) {
+        return v.map(|v| v.to_string());
+    }
+    if let Ok(v) = r.try_get::<Option<f64>, _>(i) {
+        return v.map(|v| v.to_string());
+    }
+    if let Ok(v) = r.try_get::<Option<bool>, _>(i) {
+        return v.map(|v| v.to_string());
+    }
+    if let Ok(v) = r.try_get::<Option<Vec<u8>>, _>(i) {
+        return v.map(|b| String::from_utf8(b.clone()).unwrap_or_else(|_| b.iter().map(|x| format!("{x:02x}")).collect()));
+    }
+    None
+}
