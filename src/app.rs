@@ -116,7 +116,8 @@ pub fn check_paths(paths: &[&Path], options: CheckOptions) -> Result<Report, App
 pub fn debug_ephemeral(engine: &str) -> Result<Outcome, AppError> {
     use crate::engines::{EngineKind, mysql, postgres, sqlite};
     use std::io::{Read, Write};
-    let kind = EngineKind::parse(engine).ok_or_else(|| AppError::Other(format!("{engine}: expected postgres, mysql or sqlite")))?;
+    let kind = EngineKind::parse(engine)
+        .ok_or_else(|| AppError::Other(format!("{engine}: expected postgres, mysql or sqlite")))?;
     let rt = runtime()?;
     let announce = |workspace: &Path, pid: Option<u32>, version: &str| {
         let line = serde_json::json!({"engine": kind.as_str(), "workspace": workspace, "server_pid": pid, "version": version});
@@ -149,7 +150,10 @@ pub fn debug_ephemeral(engine: &str) -> Result<Outcome, AppError> {
         Ok::<_, crate::engines::EngineError>(())
     })
     .map_err(|e| AppError::Other(e.to_string()))?;
-    Ok(Outcome { stdout: String::new(), code: 0 })
+    Ok(Outcome {
+        stdout: String::new(),
+        code: 0,
+    })
 }
 
 /// The async runtime for commands that talk to databases (one thread: the work is I/O bound).

@@ -3,7 +3,7 @@
 use crate::migrations::{Migration, SqlSection};
 use crate::model::*;
 use crate::rules::{self, Ctx, Hit, Schema, Version};
-use crate::sql::ir::{AlterAction, ConstraintKind, ObjectKind, Op, Parser, Statement};
+use crate::sql::ir::{AlterAction, ObjectKind, Op, Parser, Statement};
 use crate::sql::{self, Dialect};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -135,28 +135,13 @@ fn is_schema_change(op: &Op) -> bool {
     )
 }
 
-/// `col IS NOT NULL` in a CHECK expression → the column.
-fn not_null_check_column(expr: &str) -> Option<String> {
-    let e = expr
-        .trim()
-        .trim_start_matches('(')
-        .trim_end_matches(')')
-        .trim()
-        .to_ascii_lowercase();
-    let col = e.strip_suffix("is not null")?.trim().trim_matches('"');
-    (!col.is_empty() && !col.contains(' ')).then(|| col.to_string())
-}
-
-fn lock_timeout_setting(name: &str, value: &str, dialect: Dialect) -> bool {
-    let n = name.rsplit('.').next().unwrap_or(name);
-    let relevant = match dialect {
-        Dialect::Postgres => n == "lock_timeout",
-        Dialect::Mysql => n == "lock_wait_timeout" || n == "innodb_lock_wait_timeout",
-        Dialect::Sqlite => n == "busy_timeout",
-    };
-    let v = value.trim().trim_matches('\'').trim();
-    relevant
-        && !(v == "0" || v.eq_ignore_ascii_case("default") || v.starts_with("0ms") || v == "0s")
+/// Settings that bound how long a statement waits for a lock, per dialect.
+fn lock_timeout_names(dialect: Dialect) -> &'static [&'static str] {
+    match dialect {
+        Dialect::Postgres => &["lock_timeout"],
+        Dialect::Mysql => &["lock_wait_timeout", "innodb_lock_wait_timeout"],
+        Dialect::Sqlite => &["busy_timeout"],
+    }
 }
 
 /// The state that flows from one statement to the next within a file.
@@ -165,50 +150,41 @@ struct FileState {
     lock_timeout_set: bool,
     lock_timeout_reported: bool,
     created_here: HashSet<String>,
-    not_null_checks: HashSet<(String, String)>,
-    pending_checks: HashMap<String, (String, String)>,
+    /// Tables that existed before this file and were renamed in it: a later
+    /// `CREATE TABLE IF NOT EXISTS` of the new name creates nothing.
+    renamed_existing: HashSet<String>,
 }
 
 impl FileState {
-    fn observe(&mut self, stmt: &Statement, dialect: Dialect) {
+    fn observe(&mut self, stmt: &Statement, dialect: Dialect, schema: &Schema) {
+        if rules::context::sets_timeout(stmt, lock_timeout_names(dialect)) {
+            self.lock_timeout_set = true;
+        }
         for op in &stmt.ops {
             match op {
                 Op::Begin => self.explicit_tx = true,
                 Op::Commit | Op::Rollback => self.explicit_tx = false,
-                Op::Set { name, value, .. } if lock_timeout_setting(name, value, dialect) => {
-                    self.lock_timeout_set = true
-                }
-                Op::CreateTable { table, .. } => {
-                    self.created_here.insert(table.key());
+                Op::CreateTable {
+                    table,
+                    if_not_exists,
+                    ..
+                } => {
+                    let key = table.key();
+                    // IF NOT EXISTS of a table that already exists creates nothing new
+                    let exists =
+                        schema.tables.contains_key(&key) || self.renamed_existing.contains(&key);
+                    if !(*if_not_exists && exists) {
+                        self.created_here.insert(key);
+                    }
                 }
                 Op::AlterTable { table, items, .. } => {
                     for item in items {
-                        match &item.action {
-                            AlterAction::AddConstraint(c) => {
-                                if let ConstraintKind::Check { expr } = &c.kind
-                                    && let Some(col) = not_null_check_column(expr)
-                                {
-                                    if c.not_valid {
-                                        if let Some(name) = &c.name {
-                                            self.pending_checks
-                                                .insert(name.clone(), (table.key(), col));
-                                        }
-                                    } else {
-                                        self.not_null_checks.insert((table.key(), col));
-                                    }
-                                }
-                            }
-                            AlterAction::ValidateConstraint { name } => {
-                                if let Some(tc) = self.pending_checks.remove(name) {
-                                    self.not_null_checks.insert(tc);
-                                }
-                            }
-                            AlterAction::RenameTable { to }
-                                if self.created_here.remove(&table.key()) =>
-                            {
+                        if let AlterAction::RenameTable { to } = &item.action {
+                            if self.created_here.remove(&table.key()) {
                                 self.created_here.insert(to.key());
+                            } else {
+                                self.renamed_existing.insert(to.key());
                             }
-                            _ => {}
                         }
                     }
                 }
@@ -276,8 +252,7 @@ pub fn check_section(
         lock_timeout_set: false,
         lock_timeout_reported: false,
         created_here: HashSet::new(),
-        not_null_checks: HashSet::new(),
-        pending_checks: HashMap::new(),
+        renamed_existing: HashSet::new(),
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut reports = Vec::new();
@@ -296,7 +271,7 @@ pub fn check_section(
             lock_timeout_set: state.lock_timeout_set,
             lock_timeout_reported: state.lock_timeout_reported,
             created_here: &state.created_here,
-            not_null_checks: &state.not_null_checks,
+            not_null_checks: &schema.not_null_checks,
             schema,
             nested: stmt.nested_in.is_some(),
             statements: &stmts,
@@ -317,9 +292,9 @@ pub fn check_section(
             if level == Some(Level::Off) {
                 continue;
             }
-            let severity = match level {
-                Some(Level::Severity(s)) => s,
-                _ => meta.default_severity(),
+            let configured = match level {
+                Some(Level::Severity(s)) => Some(s),
+                _ => None,
             };
             for Hit {
                 span,
@@ -328,16 +303,20 @@ pub fn check_section(
             } in (rule.check)(&ctx, stmt)
             {
                 let natural = verdict.unwrap_or(meta.verdict);
-                let verdict = match severity {
-                    Severity::Error => natural,
-                    Severity::Warning => {
+                // a severity from the config caps the verdict; without one, each hit keeps its
+                // own verdict (a caution rule may report a risky case) and the matching severity
+                let (severity, verdict) = match configured {
+                    None => (rules::severity_for(natural), natural),
+                    Some(Severity::Error) => (Severity::Error, natural),
+                    Some(Severity::Warning) => (
+                        Severity::Warning,
                         if natural.rank() > Verdict::Caution.rank() {
                             Verdict::Caution
                         } else {
                             natural
-                        }
-                    }
-                    Severity::Info => Verdict::Safe,
+                        },
+                    ),
+                    Some(Severity::Info) => (Severity::Info, Verdict::Safe),
                 };
                 if natural == Verdict::Destructive {
                     major = true;
@@ -412,7 +391,7 @@ pub fn check_section(
             nested_in: stmt.nested_in,
         });
         findings.extend(stmt_findings);
-        state.observe(stmt, dialect);
+        state.observe(stmt, dialect, schema);
         schema.apply(stmt);
     }
 
@@ -630,15 +609,6 @@ mod tests {
     }
 
     #[test]
-    fn not_null_check_detection() {
-        assert_eq!(
-            not_null_check_column("(email IS NOT NULL)").as_deref(),
-            Some("email")
-        );
-        assert_eq!(not_null_check_column("email <> ''"), None);
-    }
-
-    #[test]
     fn looks_inside_do_blocks_and_function_bodies() {
         let opts = CheckOptions::default();
         let r = check_sql(
@@ -686,21 +656,24 @@ mod tests {
     }
 
     #[test]
-    fn lock_timeout_values() {
-        assert!(lock_timeout_setting(
-            "lock_timeout",
-            "'2s'",
-            Dialect::Postgres
+    fn lock_timeout_via_set_or_set_config() {
+        let opts = CheckOptions::default();
+        let lt = |sql: &str| {
+            check_sql(sql, &opts)
+                .findings
+                .iter()
+                .any(|f| f.rule == "missing-lock-timeout")
+        };
+        assert!(lt("ALTER TABLE t ADD COLUMN c int;"));
+        assert!(!lt(
+            "SET lock_timeout = '2s';\nALTER TABLE t ADD COLUMN c int;"
         ));
-        assert!(!lock_timeout_setting(
-            "lock_timeout",
-            "0",
-            Dialect::Postgres
+        assert!(!lt(
+            "SELECT set_config('lock_timeout', '2s', true);\nALTER TABLE t ADD COLUMN c int;"
         ));
-        assert!(!lock_timeout_setting(
-            "statement_timeout",
-            "5s",
-            Dialect::Postgres
+        assert!(lt("SET lock_timeout = 0;\nALTER TABLE t ADD COLUMN c int;"));
+        assert!(lt(
+            "SET statement_timeout = '5s';\nALTER TABLE t ADD COLUMN c int;"
         ));
     }
 }

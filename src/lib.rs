@@ -1,7 +1,5 @@
 //! migsafe: makes database schema migrations safe to ship.
 
-/// Database engines: ephemeral servers and the process plumbing they share.
-pub mod engines;
 /// Command orchestration: settings in, report and exit code out.
 pub mod app;
 /// Runs the rules over migrations and computes verdicts.
@@ -10,6 +8,8 @@ pub mod classify;
 pub mod cli;
 /// `migsafe.toml` schema and discovery.
 pub mod config;
+/// Database engines: ephemeral servers and the process plumbing they share.
+pub mod engines;
 pub mod migrations;
 pub mod model;
 /// Renderers for reports and rule documentation.

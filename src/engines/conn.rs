@@ -20,7 +20,11 @@ pub type TextRow = Vec<Option<String>>;
 fn connect_err(url: &str, e: impl std::fmt::Display) -> EngineError {
     // sqlx errors can quote the URL they were given: never pass them through unredacted
     let msg = e.to_string();
-    let msg = if msg.contains(url) { msg.replace(url, &redact_url(url)) } else { msg };
+    let msg = if msg.contains(url) {
+        msg.replace(url, &redact_url(url))
+    } else {
+        msg
+    };
     EngineError::Connect {
         target: redact_url(url),
         message: msg,
@@ -33,21 +37,34 @@ impl Conn {
     pub async fn open(url: &str) -> Result<Conn, EngineError> {
         let kind = EngineKind::from_url(url).ok_or_else(|| EngineError::Connect {
             target: redact_url(url),
-            message: "unknown URL scheme: expected postgres://, mysql://, mariadb:// or sqlite:".into(),
+            message: "unknown URL scheme: expected postgres://, mysql://, mariadb:// or sqlite:"
+                .into(),
         })?;
         match kind {
             EngineKind::Postgres => {
                 let o = PgConnectOptions::from_str(url).map_err(|e| connect_err(url, e))?;
-                Ok(Conn::Postgres(PgConnection::connect_with(&o).await.map_err(|e| connect_err(url, e))?))
+                Ok(Conn::Postgres(
+                    PgConnection::connect_with(&o)
+                        .await
+                        .map_err(|e| connect_err(url, e))?,
+                ))
             }
             EngineKind::Mysql => {
                 let url2 = url.replacen("mariadb://", "mysql://", 1);
                 let o = MySqlConnectOptions::from_str(&url2).map_err(|e| connect_err(url, e))?;
-                Ok(Conn::Mysql(MySqlConnection::connect_with(&o).await.map_err(|e| connect_err(url, e))?))
+                Ok(Conn::Mysql(
+                    MySqlConnection::connect_with(&o)
+                        .await
+                        .map_err(|e| connect_err(url, e))?,
+                ))
             }
             EngineKind::Sqlite => {
                 let o = SqliteConnectOptions::from_str(url).map_err(|e| connect_err(url, e))?;
-                Ok(Conn::Sqlite(SqliteConnection::connect_with(&o).await.map_err(|e| connect_err(url, e))?))
+                Ok(Conn::Sqlite(
+                    SqliteConnection::connect_with(&o)
+                        .await
+                        .map_err(|e| connect_err(url, e))?,
+                ))
             }
         }
     }
@@ -63,18 +80,35 @@ impl Conn {
     /// Runs SQL that returns no rows (or ignores them); returns rows affected.
     pub async fn execute(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
         Ok(match self {
-            Conn::Postgres(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
-            Conn::Mysql(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
-            Conn::Sqlite(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
+            Conn::Postgres(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(c)
+                .await?
+                .rows_affected(),
+            Conn::Mysql(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(c)
+                .await?
+                .rows_affected(),
+            Conn::Sqlite(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(c)
+                .await?
+                .rows_affected(),
         })
     }
 
     /// Runs a query whose columns are all text (cast them in SQL), returning column names and rows.
-    pub async fn query_text(&mut self, sql: &str) -> Result<(Vec<String>, Vec<TextRow>), sqlx::Error> {
+    pub async fn query_text(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<String>, Vec<TextRow>), sqlx::Error> {
         macro_rules! collect {
             ($c:expr) => {{
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_all($c).await?;
-                let cols = rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect()).unwrap_or_default();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all($c)
+                    .await?;
+                let cols = rows
+                    .first()
+                    .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
+                    .unwrap_or_default();
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
                     let mut vals = Vec::with_capacity(r.len());
@@ -125,7 +159,10 @@ where
         return v.map(|v| v.to_string());
     }
     if let Ok(v) = r.try_get::<Option<Vec<u8>>, _>(i) {
-        return v.map(|b| String::from_utf8(b.clone()).unwrap_or_else(|_| b.iter().map(|x| format!("{x:02x}")).collect()));
+        return v.map(|b| {
+            String::from_utf8(b.clone())
+                .unwrap_or_else(|_| b.iter().map(|x| format!("{x:02x}")).collect())
+        });
     }
     None
 }

@@ -53,7 +53,11 @@ impl fmt::Display for EngineKind {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{what} not found (looked in {looked}): {hint}")]
-    BinaryMissing { what: String, looked: String, hint: String },
+    BinaryMissing {
+        what: String,
+        looked: String,
+        hint: String,
+    },
     #[error("{step} failed: {message}")]
     Step { step: String, message: String },
     #[error("cannot connect to {target}: {message}")]
@@ -85,7 +89,11 @@ pub fn redact_url(url: &str) -> String {
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
-            if userinfo.contains(':') { format!("{user}:****@{host}") } else { format!("{user}@{host}") }
+            if userinfo.contains(':') {
+                format!("{user}:****@{host}")
+            } else {
+                format!("{user}@{host}")
+            }
         }
         None => authority.to_string(),
     };
@@ -94,7 +102,12 @@ pub fn redact_url(url: &str) -> String {
             let q: Vec<String> = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.to_ascii_lowercase().contains("pass") || k.to_ascii_lowercase().contains("secret") => format!("{k}=****"),
+                    Some((k, _))
+                        if k.to_ascii_lowercase().contains("pass")
+                            || k.to_ascii_lowercase().contains("secret") =>
+                    {
+                        format!("{k}=****")
+                    }
                     _ => kv.to_string(),
                 })
                 .collect();
@@ -111,13 +124,31 @@ mod tests {
 
     #[test]
     fn redacts_passwords_everywhere() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/app"), "postgres://app:****@db:5432/app");
-        assert_eq!(redact_url("mysql://root@localhost/test"), "mysql://root@localhost/test");
-        assert_eq!(redact_url("postgres://u:p%40ss@h/db?password=x&sslmode=require"), "postgres://u:****@h/db?password=****&sslmode=require");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:****@db:5432/app"
+        );
+        assert_eq!(
+            redact_url("mysql://root@localhost/test"),
+            "mysql://root@localhost/test"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@h/db?password=x&sslmode=require"),
+            "postgres://u:****@h/db?password=****&sslmode=require"
+        );
         assert_eq!(redact_url("sqlite:app.db"), "sqlite:app.db");
         assert!(!redact_url("postgresql://a:b@c@d/e").contains(":b"));
-        assert_eq!(EngineKind::from_url("postgresql://x/y"), Some(EngineKind::Postgres));
-        assert_eq!(EngineKind::from_url("mariadb://x/y"), Some(EngineKind::Mysql));
-        assert_eq!(EngineKind::from_url("sqlite:x.db"), Some(EngineKind::Sqlite));
+        assert_eq!(
+            EngineKind::from_url("postgresql://x/y"),
+            Some(EngineKind::Postgres)
+        );
+        assert_eq!(
+            EngineKind::from_url("mariadb://x/y"),
+            Some(EngineKind::Mysql)
+        );
+        assert_eq!(
+            EngineKind::from_url("sqlite:x.db"),
+            Some(EngineKind::Sqlite)
+        );
     }
 }

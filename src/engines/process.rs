@@ -34,7 +34,9 @@ pub fn service_user(candidates: &[&str]) -> Option<ServiceUser> {
         for line in passwd.lines() {
             let f: Vec<&str> = line.split(':').collect();
             if f.len() >= 4 && f[0] == *want {
-                let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse()) else { continue };
+                let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse()) else {
+                    continue;
+                };
                 return Some(ServiceUser {
                     name: f[0].to_string(),
                     uid,
@@ -55,7 +57,11 @@ pub fn start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether `pid` runs (a zombie has exited and only waits to be reaped: not alive).
 pub fn alive(pid: u32, start: Option<u64>) -> bool {
+    if is_zombie(pid) {
+        return false;
+    }
     match (start_time(pid), start) {
         (Some(now), Some(then)) => now == then,
         (Some(_), None) => true,
@@ -87,7 +93,10 @@ pub fn wait_gone(pid: u32, start: Option<u64>, timeout: Duration) -> bool {
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -113,7 +122,8 @@ pub struct Workspace {
 impl Workspace {
     pub fn create(engine: &str, stop_signal: i32) -> Result<Workspace, EngineError> {
         let root = workspace_root();
-        std::fs::create_dir_all(&root).map_err(|e| EngineError::Io(format!("{}: {e}", root.display())))?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| EngineError::Io(format!("{}: {e}", root.display())))?;
         // the service user must be able to traverse it
         let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o1777));
         let pid = std::process::id();
@@ -143,12 +153,20 @@ impl Workspace {
     }
 
     /// A subdirectory owned by `user` (when given) with `mode`.
-    pub fn subdir(&self, name: &str, user: Option<&ServiceUser>, mode: u32) -> Result<PathBuf, EngineError> {
+    pub fn subdir(
+        &self,
+        name: &str,
+        user: Option<&ServiceUser>,
+        mode: u32,
+    ) -> Result<PathBuf, EngineError> {
         let p = self.path.join(name);
-        std::fs::create_dir_all(&p).map_err(|e| EngineError::Io(format!("{}: {e}", p.display())))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(|e| EngineError::Io(format!("{}: {e}", p.display())))?;
+        std::fs::create_dir_all(&p)
+            .map_err(|e| EngineError::Io(format!("{}: {e}", p.display())))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| EngineError::Io(format!("{}: {e}", p.display())))?;
         if let Some(u) = user {
-            std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).map_err(|e| EngineError::Io(format!("chown {}: {e}", p.display())))?;
+            std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid))
+                .map_err(|e| EngineError::Io(format!("chown {}: {e}", p.display())))?;
         }
         Ok(p)
     }
@@ -157,14 +175,21 @@ impl Workspace {
         self.owner.server_pid = Some(pid);
         self.owner.server_start = start_time(pid);
         self.write_owner()?;
-        register(pid, self.owner.server_start, self.owner.stop_signal, &self.path);
+        register(
+            pid,
+            self.owner.server_start,
+            self.owner.stop_signal,
+            &self.path,
+        );
         Ok(())
     }
 
     fn write_owner(&self) -> Result<(), EngineError> {
         let text = serde_json::to_string(&self.owner).unwrap_or_default();
         let tmp = self.path.join("owner.json.tmp");
-        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, self.path.join("owner.json"))).map_err(|e| EngineError::Io(format!("{}: {e}", self.path.display())))
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, self.path.join("owner.json")))
+            .map_err(|e| EngineError::Io(format!("{}: {e}", self.path.display())))
     }
 
     /// Stops the server (clean signal, then SIGKILL after `grace`) and removes the directory.
@@ -203,17 +228,29 @@ pub fn reap_orphans() -> Vec<Reaped> {
 
 pub fn reap_in(root: &Path) -> Vec<Reaped> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(root) else { return out };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let owner: Option<Owner> = std::fs::read_to_string(path.join("owner.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let owner: Option<Owner> = std::fs::read_to_string(path.join("owner.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
         let Some(owner) = owner else {
             // a workspace without a readable owner file is only removed once it is old enough
             // that its creator cannot still be writing it
-            let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > Duration::from_secs(3600));
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
             if old {
                 let _ = std::fs::remove_dir_all(&path);
-                out.push(Reaped { path, server_pid: None });
+                out.push(Reaped {
+                    path,
+                    server_pid: None,
+                });
             }
             continue;
         };
@@ -221,7 +258,12 @@ pub fn reap_in(root: &Path) -> Vec<Reaped> {
             continue;
         }
         if let Some(pid) = owner.server_pid {
-            stop_server(pid, owner.server_start, owner.stop_signal, Duration::from_secs(5));
+            stop_server(
+                pid,
+                owner.server_start,
+                owner.stop_signal,
+                Duration::from_secs(5),
+            );
         }
         let _ = std::fs::remove_dir_all(&path);
         out.push(Reaped {
@@ -264,12 +306,17 @@ fn unregister(pid: u32) {
 /// with 128 + signal, so Ctrl-C never leaves a server behind.
 pub fn install_signal_cleanup() {
     SIGNALS.call_once(|| {
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) else {
+        let Ok(mut signals) =
+            signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+        else {
             return;
         };
         std::thread::spawn(move || {
             if let Some(sig) = signals.forever().next() {
-                let live = LIVE.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+                let live = LIVE
+                    .lock()
+                    .map(|mut l| std::mem::take(&mut *l))
+                    .unwrap_or_default();
                 for l in live {
                     stop_server(l.pid, l.start, l.stop_signal, Duration::from_secs(5));
                     let _ = std::fs::remove_dir_all(&l.dir);
@@ -282,7 +329,11 @@ pub fn install_signal_cleanup() {
 }
 
 /// Runs a setup command to completion (as `user` when given), with its output kept for errors.
-pub fn run_setup(cmd: &mut std::process::Command, user: Option<&ServiceUser>, step: &str) -> Result<(), EngineError> {
+pub fn run_setup(
+    cmd: &mut std::process::Command,
+    user: Option<&ServiceUser>,
+    step: &str,
+) -> Result<(), EngineError> {
     use std::os::unix::process::CommandExt;
     if let Some(u) = user {
         cmd.uid(u.uid).gid(u.gid);
@@ -294,7 +345,10 @@ pub fn run_setup(cmd: &mut std::process::Command, user: Option<&ServiceUser>, st
             });
         }
     }
-    let out = cmd.stdin(std::process::Stdio::null()).output().map_err(|e| EngineError::step(step, e))?;
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| EngineError::step(step, e))?;
     if !out.status.success() {
         let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stdout));
@@ -319,7 +373,10 @@ mod tests {
         let st = start_time(me);
         assert!(st.is_some());
         assert!(alive(me, st));
-        assert!(!alive(me, st.map(|s| s + 1)), "a recycled pid has another start time");
+        assert!(
+            !alive(me, st.map(|s| s + 1)),
+            "a recycled pid has another start time"
+        );
         assert!(!alive(u32::MAX - 1, None));
     }
 
@@ -342,9 +399,17 @@ mod tests {
             server_start: None,
             stop_signal: libc::SIGINT,
         };
-        std::fs::write(dead.join("owner.json"), serde_json::to_string(&owner(pid, Some(1))).unwrap()).unwrap();
+        std::fs::write(
+            dead.join("owner.json"),
+            serde_json::to_string(&owner(pid, Some(1))).unwrap(),
+        )
+        .unwrap();
         let me = std::process::id();
-        std::fs::write(live.join("owner.json"), serde_json::to_string(&owner(me, start_time(me))).unwrap()).unwrap();
+        std::fs::write(
+            live.join("owner.json"),
+            serde_json::to_string(&owner(me, start_time(me))).unwrap(),
+        )
+        .unwrap();
         let reaped = reap_in(root.path());
         assert_eq!(reaped.len(), 1);
         assert!(!dead.exists() && live.exists());

@@ -22,7 +22,11 @@ pub struct TableRows {
 
 impl TableRows {
     pub fn qualified(&self) -> String {
-        if self.schema.is_empty() { self.table.clone() } else { format!("{}.{}", self.schema, self.table) }
+        if self.schema.is_empty() {
+            self.table.clone()
+        } else {
+            format!("{}.{}", self.schema, self.table)
+        }
     }
 }
 
@@ -67,7 +71,12 @@ pub async fn row_counts(conn: &mut Conn, exact_limit: u64) -> Result<Vec<TableRo
     for r in rows {
         let schema = r.first().cloned().flatten().unwrap_or_default();
         let table = r.get(1).cloned().flatten().unwrap_or_default();
-        let estimate: i64 = r.get(2).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(-1);
+        let estimate: i64 = r
+            .get(2)
+            .cloned()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1);
         if estimate >= 0 && estimate as u64 > exact_limit {
             out.push(TableRows {
                 schema,
@@ -80,10 +89,20 @@ pub async fn row_counts(conn: &mut Conn, exact_limit: u64) -> Result<Vec<TableRo
         let name = if schema.is_empty() || kind == EngineKind::Mysql {
             quote_ident(kind, &table)
         } else {
-            format!("{}.{}", quote_ident(kind, &schema), quote_ident(kind, &table))
+            format!(
+                "{}.{}",
+                quote_ident(kind, &schema),
+                quote_ident(kind, &table)
+            )
         };
-        let (_, c) = conn.query_text(&format!("SELECT count(*) FROM {name}")).await?;
-        let rows = c.first().and_then(|r| r.first().cloned().flatten()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let (_, c) = conn
+            .query_text(&format!("SELECT count(*) FROM {name}"))
+            .await?;
+        let rows = c
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         out.push(TableRows {
             schema,
             table,

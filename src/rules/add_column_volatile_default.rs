@@ -9,9 +9,10 @@ pub static RULE: Rule = Rule {
         name: "add-column-volatile-default",
         category: Category::Lock,
         verdict: Verdict::Risky,
-        dialects: ALL_DIALECTS,
+        // SQLite refuses non-constant defaults outright: sqlite-unsupported-alter reports that
+        dialects: &[Dialect::Postgres, Dialect::Mysql],
         summary: "Adding a column whose value is computed per row rewrites the whole table",
-        why: "PostgreSQL 11+ adds a column with a constant or stable default (now()) as a metadata-only change, but a volatile default (random(), gen_random_uuid(), clock_timestamp(), nextval(), or a function migsafe does not know), a serial or identity column, or a GENERATED … STORED column must be computed for every existing row: the table and its indexes are rewritten under an ACCESS EXCLUSIVE lock that blocks all reads and writes. Before PostgreSQL 11 any non-NULL default rewrites the table. MySQL cannot add a column with an expression default or a stored generated column instantly and rebuilds or copies the table; before MySQL 8.0.12 (MariaDB 10.3.2) every ADD COLUMN rebuilds it. SQLite refuses a non-constant default (\"Cannot add a column with non-constant default\") on a table with rows and never adds STORED columns. Tables created earlier in the same file are not reported (except SQLite STORED columns, which always fail).",
+        why: "PostgreSQL 11+ adds a column with a constant or stable default (now()) as a metadata-only change, but a volatile default (random(), gen_random_uuid(), clock_timestamp(), nextval(), or a function migsafe does not know), a serial or identity column, or a GENERATED … STORED column must be computed for every existing row: the table and its indexes are rewritten under an ACCESS EXCLUSIVE lock that blocks all reads and writes. Before PostgreSQL 11 any non-NULL default rewrites the table. MySQL cannot add a column with an expression default or a stored generated column instantly and rebuilds or copies the table; before MySQL 8.0.12 (MariaDB 10.3.2) every ADD COLUMN rebuilds it. Tables created earlier in the same file are not reported. (SQLite refuses non-constant defaults and STORED columns outright: sqlite-unsupported-alter reports those.)",
         safer: "Add the column without a default (or with a constant one), then set the default for new rows and backfill existing rows in batches:\n  ALTER TABLE orders ADD COLUMN public_id uuid;\n  ALTER TABLE orders ALTER COLUMN public_id SET DEFAULT gen_random_uuid();\n  UPDATE orders SET public_id = gen_random_uuid() WHERE public_id IS NULL AND id BETWEEN … AND …;\nFor a generated column, add a plain column filled by a trigger or by the application. On MySQL add `, ALGORITHM=INSTANT` so MySQL refuses instead of copying, or use an online schema change tool (gh-ost, pt-online-schema-change).",
         anchors: &[
             "squawk:adding-field-with-default",
@@ -116,22 +117,6 @@ fn mysql(ctx: &Ctx, table: &dyn std::fmt::Display, c: &ColumnDef) -> Option<Stri
     None
 }
 
-fn sqlite(table: &dyn std::fmt::Display, c: &ColumnDef) -> Option<String> {
-    let col = &c.name;
-    if c.generated_stored {
-        return Some(format!(
-            "adds stored generated column `{col}` to `{table}`: SQLite fails with \"cannot add a STORED column\" (only VIRTUAL generated columns can be added)"
-        ));
-    }
-    let d = real_default(c)?;
-    (d.volatility != Volatility::Constant || d.text.trim_start().starts_with('(')).then(|| {
-        format!(
-            "adds column `{col}` to `{table}` with default `{}`: SQLite fails with \"Cannot add a column with non-constant default\" when the table has rows",
-            d.text
-        )
-    })
-}
-
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
     for op in &stmt.ops {
@@ -155,7 +140,6 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
             let message = match ctx.dialect {
                 Dialect::Postgres if existing => postgres(ctx, table, column),
                 Dialect::Mysql if existing && !mysql_guarded => mysql(ctx, table, column),
-                Dialect::Sqlite if existing || column.generated_stored => sqlite(table, column),
                 _ => None,
             };
             if let Some(m) = message {
@@ -222,26 +206,5 @@ mod tests {
         assert_eq!(hits(R, expr, Dialect::Mysql).len(), 1);
         let guarded = "ALTER TABLE t ADD COLUMN u varchar(36) DEFAULT (uuid()), ALGORITHM=INSTANT;";
         assert!(hits(R, guarded, Dialect::Mysql).is_empty());
-    }
-
-    #[test]
-    fn sqlite_non_constant_default_and_stored() {
-        let h = hits(
-            R,
-            "ALTER TABLE t ADD COLUMN at text DEFAULT CURRENT_TIMESTAMP;",
-            Dialect::Sqlite,
-        );
-        assert_eq!(h.len(), 1);
-        assert!(h[0].contains("non-constant default"), "{h:?}");
-        assert!(
-            hits(
-                R,
-                "ALTER TABLE t ADD COLUMN n int DEFAULT 0;",
-                Dialect::Sqlite
-            )
-            .is_empty()
-        );
-        let stored = "CREATE TABLE t (a int);\nALTER TABLE t ADD COLUMN b int GENERATED ALWAYS AS (a * 2) STORED;";
-        assert!(hits(R, stored, Dialect::Sqlite)[0].contains("STORED"));
     }
 }

@@ -95,11 +95,114 @@ pub struct Schema {
     pub tables: HashMap<String, TableInfo>,
     /// constraint name → (table, type)
     pub constraints: HashMap<String, (String, ConstraintType)>,
+    /// table → column lists of the indexes known on it (CREATE INDEX, MySQL ADD INDEX, PRIMARY
+    /// KEY and UNIQUE constraints), in index column order. `DROP INDEX` names no columns, so
+    /// dropped indexes stay listed; indexes on dropped columns are removed.
+    pub indexes: HashMap<String, Vec<Vec<String>>>,
+    /// Validated `CHECK (col IS NOT NULL)` constraints: (table, column). On PostgreSQL 12+ they let
+    /// `SET NOT NULL` skip its scan, whichever migration added and validated them.
+    pub not_null_checks: HashSet<(String, String)>,
+    /// name → ((table, column), validated) for those checks, so VALIDATE and DROP are followed.
+    nn_check_names: HashMap<String, ((String, String), bool)>,
+}
+
+/// Whether `stmt` sets one of `names` (a timeout setting) to a non-zero value, with `SET [LOCAL]`
+/// or PostgreSQL's `SELECT set_config('name', 'value', is_local)`.
+pub fn sets_timeout(stmt: &Statement, names: &[&str]) -> bool {
+    let nonzero = |v: &str| {
+        let v = v.trim().trim_matches('\'').trim();
+        !(v.is_empty()
+            || v.eq_ignore_ascii_case("default")
+            || v.trim_start_matches('0')
+                .trim_start_matches('.')
+                .trim_start_matches('0')
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_ascii_digit()))
+    };
+    for op in &stmt.ops {
+        match op {
+            Op::Set { name, value, .. } => {
+                let n = name.rsplit('.').next().unwrap_or(name);
+                if names.contains(&n) && nonzero(value) {
+                    return true;
+                }
+            }
+            Op::Select => {
+                let lower = stmt.sql.to_ascii_lowercase();
+                let mut rest = lower.as_str();
+                while let Some(i) = rest.find("set_config(") {
+                    rest = &rest[i + 11..];
+                    let args: Vec<&str> = rest
+                        .split(',')
+                        .take(2)
+                        .map(|a| a.trim().trim_matches('\''))
+                        .collect();
+                    if args.len() == 2 && names.contains(&args[0]) && nonzero(args[1]) {
+                        return true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `col IS NOT NULL` as a whole CHECK expression → the column.
+pub fn not_null_check_column(expr: &str) -> Option<String> {
+    let e = expr
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim()
+        .to_ascii_lowercase();
+    let col = e.strip_suffix("is not null")?.trim().trim_matches('"');
+    (!col.is_empty() && !col.contains(' ')).then(|| col.to_string())
 }
 
 impl Schema {
     pub fn column(&self, table: &ObjName, column: &str) -> Option<&ColumnInfo> {
         self.tables.get(&table.key())?.columns.get(column)
+    }
+
+    fn note_check(&mut self, table: &ObjName, c: &crate::sql::ir::Constraint) {
+        let ConstraintKind::Check { expr } = &c.kind else {
+            return;
+        };
+        let Some(col) = not_null_check_column(expr) else {
+            return;
+        };
+        let target = (table.key(), col);
+        // PostgreSQL names unnamed checks <table>_<column>_check
+        let name = c
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}_{}_check", target.0, target.1));
+        let validated = !c.not_valid;
+        if validated {
+            self.not_null_checks.insert(target.clone());
+        }
+        self.nn_check_names.insert(name, (target, validated));
+    }
+
+    fn validate_check(&mut self, name: &str) {
+        if let Some((target, validated)) = self.nn_check_names.get_mut(name) {
+            *validated = true;
+            self.not_null_checks.insert(target.clone());
+        }
+    }
+
+    fn drop_check(&mut self, name: &str) {
+        if let Some((target, true)) = self.nn_check_names.remove(name) {
+            let still = self
+                .nn_check_names
+                .values()
+                .any(|(t, v)| *v && *t == target);
+            if !still {
+                self.not_null_checks.remove(&target);
+            }
+        }
     }
 
     fn add_column(&mut self, table: &ObjName, c: &ColumnDef) {
@@ -112,6 +215,37 @@ impl Schema {
         );
     }
 
+    fn add_index(&mut self, table: &ObjName, columns: &[String]) {
+        if !columns.is_empty() {
+            self.indexes
+                .entry(table.key())
+                .or_default()
+                .push(columns.to_vec());
+        }
+    }
+
+    fn add_key_indexes(&mut self, table: &ObjName, c: &ColumnDef) {
+        if c.primary_key || c.unique {
+            self.add_index(table, std::slice::from_ref(&c.name));
+        }
+    }
+
+    fn add_constraint_index(&mut self, table: &ObjName, kind: &ConstraintKind) {
+        if let ConstraintKind::PrimaryKey { columns, .. } | ConstraintKind::Unique { columns, .. } =
+            kind
+        {
+            self.add_index(table, columns);
+        }
+    }
+
+    fn rename_index_column(&mut self, table: &ObjName, from: &str, to: &str) {
+        for cols in self.indexes.get_mut(&table.key()).into_iter().flatten() {
+            for c in cols.iter_mut().filter(|c| c.as_str() == from) {
+                *c = to.to_string();
+            }
+        }
+    }
+
     /// Records what a statement did to the schema.
     pub fn apply(&mut self, stmt: &Statement) {
         for op in &stmt.ops {
@@ -120,31 +254,59 @@ impl Schema {
                     table,
                     columns,
                     constraints,
+                    if_not_exists,
                     ..
                 } => {
+                    // IF NOT EXISTS of a table we know is a no-op: keep what we know
+                    if *if_not_exists && self.tables.contains_key(&table.key()) {
+                        continue;
+                    }
+                    for c in constraints {
+                        self.note_check(table, c);
+                    }
                     let entry = self.tables.entry(table.key()).or_default();
                     if !columns.is_empty() {
                         entry.columns.clear();
+                        self.indexes.remove(&table.key());
                     }
                     for c in columns {
                         self.add_column(table, c);
+                        self.add_key_indexes(table, c);
                     }
                     for c in constraints {
                         if let Some(name) = &c.name {
                             self.constraints
                                 .insert(name.clone(), (table.key(), constraint_type(&c.kind)));
                         }
+                        self.add_constraint_index(table, &c.kind);
                     }
                 }
                 Op::AlterTable { table, items, .. } => {
                     for item in items {
                         match &item.action {
-                            AlterAction::AddColumn { column, .. } => self.add_column(table, column),
+                            AlterAction::AddColumn {
+                                column,
+                                if_not_exists,
+                            } => {
+                                let known_table = self.tables.get(&table.key());
+                                let exists = known_table
+                                    .is_some_and(|t| t.columns.contains_key(&column.name));
+                                // with IF NOT EXISTS the column may already exist: keep a known
+                                // type, and record none for tables defined before the checked
+                                // migrations (the existing column's type is unknown)
+                                if !(*if_not_exists && (exists || known_table.is_none())) {
+                                    self.add_column(table, column);
+                                    self.add_key_indexes(table, column);
+                                }
+                            }
                             AlterAction::DropColumn { names, .. } => {
                                 if let Some(t) = self.tables.get_mut(&table.key()) {
                                     for n in names {
                                         t.columns.remove(n);
                                     }
+                                }
+                                if let Some(ix) = self.indexes.get_mut(&table.key()) {
+                                    ix.retain(|cols| !cols.iter().any(|c| names.contains(c)));
                                 }
                             }
                             AlterAction::SetType {
@@ -163,6 +325,8 @@ impl Schema {
                                     t.columns.remove(old_name);
                                 }
                                 self.add_column(table, column);
+                                self.rename_index_column(table, old_name, &column.name);
+                                self.add_key_indexes(table, column);
                             }
                             AlterAction::SetNotNull { column }
                             | AlterAction::DropNotNull { column } => {
@@ -181,24 +345,45 @@ impl Schema {
                                 {
                                     t.columns.insert(to.clone(), c);
                                 }
+                                self.rename_index_column(table, from, to);
                             }
                             AlterAction::RenameTable { to } => {
                                 if let Some(t) = self.tables.remove(&table.key()) {
                                     self.tables.insert(to.key(), t);
                                 }
+                                if let Some(ix) = self.indexes.remove(&table.key()) {
+                                    self.indexes.insert(to.key(), ix);
+                                }
                             }
                             AlterAction::AddConstraint(c) => {
+                                self.note_check(table, c);
                                 if let Some(name) = &c.name {
                                     self.constraints.insert(
                                         name.clone(),
                                         (table.key(), constraint_type(&c.kind)),
                                     );
                                 }
+                                self.add_constraint_index(table, &c.kind);
+                            }
+                            AlterAction::AddIndex {
+                                columns,
+                                name,
+                                unique,
+                            } => {
+                                self.add_index(table, columns);
+                                if let (Some(name), true) = (name, unique) {
+                                    self.constraints.insert(
+                                        name.clone(),
+                                        (table.key(), ConstraintType::Unique),
+                                    );
+                                }
                             }
                             AlterAction::DropConstraint { name, .. }
                             | AlterAction::DropForeignKey { name } => {
                                 self.constraints.remove(name);
+                                self.drop_check(name);
                             }
+                            AlterAction::ValidateConstraint { name } => self.validate_check(name),
                             _ => {}
                         }
                     }
@@ -208,6 +393,22 @@ impl Schema {
                         if let Some(t) = self.tables.remove(&from.key()) {
                             self.tables.insert(to.key(), t);
                         }
+                        if let Some(ix) = self.indexes.remove(&from.key()) {
+                            self.indexes.insert(to.key(), ix);
+                        }
+                    }
+                }
+                Op::CreateIndex {
+                    table,
+                    columns,
+                    name,
+                    unique,
+                    ..
+                } => {
+                    self.add_index(table, columns);
+                    if let (Some(name), true) = (name, unique) {
+                        self.constraints
+                            .insert(name.clone(), (table.key(), ConstraintType::Unique));
                     }
                 }
                 Op::Drop {
@@ -217,6 +418,7 @@ impl Schema {
                 } => {
                     for n in names {
                         self.tables.remove(&n.key());
+                        self.indexes.remove(&n.key());
                     }
                 }
                 _ => {}

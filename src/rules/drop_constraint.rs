@@ -167,6 +167,16 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                     )
                     .with_verdict(Verdict::Risky),
                 ),
+                // MySQL drops a UNIQUE KEY with DROP INDEX: the same loss as dropping the constraint
+                AlterAction::DropIndex { name }
+                    if ctx
+                        .schema
+                        .constraints
+                        .get(name)
+                        .is_some_and(|(t, k)| *t == table.key() && *k == ConstraintType::Unique) =>
+                {
+                    hits.push(constraint_hit(ctx, table, name, false, item));
+                }
                 AlterAction::DropColumn { .. } => {
                     if let Some(name) = fallback_drop_check(ctx, stmt, item) {
                         hits.push(check_hit(table, &name, item));

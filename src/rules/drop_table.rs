@@ -25,6 +25,10 @@ pub static RULE: Rule = Rule {
 
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
+    // the DROP of a SQLite table rebuild is judged by `sqlite-table-rebuild`
+    if super::sqlite_table_rebuild::is_rebuild_drop(ctx, stmt) {
+        return hits;
+    }
     for op in &stmt.ops {
         if let Op::Drop {
             kind: ObjectKind::Table,

@@ -2,7 +2,7 @@
 //! once per file).
 
 use super::*;
-use crate::sql::ir::{AlterAction, AlterItem, ConstraintKind, ObjName, ObjectKind, Op};
+use crate::rules::locks;
 
 pub static RULE: Rule = Rule {
     meta: RuleMeta {
@@ -20,52 +20,6 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-const ORDER: &[&str] = &[
-    "SHARE UPDATE EXCLUSIVE",
-    "SHARE",
-    "SHARE ROW EXCLUSIVE",
-    "EXCLUSIVE",
-    "ACCESS EXCLUSIVE",
-];
-
-fn rank(mode: &str) -> usize {
-    ORDER.iter().position(|m| *m == mode).unwrap_or(ORDER.len())
-}
-
-/// The table-level lock one ALTER TABLE action takes.
-fn alter_lock(item: &AlterItem) -> &'static str {
-    match &item.action {
-        AlterAction::AddConstraint(c) if matches!(c.kind, ConstraintKind::ForeignKey { .. }) => {
-            "SHARE ROW EXCLUSIVE"
-        }
-        AlterAction::ValidateConstraint { .. }
-        | AlterAction::DetachPartition {
-            concurrently: true, ..
-        } => "SHARE UPDATE EXCLUSIVE",
-        AlterAction::Other { what, .. } => {
-            let w = what.to_ascii_uppercase();
-            if w.starts_with("ATTACH PARTITION")
-                || w.contains("SET STATISTICS")
-                || w.starts_with("CLUSTER ON")
-                || w.starts_with("SET WITHOUT CLUSTER")
-            {
-                "SHARE UPDATE EXCLUSIVE"
-            } else {
-                "ACCESS EXCLUSIVE"
-            }
-        }
-        _ => "ACCESS EXCLUSIVE",
-    }
-}
-
-fn quoted(names: &[&ObjName]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// What the lock holds up while the statement waits in the queue.
 fn queue_effect(mode: &str, on: &str) -> String {
     match mode {
@@ -80,110 +34,23 @@ fn queue_effect(mode: &str, on: &str) -> String {
     }
 }
 
-/// (statement description, lock mode, what the lock is on) for the first lock-taking operation.
-fn lock_taken(ctx: &Ctx, stmt: &Statement) -> Option<(String, &'static str, String)> {
-    for op in &stmt.ops {
-        let found = match op {
-            Op::AlterTable { table, items, .. } if ctx.is_existing(table) && !items.is_empty() => {
-                let mode = items
-                    .iter()
-                    .map(alter_lock)
-                    .max_by_key(|m| rank(m))
-                    .unwrap_or("ACCESS EXCLUSIVE");
-                Some(("ALTER TABLE".to_string(), mode, format!("`{table}`")))
-            }
-            Op::CreateIndex {
-                table,
-                concurrently: false,
-                ..
-            } if ctx.is_existing(table) => {
-                Some(("CREATE INDEX".to_string(), "SHARE", format!("`{table}`")))
-            }
-            Op::Drop {
-                kind: ObjectKind::Table,
-                names,
-                ..
-            } => {
-                let existing: Vec<&ObjName> = names.iter().filter(|n| ctx.is_existing(n)).collect();
-                (!existing.is_empty())
-                    .then(|| ("DROP TABLE".to_string(), "ACCESS EXCLUSIVE", quoted(&existing)))
-            }
-            Op::Drop {
-                kind: ObjectKind::Index,
-                concurrently: false,
-                names,
-                ..
-            } => Some((
-                format!("DROP INDEX {}", quoted(&names.iter().collect::<Vec<_>>())),
-                "ACCESS EXCLUSIVE",
-                "the table the index belongs to".to_string(),
-            )),
-            Op::Truncate { tables, .. } => {
-                let existing: Vec<&ObjName> =
-                    tables.iter().filter(|n| ctx.is_existing(n)).collect();
-                (!existing.is_empty())
-                    .then(|| ("TRUNCATE".to_string(), "ACCESS EXCLUSIVE", quoted(&existing)))
-            }
-            Op::Lock { tables, mode } => {
-                let mode = ORDER
-                    .iter()
-                    .copied()
-                    .find(|m| m.eq_ignore_ascii_case(mode.trim()))
-                    .unwrap_or("ACCESS EXCLUSIVE");
-                let on = if tables.is_empty() {
-                    "the locked tables".to_string()
-                } else {
-                    quoted(&tables.iter().collect::<Vec<_>>())
-                };
-                Some(("LOCK TABLE".to_string(), mode, on))
-            }
-            Op::Cluster => Some((
-                "CLUSTER".to_string(),
-                "ACCESS EXCLUSIVE",
-                "the clustered table".to_string(),
-            )),
-            Op::Vacuum { full: true } => Some((
-                "VACUUM FULL".to_string(),
-                "ACCESS EXCLUSIVE",
-                "the vacuumed tables".to_string(),
-            )),
-            Op::Reindex {
-                concurrently: false,
-                ..
-            } => Some((
-                "REINDEX".to_string(),
-                "SHARE",
-                "the table (plus ACCESS EXCLUSIVE on its rebuilt indexes, which blocks reads that use them)".to_string(),
-            )),
-            Op::RefreshMaterializedView {
-                name,
-                concurrently: false,
-            } => Some((
-                "REFRESH MATERIALIZED VIEW".to_string(),
-                "ACCESS EXCLUSIVE",
-                format!("`{name}`"),
-            )),
-            Op::AlterType { name, .. } => Some((
-                "ALTER TYPE".to_string(),
-                "ACCESS EXCLUSIVE",
-                format!("type `{name}`"),
-            )),
-            _ => None,
-        };
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
-}
-
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     if ctx.nested || ctx.lock_timeout_set || ctx.lock_timeout_reported {
         return Vec::new();
     }
-    let Some((what, mode, on)) = lock_taken(ctx, stmt) else {
+    let Some(lock) = locks::statement_lock(ctx, stmt) else {
         return Vec::new();
     };
+    // objects created earlier in this file have no traffic to queue behind
+    if locks::on_new_object(ctx, stmt, &lock) {
+        return Vec::new();
+    }
+    let locks::TakenLock {
+        description: what,
+        mode,
+        on,
+        ..
+    } = lock;
     let effect = if on.starts_with("type ") {
         format!("waits without limit for transactions that use {on}")
     } else {

@@ -2,6 +2,7 @@
 //! registry that lists them all.
 
 pub mod context;
+mod locks;
 pub mod meta;
 mod registry;
 
@@ -9,29 +10,64 @@ mod registry;
 mod add_check_validated;
 mod add_column_not_null_without_default;
 mod add_column_volatile_default;
+mod add_exclusion_constraint;
 mod add_foreign_key_validated;
 mod add_primary_key;
 mod add_unique_constraint;
 mod alter_column_type_lossy;
 mod alter_column_type_rewrite;
+mod backfill_in_ddl_transaction;
+mod char_column;
+mod concurrent_index_corruption;
 mod concurrently_in_transaction;
+mod create_enum;
 mod create_index_non_concurrently;
 mod delete_without_where;
+mod detach_partition_non_concurrently;
+mod domain_check_constraint;
 mod drop_column;
 mod drop_constraint;
 mod drop_database;
+mod drop_default;
 mod drop_index_non_concurrently;
+mod drop_not_null;
 mod drop_schema;
+mod drop_sequence;
 mod drop_table;
+mod duplicate_column_assignment;
+mod enum_value_without_position;
+mod foreign_key_without_index;
+mod identifier_too_long;
+mod index_too_many_columns;
+mod int_primary_key;
+mod json_column;
+mod lock_held_across_statements;
 mod missing_lock_timeout;
+mod missing_statement_timeout;
+mod multiple_alters_same_table;
 mod mysql_enum_value_removal;
+mod mysql_inline_references_ignored;
 mod mysql_table_copy;
+mod nested_transaction;
+mod not_in_subquery;
+mod refresh_materialized_view_non_concurrently;
+mod reindex_non_concurrently;
 mod rename_column;
+mod rename_enum_value;
+mod rename_schema;
 mod rename_table;
+mod serial_column;
 mod set_not_null;
+mod sqlite_table_rebuild;
+mod sqlite_unsupported_alter;
+mod timestamp_without_time_zone;
 mod truncate;
+mod uncommitted_transaction;
 mod unknown_statement;
 mod update_without_where;
+mod vacuum_full_or_cluster;
+mod validate_in_same_transaction;
+mod varchar_length;
 
 pub use context::{Ctx, Schema, Version};
 pub use meta::META_RULES;
@@ -64,13 +100,18 @@ pub struct RuleMeta {
     pub good: &'static str,
 }
 
+/// The severity a finding of this verdict is reported with unless the config says otherwise.
+pub fn severity_for(verdict: Verdict) -> Severity {
+    match verdict {
+        Verdict::Destructive | Verdict::Risky | Verdict::Unknown => Severity::Error,
+        Verdict::Caution => Severity::Warning,
+        Verdict::Safe => Severity::Info,
+    }
+}
+
 impl RuleMeta {
     pub fn default_severity(&self) -> Severity {
-        match self.verdict {
-            Verdict::Destructive | Verdict::Risky | Verdict::Unknown => Severity::Error,
-            Verdict::Caution => Severity::Warning,
-            Verdict::Safe => Severity::Info,
-        }
+        severity_for(self.verdict)
     }
     pub fn applies_to(&self, dialect: Dialect) -> bool {
         self.dialects.contains(&dialect)

@@ -26,6 +26,22 @@ pub static RULE: Rule = Rule {
 const COPY: &str =
     "MySQL copies the table (ALGORITHM=COPY), blocking writes until every row is copied";
 
+/// `SET [SESSION] foreign_key_checks = 0` earlier in the file (and not turned back on).
+fn foreign_key_checks_off(ctx: &Ctx) -> bool {
+    let mut off = false;
+    for s in &ctx.statements[..ctx.position] {
+        for op in &s.ops {
+            if let Op::Set { name, value, .. } = op
+                && name.rsplit('.').next() == Some("foreign_key_checks")
+            {
+                let v = value.trim().to_ascii_lowercase();
+                off = v == "0" || v == "off" || v == "false";
+            }
+        }
+    }
+    off
+}
+
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
     for op in &stmt.ops {
@@ -108,6 +124,16 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                     Some(format!(
                         "adds AUTO_INCREMENT column `{}` to `{table}`: MySQL rebuilds the table and blocks writes until every row is numbered",
                         column.name
+                    ))
+                }
+                // with foreign_key_checks on, InnoDB can add a foreign key only with ALGORITHM=COPY
+                AlterAction::AddConstraint(c)
+                    if !no_copy
+                        && matches!(c.kind, ConstraintKind::ForeignKey { .. })
+                        && !foreign_key_checks_off(ctx) =>
+                {
+                    Some(format!(
+                        "adds a foreign key to `{table}` while foreign_key_checks is on: {COPY} (with `SET foreign_key_checks = 0` first it is added in place, without checking existing rows)"
                     ))
                 }
                 AlterAction::Other { what, .. }

@@ -47,6 +47,10 @@ fn view_keeps_old_name(ctx: &Ctx, stmt: &Statement, old: &ObjName) -> bool {
 
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
+    // the rename of a SQLite table rebuild is judged by `sqlite-table-rebuild`
+    if super::sqlite_table_rebuild::is_rebuild_rename(ctx, stmt) {
+        return hits;
+    }
     let mut report = |from: &ObjName, to: &ObjName, span: Span| {
         if ctx.is_existing(from) && !view_keeps_old_name(ctx, stmt, from) {
             hits.push(Hit::new(

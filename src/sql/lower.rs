@@ -156,7 +156,8 @@ fn constraint(c: &a::TableConstraint, not_valid: bool, map: &SpanMap) -> Option<
             },
         ),
         a::TableConstraint::Unique(u) => (
-            u.name.as_ref().map(ident),
+            // MySQL `UNIQUE KEY name (…)` names the index rather than the constraint
+            u.name.as_ref().or(u.index_name.as_ref()).map(ident),
             ConstraintKind::Unique {
                 columns: index_cols(&u.columns),
                 using_index: false,

@@ -254,7 +254,7 @@ fn config_sets_paths_dialect_and_rule_levels() {
     assert_eq!(v["verdict"], "caution");
     fs::write(
         dir.path().join("migsafe.toml"),
-        "migrations = [\"db\"]\n[rules]\ndrop-table = \"off\"\nmissing-lock-timeout = \"off\"\n",
+        "migrations = [\"db\"]\n[rules]\ndrop-table = \"off\"\nmissing-lock-timeout = \"off\"\nmissing-statement-timeout = \"off\"\n",
     )
     .unwrap();
     let v = json(&migsafe_in(dir.path(), &["check", "--format", "json"]));

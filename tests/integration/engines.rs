@@ -12,7 +12,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Whether the server binaries are installed. In CI (`CI` set) a missing server fails the test
@@ -24,7 +27,9 @@ pub fn have(engine: &str) -> bool {
     };
     match found {
         Ok(()) => true,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("{engine} server binaries are required in CI: {e}"),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("{engine} server binaries are required in CI: {e}")
+        }
         Err(e) => {
             eprintln!("skipping: {e}");
             false
@@ -40,16 +45,38 @@ fn postgres_starts_runs_sql_and_leaves_nothing() {
     let (ws, pid) = rt().block_on(async {
         let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
         let mut conn = server.connect("postgres").await.unwrap();
-        sqlx::query("CREATE TABLE t (id int)").execute(&mut conn).await.unwrap();
-        let fsync: String = sqlx::query("SHOW fsync").fetch_one(&mut conn).await.unwrap().get(0);
+        sqlx::query("CREATE TABLE t (id int)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let fsync: String = sqlx::query("SHOW fsync")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(fsync, "off", "durability is off for throwaway data");
-        let listen: String = sqlx::query("SHOW listen_addresses").fetch_one(&mut conn).await.unwrap().get(0);
+        let listen: String = sqlx::query("SHOW listen_addresses")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(listen, "", "socket only, no TCP port");
-        let user: String = sqlx::query("SELECT current_user").fetch_one(&mut conn).await.unwrap().get(0);
+        let user: String = sqlx::query("SELECT current_user")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(user, "postgres");
         conn.close().await.unwrap();
-        assert!(server.server_version.starts_with(&server.install.major.to_string()));
-        (server.workspace().to_path_buf(), server.server_pid().unwrap())
+        assert!(
+            server
+                .server_version
+                .starts_with(&server.install.major.to_string())
+        );
+        (
+            server.workspace().to_path_buf(),
+            server.server_pid().unwrap(),
+        )
     });
     assert!(!ws.exists(), "workspace removed on drop");
     assert!(!process::alive(pid, None), "server stopped on drop");
@@ -63,12 +90,25 @@ fn mariadb_starts_runs_sql_and_leaves_nothing() {
     let (ws, pid) = rt().block_on(async {
         let server = EphemeralMysql::start().await.unwrap();
         let mut conn = server.connect(None).await.unwrap();
-        sqlx::query("CREATE DATABASE app").execute(&mut conn).await.unwrap();
-        sqlx::query("CREATE TABLE app.t (id int)").execute(&mut conn).await.unwrap();
-        let networking: i64 = sqlx::query("SELECT @@skip_networking").fetch_one(&mut conn).await.unwrap().get(0);
+        sqlx::query("CREATE DATABASE app")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE app.t (id int)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let networking: i64 = sqlx::query("SELECT @@skip_networking")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(networking, 1, "no TCP port");
         conn.close().await.unwrap();
-        (server.workspace().to_path_buf(), server.server_pid().unwrap())
+        (
+            server.workspace().to_path_buf(),
+            server.server_pid().unwrap(),
+        )
     });
     assert!(!ws.exists());
     assert!(!process::alive(pid, None));
@@ -79,23 +119,43 @@ fn sqlite_copies_a_source_database() {
     let src_dir = tempfile::tempdir().unwrap();
     let src = src_dir.path().join("app.db");
     let ws = rt().block_on(async {
-        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&src).create_if_missing(true);
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&src)
+            .create_if_missing(true);
         let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
-        sqlx::query("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)").execute(&mut c).await.unwrap();
+        sqlx::query("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)")
+            .execute(&mut c)
+            .await
+            .unwrap();
         c.close().await.unwrap();
         let db = EphemeralSqlite::start(Some(&src)).await.unwrap();
         let mut conn = db.connect().await.unwrap();
-        let n: i64 = sqlx::query("SELECT count(*) FROM t").fetch_one(&mut conn).await.unwrap().get(0);
+        let n: i64 = sqlx::query("SELECT count(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(n, 2);
-        sqlx::query("DELETE FROM t").execute(&mut conn).await.unwrap();
+        sqlx::query("DELETE FROM t")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
         db.workspace().to_path_buf()
     });
     assert!(!ws.exists());
     // the source is untouched
     rt().block_on(async {
-        let mut c = sqlx::SqliteConnection::connect_with(&sqlx::sqlite::SqliteConnectOptions::new().filename(&src)).await.unwrap();
-        let n: i64 = sqlx::query("SELECT count(*) FROM t").fetch_one(&mut c).await.unwrap().get(0);
+        let mut c = sqlx::SqliteConnection::connect_with(
+            &sqlx::sqlite::SqliteConnectOptions::new().filename(&src),
+        )
+        .await
+        .unwrap();
+        let n: i64 = sqlx::query("SELECT count(*) FROM t")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(n, 2);
     });
 }
@@ -116,8 +176,11 @@ fn hold(engine: &str) -> Held {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     Held {
         child,
         workspace: v["workspace"].as_str().unwrap().into(),
@@ -132,11 +195,20 @@ fn kill9_then_next_run_reaps(engine: &str) {
     process::send_signal(held.child.id(), libc::SIGKILL);
     held.child.wait().unwrap();
     // migsafe is gone; its server is orphaned but still running
-    assert!(process::alive(server, None), "server outlives a SIGKILLed migsafe");
+    assert!(
+        process::alive(server, None),
+        "server outlives a SIGKILLed migsafe"
+    );
     // the next run reaps it before starting its own server
     let next = hold(engine);
-    assert!(!held.workspace.exists(), "orphaned workspace removed by the next run");
-    assert!(process::wait_gone(server, None, Duration::from_secs(10)), "orphaned server stopped by the next run");
+    assert!(
+        !held.workspace.exists(),
+        "orphaned workspace removed by the next run"
+    );
+    assert!(
+        process::wait_gone(server, None, Duration::from_secs(10)),
+        "orphaned server stopped by the next run"
+    );
     let mut next = next;
     drop(next.child.stdin.take()); // EOF: the second run shuts its server down cleanly
     assert!(next.child.wait().unwrap().success());
@@ -164,16 +236,26 @@ fn ctrl_c_stops_the_server_and_removes_its_files() {
         return;
     }
     let mut held = hold("postgres");
+    // keep stdin open: waiting on the child would close it, and EOF is the normal way out
+    let _stdin = held.child.stdin.take();
     process::send_signal(held.child.id(), libc::SIGINT);
-    let status = held.child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "exit code 128 + SIGINT");
+    let out = held.child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "exit code 128 + SIGINT; status {:?}, stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!process::alive(held.server_pid.unwrap(), None));
     assert!(!held.workspace.exists());
 }
 
 #[test]
 fn missing_binaries_name_the_package() {
-    let err = pg::find_install(Some(std::path::Path::new("/nonexistent/bin")), None).unwrap_err().to_string();
+    let err = pg::find_install(Some(std::path::Path::new("/nonexistent/bin")), None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--pg-bin-dir"), "{err}");
     let err = pg::find_install(None, None).err();
     if let Some(e) = err {
@@ -186,17 +268,34 @@ async fn snapshot_roundtrip(mut conn: migsafe::engines::conn::Conn, setup: &str,
     use migsafe::engines::snapshot::{row_counts, schema_fingerprint};
     conn.execute(setup).await.unwrap();
     let counts = row_counts(&mut conn, u64::MAX).await.unwrap();
-    let a = counts.iter().find(|t| t.table == "accounts").expect("accounts counted");
+    let a = counts
+        .iter()
+        .find(|t| t.table == "accounts")
+        .expect("accounts counted");
     assert_eq!((a.rows, a.estimated), (3, false));
     let before = schema_fingerprint(&mut conn).await.unwrap();
     assert_eq!(before.sha256.len(), 64);
-    assert!(before.lines.iter().any(|l| l.contains("accounts")), "{:?}", before.lines);
-    assert_eq!(schema_fingerprint(&mut conn).await.unwrap().sha256, before.sha256, "stable");
+    assert!(
+        before.lines.iter().any(|l| l.contains("accounts")),
+        "{:?}",
+        before.lines
+    );
+    assert_eq!(
+        schema_fingerprint(&mut conn).await.unwrap().sha256,
+        before.sha256,
+        "stable"
+    );
     conn.execute(change).await.unwrap();
-    assert_ne!(schema_fingerprint(&mut conn).await.unwrap().sha256, before.sha256, "a schema change changes the fingerprint");
+    assert_ne!(
+        schema_fingerprint(&mut conn).await.unwrap().sha256,
+        before.sha256,
+        "a schema change changes the fingerprint"
+    );
     // with a limit below the estimate, large tables keep their estimate (flagged)
     let estimated = row_counts(&mut conn, 0).await.unwrap();
-    assert!(estimated.iter().all(|t| t.estimated || t.rows == 0 || conn.kind() == migsafe::engines::EngineKind::Sqlite));
+    assert!(estimated.iter().all(|t| t.estimated
+        || t.rows == 0
+        || conn.kind() == migsafe::engines::EngineKind::Sqlite));
     conn.close().await;
 }
 
@@ -210,13 +309,17 @@ fn snapshots_count_rows_and_fingerprint_schemas_on_every_engine() {
         snapshot_roundtrip(conn, setup, change).await;
         if have("postgres") {
             let pg = EphemeralPostgres::start(&Default::default()).await.unwrap();
-            let conn = migsafe::engines::conn::Conn::Postgres(pg.connect("postgres").await.unwrap());
+            let conn =
+                migsafe::engines::conn::Conn::Postgres(pg.connect("postgres").await.unwrap());
             snapshot_roundtrip(conn, &format!("{setup} ANALYZE accounts;"), change).await;
         }
         if have("mysql") {
             let my = EphemeralMysql::start().await.unwrap();
             let mut c = my.connect(None).await.unwrap();
-            sqlx::query("CREATE DATABASE app").execute(&mut c).await.unwrap();
+            sqlx::query("CREATE DATABASE app")
+                .execute(&mut c)
+                .await
+                .unwrap();
             let conn = migsafe::engines::conn::Conn::Mysql(my.connect(Some("app")).await.unwrap());
             snapshot_roundtrip(conn, &format!("{setup} ANALYZE TABLE accounts;"), change).await;
         }

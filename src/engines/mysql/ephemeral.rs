@@ -39,14 +39,23 @@ fn which(name: &str, extra: &[&str]) -> Option<PathBuf> {
 /// Finds `mariadbd` (or `mysqld`) and its initialiser.
 pub fn find_install() -> Result<MyInstall, EngineError> {
     let sbin = ["/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin"];
-    let server = which("mariadbd", &sbin).or_else(|| which("mysqld", &sbin)).ok_or_else(|| EngineError::BinaryMissing {
-        what: "MariaDB/MySQL server (mariadbd or mysqld)".into(),
-        looked: "/usr/sbin, /usr/local/sbin, PATH".into(),
-        hint: "install it (Debian/Ubuntu: `apt-get install mariadb-server`)".into(),
-    })?;
-    let out = Command::new(&server).arg("--version").output().map_err(|e| EngineError::step("mariadbd --version", e))?;
+    let server = which("mariadbd", &sbin)
+        .or_else(|| which("mysqld", &sbin))
+        .ok_or_else(|| EngineError::BinaryMissing {
+            what: "MariaDB/MySQL server (mariadbd or mysqld)".into(),
+            looked: "/usr/sbin, /usr/local/sbin, PATH".into(),
+            hint: "install it (Debian/Ubuntu: `apt-get install mariadb-server`)".into(),
+        })?;
+    let out = Command::new(&server)
+        .arg("--version")
+        .output()
+        .map_err(|e| EngineError::step("mariadbd --version", e))?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let flavor = if version.contains("MariaDB") { Flavor::MariaDb } else { Flavor::Mysql };
+    let flavor = if version.contains("MariaDB") {
+        Flavor::MariaDb
+    } else {
+        Flavor::Mysql
+    };
     let install_db = match flavor {
         Flavor::MariaDb => Some(
             which("mariadb-install-db", &["/usr/bin", "/usr/local/bin"])
@@ -85,7 +94,12 @@ impl EphemeralMysql {
         process::reap_orphans();
         let install = find_install()?;
         let user: Option<ServiceUser> = if process::is_root() {
-            Some(process::service_user(&["mysql", "nobody"]).ok_or_else(|| EngineError::step("choosing a user for MariaDB", "running as root, but neither a `mysql` nor a `nobody` account exists"))?)
+            Some(process::service_user(&["mysql", "nobody"]).ok_or_else(|| {
+                EngineError::step(
+                    "choosing a user for MariaDB",
+                    "running as root, but neither a `mysql` nor a `nobody` account exists",
+                )
+            })?)
         } else {
             None
         };
@@ -102,7 +116,11 @@ impl EphemeralMysql {
                 c.arg("--no-defaults")
                     .arg(format!("--datadir={}", data_dir.display()))
                     .arg(format!("--tmpdir={}", tmp_dir.display()))
-                    .args(["--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"]);
+                    .args([
+                        "--auth-root-authentication-method=normal",
+                        "--skip-test-db",
+                        "--skip-name-resolve",
+                    ]);
                 // mariadb-install-db locates its SQL scripts relative to the server's base dir
                 if let Some(u) = &user {
                     c.arg(format!("--user={}", u.name));
@@ -121,8 +139,16 @@ impl EphemeralMysql {
         let mut init = init;
         init.current_dir(&ws.path);
         // mariadb-install-db switches to --user itself and must start as root to chown
-        let init_user = if install.flavor == Flavor::MariaDb { None } else { user.as_ref() };
-        if let Err(e) = process::run_setup(&mut init, init_user, "initialising the MariaDB data directory") {
+        let init_user = if install.flavor == Flavor::MariaDb {
+            None
+        } else {
+            user.as_ref()
+        };
+        if let Err(e) = process::run_setup(
+            &mut init,
+            init_user,
+            "initialising the MariaDB data directory",
+        ) {
             ws.teardown(Duration::from_secs(1));
             return Err(e);
         }
@@ -131,7 +157,10 @@ impl EphemeralMysql {
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data_dir.display()))
             .arg(format!("--socket={}", socket.display()))
-            .arg(format!("--pid-file={}", run_dir.join("mysqld.pid").display()))
+            .arg(format!(
+                "--pid-file={}",
+                run_dir.join("mysqld.pid").display()
+            ))
             .arg(format!("--log-error={}", log_path.display()))
             .arg(format!("--tmpdir={}", tmp_dir.display()))
             .args([
@@ -194,12 +223,18 @@ impl EphemeralMysql {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step("starting mariadbd", format!("server exited ({status}):\n{}", process::tail(&log, 15))));
+                return Err(EngineError::step(
+                    "starting mariadbd",
+                    format!("server exited ({status}):\n{}", process::tail(&log, 15)),
+                ));
             }
             if self.socket.exists()
-                && let Ok(mut conn) = MySqlConnection::connect_with(&self.connect_options(None)).await
+                && let Ok(mut conn) =
+                    MySqlConnection::connect_with(&self.connect_options(None)).await
             {
-                let v: Result<(String,), _> = sqlx::query_as("SELECT VERSION()").fetch_one(&mut conn).await;
+                let v: Result<(String,), _> = sqlx::query_as("SELECT VERSION()")
+                    .fetch_one(&mut conn)
+                    .await;
                 let _ = conn.close().await;
                 if let Ok((v,)) = v {
                     return Ok(v);
@@ -207,7 +242,14 @@ impl EphemeralMysql {
             }
             if Instant::now() > deadline {
                 let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step("starting mariadbd", format!("not ready after {}s:\n{}", START_TIMEOUT.as_secs(), process::tail(&log, 15))));
+                return Err(EngineError::step(
+                    "starting mariadbd",
+                    format!(
+                        "not ready after {}s:\n{}",
+                        START_TIMEOUT.as_secs(),
+                        process::tail(&log, 15)
+                    ),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -215,7 +257,9 @@ impl EphemeralMysql {
 
     /// Connection options as root over the private socket, optionally into database `db`.
     pub fn connect_options(&self, db: Option<&str>) -> MySqlConnectOptions {
-        let o = MySqlConnectOptions::new().socket(&self.socket).username("root");
+        let o = MySqlConnectOptions::new()
+            .socket(&self.socket)
+            .username("root");
         match db {
             Some(d) => o.database(d),
             None => o,
@@ -223,15 +267,20 @@ impl EphemeralMysql {
     }
 
     pub async fn connect(&self, db: Option<&str>) -> Result<MySqlConnection, EngineError> {
-        MySqlConnection::connect_with(&self.connect_options(db)).await.map_err(|e| EngineError::Connect {
-            target: "ephemeral MariaDB".into(),
-            message: e.to_string(),
-        })
+        MySqlConnection::connect_with(&self.connect_options(db))
+            .await
+            .map_err(|e| EngineError::Connect {
+                target: "ephemeral MariaDB".into(),
+                message: e.to_string(),
+            })
     }
 
     /// A URL for sqlx-style clients: `mysql://root@localhost/<db>?socket=<path>`.
     pub fn url(&self, db: &str) -> String {
-        format!("mysql://root@localhost/{db}?socket={}", self.socket.display())
+        format!(
+            "mysql://root@localhost/{db}?socket={}",
+            self.socket.display()
+        )
     }
 
     pub fn socket(&self) -> &Path {

@@ -47,7 +47,10 @@ fn probe(bin_dir: &Path) -> Option<PgInstall> {
 /// Finds server binaries: `explicit` (`--pg-bin-dir`), `pg_config --bindir`,
 /// `/usr/lib/postgresql/*/bin`, then `PATH`. With `want_major`, an installation of that major
 /// version is preferred; otherwise the newest.
-pub fn find_install(explicit: Option<&Path>, want_major: Option<u32>) -> Result<PgInstall, EngineError> {
+pub fn find_install(
+    explicit: Option<&Path>,
+    want_major: Option<u32>,
+) -> Result<PgInstall, EngineError> {
     if let Some(dir) = explicit {
         return probe(dir).ok_or_else(|| EngineError::BinaryMissing {
             what: "PostgreSQL server binaries (postgres, initdb)".into(),
@@ -71,7 +74,7 @@ pub fn find_install(explicit: Option<&Path>, want_major: Option<u32>) -> Result<
         dirs.extend(std::env::split_paths(&path));
     }
     let mut found: Vec<PgInstall> = dirs.iter().filter_map(|d| probe(d)).collect();
-    found.sort_by(|a, b| b.major.cmp(&a.major));
+    found.sort_by_key(|i| std::cmp::Reverse(i.major));
     let pick = match want_major {
         Some(m) => found.iter().find(|i| i.major == m).or(found.first()),
         None => found.first(),
@@ -79,7 +82,8 @@ pub fn find_install(explicit: Option<&Path>, want_major: Option<u32>) -> Result<
     pick.cloned().ok_or_else(|| EngineError::BinaryMissing {
         what: "PostgreSQL server binaries (postgres, initdb)".into(),
         looked: "pg_config --bindir, /usr/lib/postgresql/*/bin, PATH".into(),
-        hint: "install them (Debian/Ubuntu: `apt-get install postgresql`) or pass --pg-bin-dir".into(),
+        hint: "install them (Debian/Ubuntu: `apt-get install postgresql`) or pass --pg-bin-dir"
+            .into(),
     })
 }
 
@@ -127,7 +131,17 @@ impl EphemeralPostgres {
         initdb
             .arg("-D")
             .arg(&data_dir)
-            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .current_dir(&ws.path)
             .env_remove("PGDATA");
         if let Err(e) = process::run_setup(&mut initdb, user.as_ref(), "initdb") {
@@ -135,13 +149,19 @@ impl EphemeralPostgres {
             return Err(e);
         }
 
-        let log = std::fs::File::create(&log_path).map_err(|e| EngineError::Io(format!("{}: {e}", log_path.display())))?;
-        let log_err = log.try_clone().map_err(|e| EngineError::Io(e.to_string()))?;
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| EngineError::Io(format!("{}: {e}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| EngineError::Io(e.to_string()))?;
         let mut cmd = Command::new(install.bin_dir.join("postgres"));
         cmd.arg("-D").arg(&data_dir);
         let mut settings: Vec<(String, String)> = vec![
             ("listen_addresses".into(), String::new()),
-            ("unix_socket_directories".into(), socket_dir.display().to_string()),
+            (
+                "unix_socket_directories".into(),
+                socket_dir.display().to_string(),
+            ),
             ("fsync".into(), "off".into()),
             ("synchronous_commit".into(), "off".into()),
             ("full_page_writes".into(), "off".into()),
@@ -153,7 +173,10 @@ impl EphemeralPostgres {
         for (k, v) in &settings {
             cmd.arg("-c").arg(format!("{k}={v}"));
         }
-        cmd.current_dir(&ws.path).stdin(Stdio::null()).stdout(log).stderr(log_err);
+        cmd.current_dir(&ws.path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
         {
             use std::os::unix::process::CommandExt;
             if let Some(u) = &user {
@@ -171,7 +194,8 @@ impl EphemeralPostgres {
             }
         };
         if let Err(e) = ws.set_server(child.id()) {
-            let mut me = EphemeralPostgres::assemble(ws, child, socket_dir, data_dir, install, began);
+            let mut me =
+                EphemeralPostgres::assemble(ws, child, socket_dir, data_dir, install, began);
             me.stop();
             return Err(e);
         }
@@ -189,7 +213,14 @@ impl EphemeralPostgres {
         }
     }
 
-    fn assemble(ws: Workspace, child: Child, socket_dir: PathBuf, data_dir: PathBuf, install: PgInstall, began: Instant) -> Self {
+    fn assemble(
+        ws: Workspace,
+        child: Child,
+        socket_dir: PathBuf,
+        data_dir: PathBuf,
+        install: PgInstall,
+        began: Instant,
+    ) -> Self {
         EphemeralPostgres {
             ws,
             child: Some(child),
@@ -208,10 +239,17 @@ impl EphemeralPostgres {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step("starting postgres", format!("server exited ({status}):\n{}", process::tail(&log, 15))));
+                return Err(EngineError::step(
+                    "starting postgres",
+                    format!("server exited ({status}):\n{}", process::tail(&log, 15)),
+                ));
             }
-            if let Ok(mut conn) = PgConnection::connect_with(&self.connect_options("postgres")).await {
-                let v: Result<(String,), _> = sqlx::query_as("SHOW server_version").fetch_one(&mut conn).await;
+            if let Ok(mut conn) =
+                PgConnection::connect_with(&self.connect_options("postgres")).await
+            {
+                let v: Result<(String,), _> = sqlx::query_as("SHOW server_version")
+                    .fetch_one(&mut conn)
+                    .await;
                 let _ = conn.close().await;
                 if let Ok((v,)) = v {
                     return Ok(v);
@@ -219,7 +257,14 @@ impl EphemeralPostgres {
             }
             if Instant::now() > deadline {
                 let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step("starting postgres", format!("not ready after {}s:\n{}", START_TIMEOUT.as_secs(), process::tail(&log, 15))));
+                return Err(EngineError::step(
+                    "starting postgres",
+                    format!(
+                        "not ready after {}s:\n{}",
+                        START_TIMEOUT.as_secs(),
+                        process::tail(&log, 15)
+                    ),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -227,19 +272,27 @@ impl EphemeralPostgres {
 
     /// Connection options for database `db` over the private socket.
     pub fn connect_options(&self, db: &str) -> PgConnectOptions {
-        PgConnectOptions::new_without_pgpass().socket(&self.socket_dir).username(SUPERUSER).database(db)
+        PgConnectOptions::new_without_pgpass()
+            .socket(&self.socket_dir)
+            .username(SUPERUSER)
+            .database(db)
     }
 
     pub async fn connect(&self, db: &str) -> Result<PgConnection, EngineError> {
-        PgConnection::connect_with(&self.connect_options(db)).await.map_err(|e| EngineError::Connect {
-            target: format!("ephemeral postgres database {db}"),
-            message: e.to_string(),
-        })
+        PgConnection::connect_with(&self.connect_options(db))
+            .await
+            .map_err(|e| EngineError::Connect {
+                target: format!("ephemeral postgres database {db}"),
+                message: e.to_string(),
+            })
     }
 
     /// A libpq URL for tools such as pg_dump/psql (no password: trust auth on a private socket).
     pub fn url(&self, db: &str) -> String {
-        format!("postgresql://{SUPERUSER}@/{db}?host={}", self.socket_dir.display())
+        format!(
+            "postgresql://{SUPERUSER}@/{db}?host={}",
+            self.socket_dir.display()
+        )
     }
 
     pub fn socket_dir(&self) -> &Path {

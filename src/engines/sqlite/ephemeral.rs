@@ -23,8 +23,14 @@ impl EphemeralSqlite {
         let path = ws.path.join("db.sqlite");
         if let Some(src) = source {
             let copy = async {
-                let mut conn = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(src).read_only(true)).await?;
-                sqlx::query("VACUUM INTO ?").bind(path.display().to_string()).execute(&mut conn).await?;
+                let mut conn = SqliteConnection::connect_with(
+                    &SqliteConnectOptions::new().filename(src).read_only(true),
+                )
+                .await?;
+                sqlx::query("VACUUM INTO ?")
+                    .bind(path.display().to_string())
+                    .execute(&mut conn)
+                    .await?;
                 conn.close().await
             };
             if let Err(e) = copy.await {
@@ -36,14 +42,19 @@ impl EphemeralSqlite {
     }
 
     pub fn connect_options(&self) -> SqliteConnectOptions {
-        SqliteConnectOptions::new().filename(&self.path).create_if_missing(true).foreign_keys(true)
+        SqliteConnectOptions::new()
+            .filename(&self.path)
+            .create_if_missing(true)
+            .foreign_keys(true)
     }
 
     pub async fn connect(&self) -> Result<SqliteConnection, EngineError> {
-        SqliteConnection::connect_with(&self.connect_options()).await.map_err(|e| EngineError::Connect {
-            target: "ephemeral SQLite database".into(),
-            message: e.to_string(),
-        })
+        SqliteConnection::connect_with(&self.connect_options())
+            .await
+            .map_err(|e| EngineError::Connect {
+                target: "ephemeral SQLite database".into(),
+                message: e.to_string(),
+            })
     }
 
     pub fn path(&self) -> &Path {
