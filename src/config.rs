@@ -20,6 +20,10 @@ struct Raw {
     fail_on: Option<String>,
     #[serde(default)]
     rules: BTreeMap<String, String>,
+    #[serde(default)]
+    integrity: crate::integrity::RawIntegrityConfig,
+    #[serde(default)]
+    backup: crate::cli::backup::RawBackupConfig,
 }
 
 /// A validated config file.
@@ -33,6 +37,10 @@ pub struct Config {
     pub layout: Option<String>,
     pub fail_on: Option<String>,
     pub rules: BTreeMap<String, Level>,
+    /// `[[integrity.assert]]`: custom assertions for `integrity-check`.
+    pub integrity_asserts: Vec<crate::integrity::Assertion>,
+    /// `[backup]`: defaults for `backup` and `restore`.
+    pub backup: crate::cli::backup::BackupConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +123,9 @@ impl Config {
                 "fail_on = \"{f}\": expected destructive, risky, caution or never"
             )));
         }
+        let integrity_asserts =
+            crate::integrity::validate_assertions(raw.integrity).map_err(invalid)?;
+        let backup = raw.backup.validate(&base).map_err(invalid)?;
         let mut rules_out = BTreeMap::new();
         for (name, level) in raw.rules {
             let known =
@@ -155,6 +166,8 @@ impl Config {
             layout: raw.layout,
             fail_on: raw.fail_on,
             rules: rules_out,
+            integrity_asserts,
+            backup,
         })
     }
 }

@@ -16,6 +16,12 @@ fn run() -> Result<app::Outcome, app::AppError> {
     };
     match cli.command {
         Command::Check(args) => app::check(args.resolve(&globals, &config)?),
+        Command::IntegrityCheck(args) => {
+            migsafe::integrity::command::run(args.resolve(&globals, &config)?)
+        }
+        Command::Backup(args) => migsafe::backup::command::run(args.resolve(&globals, &config)?),
+        Command::Restore(args) => migsafe::backup::command::run(args.resolve(&globals, &config)?),
+        Command::DryRun(args) => migsafe::dry_run::command::run(args.resolve(&globals, &config)?),
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
     }
 }

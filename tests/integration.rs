@@ -1,14 +1,20 @@
 //! Integration tests: the real `migsafe` binary and the library on fixtures. One test binary;
 //! its modules live in `tests/integration/`.
 
+#[path = "integration/backup.rs"]
+mod backup;
 #[path = "integration/catalog.rs"]
 mod catalog;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/docs.rs"]
 mod docs;
+#[path = "integration/dry_run.rs"]
+mod dry_run;
 #[path = "integration/engines.rs"]
 mod engines;
+#[path = "integration/integrity.rs"]
+mod integrity;
 #[path = "integration/robustness.rs"]
 mod robustness;
 #[path = "integration/support.rs"]

@@ -11,6 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+pub mod backup;
+pub mod dry_run;
+pub mod integrity;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "migsafe",
@@ -53,6 +57,14 @@ pub enum Command {
     /// Classify migrations statically: safe, caution, risky, destructive or unknown
     #[command(visible_alias = "lint")]
     Check(CheckArgs),
+    /// Is this database sound? Read-only checks, cheapest first, within a time budget
+    IntegrityCheck(integrity::IntegrityArgs),
+    /// Apply migrations to a throwaway database: errors, locks, rewrites, schema diff, dynamic verdicts
+    DryRun(dry_run::DryRunArgs),
+    /// Back up the database (verified, checksummed, atomic); verify, list and prune backups
+    Backup(backup::BackupArgs),
+    /// Put the database back as it was at a backup, after proving the backup and the target ready
+    Restore(backup::RestoreArgs),
     /// Start an ephemeral server, print where it lives, keep it until stdin closes (for tests
     /// and debugging the launcher)
     #[command(hide = true)]

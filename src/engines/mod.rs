@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod process;
 pub mod snapshot;
 pub mod sqlite;
+pub mod template;
 
 use std::fmt;
 

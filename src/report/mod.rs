@@ -1,8 +1,11 @@
 //! Renderers: turn a check report into human text, JSON, SARIF or GitHub workflow commands.
 //! They only format; every decision was made by the classifier.
 
+pub mod backup;
+pub mod dry_run;
 pub mod github;
 pub mod human;
+pub mod integrity;
 pub mod json;
 pub mod progress;
 pub mod rules_doc;

@@ -82,6 +82,13 @@ pub struct EphemeralMysql {
     ws: Workspace,
     child: Option<Child>,
     socket: PathBuf,
+    user: Option<ServiceUser>,
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+    tmp_dir: PathBuf,
+    log_path: PathBuf,
+    /// Whether the data directory was copied from a template instead of initialised.
+    pub from_template: bool,
     pub install: MyInstall,
     /// `SELECT VERSION()` of the running server.
     pub server_version: String,
@@ -90,6 +97,12 @@ pub struct EphemeralMysql {
 
 impl EphemeralMysql {
     pub async fn start() -> Result<EphemeralMysql, EngineError> {
+        EphemeralMysql::start_from(None).await
+    }
+
+    /// Like [`EphemeralMysql::start`], copying the data directory from `template` (see
+    /// `engines::template`) instead of initialising a new one.
+    pub async fn start_from(template: Option<&Path>) -> Result<EphemeralMysql, EngineError> {
         let began = Instant::now();
         process::reap_orphans();
         let install = find_install()?;
@@ -110,59 +123,97 @@ impl EphemeralMysql {
         let socket = run_dir.join("mysqld.sock");
         let log_path = run_dir.join("error.log");
 
-        let init = match (&install.flavor, &install.install_db) {
-            (Flavor::MariaDb, Some(tool)) => {
-                let mut c = Command::new(tool);
-                c.arg("--no-defaults")
-                    .arg(format!("--datadir={}", data_dir.display()))
-                    .arg(format!("--tmpdir={}", tmp_dir.display()))
-                    .args([
-                        "--auth-root-authentication-method=normal",
-                        "--skip-test-db",
-                        "--skip-name-resolve",
-                    ]);
-                // mariadb-install-db locates its SQL scripts relative to the server's base dir
-                if let Some(u) = &user {
-                    c.arg(format!("--user={}", u.name));
+        let from_template = match template {
+            Some(t) => match crate::engines::template::copy_tree(t, &data_dir, user.as_ref()) {
+                Ok(()) => true,
+                Err(e) => {
+                    ws.teardown(Duration::from_secs(1));
+                    return Err(EngineError::Io(format!(
+                        "copying the template {}: {e}",
+                        t.display()
+                    )));
                 }
-                c
-            }
-            _ => {
-                let mut c = Command::new(&install.server);
-                c.arg("--no-defaults")
-                    .arg("--initialize-insecure")
-                    .arg(format!("--datadir={}", data_dir.display()))
-                    .arg(format!("--tmpdir={}", tmp_dir.display()));
-                c
-            }
+            },
+            None => false,
         };
-        let mut init = init;
-        init.current_dir(&ws.path);
-        // mariadb-install-db switches to --user itself and must start as root to chown
-        let init_user = if install.flavor == Flavor::MariaDb {
-            None
-        } else {
-            user.as_ref()
-        };
-        if let Err(e) = process::run_setup(
-            &mut init,
-            init_user,
-            "initialising the MariaDB data directory",
-        ) {
-            ws.teardown(Duration::from_secs(1));
-            return Err(e);
+        if !from_template {
+            let mut init = match (&install.flavor, &install.install_db) {
+                (Flavor::MariaDb, Some(tool)) => {
+                    let mut c = Command::new(tool);
+                    c.arg("--no-defaults")
+                        .arg(format!("--datadir={}", data_dir.display()))
+                        .arg(format!("--tmpdir={}", tmp_dir.display()))
+                        .args([
+                            "--auth-root-authentication-method=normal",
+                            "--skip-test-db",
+                            "--skip-name-resolve",
+                        ]);
+                    // mariadb-install-db locates its SQL scripts relative to the server's base dir
+                    if let Some(u) = &user {
+                        c.arg(format!("--user={}", u.name));
+                    }
+                    c
+                }
+                _ => {
+                    let mut c = Command::new(&install.server);
+                    c.arg("--no-defaults")
+                        .arg("--initialize-insecure")
+                        .arg(format!("--datadir={}", data_dir.display()))
+                        .arg(format!("--tmpdir={}", tmp_dir.display()));
+                    c
+                }
+            };
+            init.current_dir(&ws.path);
+            // mariadb-install-db switches to --user itself and must start as root to chown
+            let init_user = if install.flavor == Flavor::MariaDb {
+                None
+            } else {
+                user.as_ref()
+            };
+            if let Err(e) = process::run_setup(
+                &mut init,
+                init_user,
+                "initialising the MariaDB data directory",
+            ) {
+                ws.teardown(Duration::from_secs(1));
+                return Err(e);
+            }
         }
 
-        let mut cmd = Command::new(&install.server);
+        let mut me = EphemeralMysql {
+            ws,
+            child: None,
+            socket,
+            user,
+            data_dir,
+            run_dir,
+            tmp_dir,
+            log_path,
+            from_template,
+            install,
+            server_version: String::new(),
+            startup: Duration::ZERO,
+        };
+        if let Err(e) = me.spawn().await {
+            me.stop();
+            return Err(e);
+        }
+        me.startup = began.elapsed();
+        Ok(me)
+    }
+
+    /// Starts the server on the data directory and waits until it accepts connections.
+    async fn spawn(&mut self) -> Result<(), EngineError> {
+        let mut cmd = Command::new(&self.install.server);
         cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", data_dir.display()))
-            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--datadir={}", self.data_dir.display()))
+            .arg(format!("--socket={}", self.socket.display()))
             .arg(format!(
                 "--pid-file={}",
-                run_dir.join("mysqld.pid").display()
+                self.run_dir.join("mysqld.pid").display()
             ))
-            .arg(format!("--log-error={}", log_path.display()))
-            .arg(format!("--tmpdir={}", tmp_dir.display()))
+            .arg(format!("--log-error={}", self.log_path.display()))
+            .arg(format!("--tmpdir={}", self.tmp_dir.display()))
             .args([
                 "--skip-networking",
                 "--skip-log-bin",
@@ -172,48 +223,42 @@ impl EphemeralMysql {
                 "--skip-name-resolve",
                 "--character-set-server=utf8mb4",
             ])
-            .current_dir(&ws.path)
+            .current_dir(&self.ws.path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         {
             use std::os::unix::process::CommandExt;
-            if let Some(u) = &user {
+            if let Some(u) = &self.user {
                 cmd.uid(u.uid).gid(u.gid);
             }
             cmd.process_group(0);
         }
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                ws.teardown(Duration::from_secs(1));
-                return Err(EngineError::step("starting mariadbd", e));
-            }
-        };
-        let server_pid = child.id();
-        let mut me = EphemeralMysql {
-            ws,
-            child: Some(child),
-            socket,
-            install,
-            server_version: String::new(),
-            startup: Duration::ZERO,
-        };
-        if let Err(e) = me.ws.set_server(server_pid) {
-            me.stop();
-            return Err(e);
+        let child = cmd
+            .spawn()
+            .map_err(|e| EngineError::step("starting mariadbd", e))?;
+        let pid = child.id();
+        self.child = Some(child);
+        self.ws.set_server(pid)?;
+        let log_path = self.log_path.clone();
+        self.server_version = self.wait_ready(&log_path).await?;
+        Ok(())
+    }
+
+    /// Stops the server cleanly, hands its data directory to `save` (e.g. to copy it into the
+    /// template cache), and starts it again.
+    pub async fn with_stopped_data_dir<T>(
+        &mut self,
+        save: impl FnOnce(&Path) -> T,
+    ) -> Result<T, EngineError> {
+        if let Some(mut child) = self.child.take() {
+            process::send_signal(child.id(), libc::SIGTERM);
+            let _ = child.wait();
         }
-        match me.wait_ready(&log_path).await {
-            Ok(v) => {
-                me.server_version = v;
-                me.startup = began.elapsed();
-                Ok(me)
-            }
-            Err(e) => {
-                me.stop();
-                Err(e)
-            }
-        }
+        let _ = std::fs::remove_file(&self.socket);
+        let out = save(&self.data_dir);
+        self.spawn().await?;
+        Ok(out)
     }
 
     async fn wait_ready(&mut self, log_path: &Path) -> Result<String, EngineError> {

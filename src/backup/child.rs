@@ -1,0 +1,317 @@
+//! Running dump and restore tools: stdout streamed into a file while hashing (no second read),
+//! a file streamed into stdin while hashing, stderr kept (bounded) for error messages, and the
+//! child killed when migsafe cannot keep up its side (disk full).
+
+use super::atomic;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+
+/// Keep at most this much of a child's stderr (the tail matters most; errors are reported from
+/// it).
+const STDERR_LIMIT: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    #[error("cannot start {tool}: {source}")]
+    Spawn {
+        tool: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing the backup failed: {source} ({tool} was stopped)")]
+    Write {
+        tool: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading {what} failed: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{tool} failed ({status}): {stderr}")]
+    Failed {
+        tool: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+/// What a finished child left behind.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stderr: String,
+    /// Bytes and sha256 of what was streamed (out of the child, or into it).
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub fn tool_name(cmd: &Command) -> String {
+    Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A human description of how a child ended: `exit code 1`, `killed by signal 9`.
+pub fn describe(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => status.to_string(),
+    }
+}
+
+fn collect_stderr(mut pipe: std::process::ChildStderr) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut keep: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    keep.extend_from_slice(&buf[..n]);
+                    if keep.len() > STDERR_LIMIT {
+                        let cut = keep.len() - STDERR_LIMIT / 2;
+                        keep.drain(..cut);
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&keep).into_owned()
+    })
+}
+
+/// Runs `cmd` with its stdout streamed into `out` (hashing as it goes). If writing fails the
+/// child is killed and the write error returned. A child that fails is reported with its exit
+/// status (or signal) and stderr.
+pub fn stream_stdout_to(
+    mut cmd: Command,
+    out: &mut dyn Write,
+    on_bytes: &dyn Fn(u64),
+) -> Result<Finished, ChildError> {
+    let tool = tool_name(&cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| ChildError::Spawn {
+            tool: tool.clone(),
+            source,
+        })?;
+    let err = collect_stderr(child.stderr.take().expect("piped"));
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut d = atomic::Digest256::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    let outcome: Result<(), ChildError> = loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                break Err(ChildError::Read {
+                    what: format!("the output of {tool}"),
+                    source,
+                });
+            }
+        };
+        if let Err(source) = out.write_all(&buf[..n]) {
+            break Err(ChildError::Write {
+                tool: tool.clone(),
+                source,
+            });
+        }
+        d.update(&buf[..n]);
+        on_bytes(n as u64);
+    };
+    let outcome = outcome.and_then(|_| {
+        out.flush().map_err(|source| ChildError::Write {
+            tool: tool.clone(),
+            source,
+        })
+    });
+    if let Err(e) = outcome {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = err.join();
+        return Err(e);
+    }
+    drop(stdout);
+    let status = child.wait().map_err(|source| ChildError::Read {
+        what: format!("the exit status of {tool}"),
+        source,
+    })?;
+    let stderr = err.join().unwrap_or_default();
+    let bytes = d.bytes;
+    Ok(Finished {
+        status,
+        stderr,
+        bytes,
+        sha256: d.hex(),
+    })
+}
+
+/// Runs `cmd` with `input` streamed into its stdin (hashing it on the way, so one read both
+/// checks the sha256 and lets the tool decode every byte). stdout is discarded unless
+/// `keep_stdout`; the returned `Finished` carries the digest of everything read from `input`,
+/// even when the tool stopped reading early (then the rest is still hashed).
+pub fn stream_file_to_stdin(
+    mut cmd: Command,
+    input: &Path,
+    on_bytes: &dyn Fn(u64),
+) -> Result<Finished, ChildError> {
+    let tool = tool_name(&cmd);
+    let mut file = std::fs::File::open(input).map_err(|source| ChildError::Read {
+        what: input.display().to_string(),
+        source,
+    })?;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| ChildError::Spawn {
+            tool: tool.clone(),
+            source,
+        })?;
+    let err = collect_stderr(child.stderr.take().expect("piped"));
+    let mut stdin = Some(child.stdin.take().expect("piped"));
+    let mut d = atomic::Digest256::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ChildError::Read {
+                    what: input.display().to_string(),
+                    source,
+                });
+            }
+        };
+        d.update(&buf[..n]);
+        on_bytes(n as u64);
+        // a tool that stopped reading (it failed) closes the pipe: keep hashing the rest
+        if let Some(s) = stdin.as_mut()
+            && s.write_all(&buf[..n]).is_err()
+        {
+            stdin = None;
+        }
+    }
+    drop(stdin);
+    let status = child.wait().map_err(|source| ChildError::Read {
+        what: format!("the exit status of {tool}"),
+        source,
+    })?;
+    let stderr = err.join().unwrap_or_default();
+    let bytes = d.bytes;
+    Ok(Finished {
+        status,
+        stderr,
+        bytes,
+        sha256: d.hex(),
+    })
+}
+
+/// Runs `cmd` to completion, returning stdout; a non-zero exit is an error with stderr.
+pub fn output(mut cmd: Command) -> Result<String, ChildError> {
+    let tool = tool_name(&cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| ChildError::Spawn {
+            tool: tool.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(ChildError::Failed {
+            tool,
+            status: describe(&out.status),
+            stderr: crate::engines::process::tail(&String::from_utf8_lossy(&out.stderr), 15),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `cmd` to completion and returns its status and full stderr (stdout discarded).
+pub fn run(mut cmd: Command) -> Result<Finished, ChildError> {
+    let tool = tool_name(&cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|source| ChildError::Spawn { tool, source })?;
+    Ok(Finished {
+        status: out.status,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        bytes: 0,
+        sha256: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_and_hashes_stdout() {
+        let mut cmd = Command::new("printf");
+        cmd.arg("abc");
+        let mut out = Vec::new();
+        let f = stream_stdout_to(cmd, &mut out, &|_| {}).unwrap();
+        assert!(f.status.success());
+        assert_eq!(out, b"abc");
+        assert_eq!(
+            f.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn a_failing_writer_stops_the_child() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from_raw_os_error(libc::ENOSPC))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut cmd = Command::new("yes");
+        cmd.arg("data");
+        let e = stream_stdout_to(cmd, &mut Full, &|_| {}).unwrap_err();
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+    }
+
+    #[test]
+    fn a_killed_child_is_reported_with_its_signal() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "printf partial; kill -9 $$"]);
+        let mut out = Vec::new();
+        let f = stream_stdout_to(cmd, &mut out, &|_| {}).unwrap();
+        assert_eq!(describe(&f.status), "killed by signal 9");
+    }
+
+    #[test]
+    fn feeds_a_file_and_hashes_it_even_if_the_tool_stops_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in");
+        std::fs::write(&p, vec![b'x'; 3 * 1024 * 1024]).unwrap();
+        let f = stream_file_to_stdin(Command::new("true"), &p, &|_| {}).unwrap();
+        assert_eq!(f.bytes, 3 * 1024 * 1024);
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "wc -c >/dev/null; exit 3"]);
+        let f = stream_file_to_stdin(cmd, &p, &|_| {}).unwrap();
+        assert_eq!(f.status.code(), Some(3));
+    }
+}

@@ -1,0 +1,103 @@
+//! The CLI side of `backup` and `restore`: runs the orchestration on the async runtime, shows
+//! progress, asks for confirmation when interactive, renders, and maps results to exit codes
+//! (0 ok, 1 a check failed or the restore was refused, 2 migsafe could not do its job).
+
+use super::restore::{self, RestoreReport};
+use super::{Progress, store};
+use crate::app::{AppError, Outcome};
+use crate::cli::backup::{BackupAction, Output};
+use crate::report::backup as render;
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+fn err(e: super::BackupError) -> AppError {
+    AppError::Other(e.to_string())
+}
+
+fn progress(out: &Output) -> Arc<dyn Progress> {
+    Arc::new(render::BytesProgress::new(out.progress))
+}
+
+fn code(ok: bool) -> u8 {
+    if ok { 0 } else { 1 }
+}
+
+/// Shows the preflight and changes on stderr and asks; only on a terminal, never with JSON.
+fn ask(r: &RestoreReport, out: &Output) -> bool {
+    if !out.interactive || out.json {
+        return false;
+    }
+    let mut e = std::io::stderr().lock();
+    let _ = write!(e, "{}", render::restore_plan(r, out.color));
+    let _ = write!(
+        e,
+        "Restore {} over {}? [y/N] ",
+        r.backup.display(),
+        r.database
+    );
+    let _ = e.flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+}
+
+pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
+    let rt = crate::app::runtime()?;
+    match action {
+        BackupAction::Create(s, out) => {
+            let r = rt
+                .block_on(super::create(&s, progress(&out)))
+                .map_err(err)?;
+            Ok(Outcome {
+                stdout: render::create(&r, out.json, out.color),
+                code: code(r.passed()),
+            })
+        }
+        BackupAction::Verify(s, out) => {
+            let r = rt
+                .block_on(super::verify(&s, progress(&out)))
+                .map_err(err)?;
+            Ok(Outcome {
+                stdout: render::verify(&r, out.json, out.color),
+                code: code(r.passed()),
+            })
+        }
+        BackupAction::List(dir, out) => {
+            let entries = store::list(&dir)
+                .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
+            Ok(Outcome {
+                stdout: render::list(&dir, &entries, out.json),
+                code: 0,
+            })
+        }
+        BackupAction::Prune {
+            dir,
+            keep,
+            dry_run,
+            out,
+        } => {
+            if !dir.is_dir() {
+                return Err(AppError::Other(format!(
+                    "{}: no such backup folder",
+                    dir.display()
+                )));
+            }
+            let r = store::prune(&dir, keep, dry_run)
+                .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
+            Ok(Outcome {
+                stdout: render::prune(&r, out.json),
+                code: 0,
+            })
+        }
+        BackupAction::Restore(s, out) => {
+            let mut confirm = |r: &RestoreReport| ask(r, &out);
+            let r = rt
+                .block_on(restore::restore(&s, progress(&out), &mut confirm))
+                .map_err(err)?;
+            Ok(Outcome {
+                stdout: render::restore(&r, out.json, out.color),
+                code: code(r.passed()),
+            })
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! The database a backup is taken from or restored into, parsed from its URL: the database name,
+//! and the credentials split off so child processes get them through the environment
+//! (`PGPASSWORD`) or a 0600 defaults file (MySQL), never on their command line.
+
+use crate::engines::{EngineKind, redact_url};
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TargetError(pub String);
+
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn pct_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A URL split into the parts migsafe needs to rebuild it for another database or without its
+/// password.
+#[derive(Debug, Clone)]
+struct UrlParts {
+    scheme: String,
+    user: Option<String>,
+    password: Option<String>,
+    /// host[:port][,host2…] as written (may be empty for a socket given in the query).
+    hosts: String,
+    database: Option<String>,
+    /// Query parameters except `password`, as written.
+    params: Vec<(String, String)>,
+}
+
+fn split_url(url: &str) -> Result<UrlParts, TargetError> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        TargetError(format!(
+            "{}: not a URL (expected scheme://…)",
+            redact_url(url)
+        ))
+    })?;
+    let (before_q, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_q.find('/') {
+        Some(i) => (&before_q[..i], Some(&before_q[i + 1..])),
+        None => (before_q, None),
+    };
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (user, mut password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((user, pw)) => (Some(pct_decode(user)), Some(pct_decode(pw))),
+            None => (Some(pct_decode(u)), None),
+        },
+        None => (None, None),
+    };
+    let mut params = Vec::new();
+    let mut database = path.filter(|p| !p.is_empty()).map(pct_decode);
+    for kv in query.unwrap_or("").split('&').filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "password" => password = Some(pct_decode(v)),
+            "dbname" if database.is_none() => database = Some(pct_decode(v)),
+            _ => params.push((k.to_string(), v.to_string())),
+        }
+    }
+    Ok(UrlParts {
+        scheme: scheme.to_string(),
+        user,
+        password,
+        hosts: hosts.to_string(),
+        database,
+        params,
+    })
+}
+
+impl UrlParts {
+    fn build(&self, database: &str, with_password: bool) -> String {
+        let mut s = format!("{}://", self.scheme);
+        if let Some(u) = &self.user {
+            s.push_str(&pct_encode(u));
+            if with_password && let Some(p) = &self.password {
+                s.push(':');
+                s.push_str(&pct_encode(p));
+            }
+            s.push('@');
+        }
+        s.push_str(&self.hosts);
+        s.push('/');
+        s.push_str(&pct_encode(database));
+        if !self.params.is_empty() {
+            s.push('?');
+            s.push_str(
+                &self
+                    .params
+                    .iter()
+                    .map(|(k, v)| {
+                        if v.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{k}={v}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            );
+        }
+        s
+    }
+
+    fn param(&self, key: &str) -> Option<String> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| pct_decode(v))
+    }
+}
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgTarget {
+    parts: UrlParts,
+    pub database: String,
+}
+
+impl PgTarget {
+    pub fn parse(url: &str) -> Result<PgTarget, TargetError> {
+        let parts = split_url(url)?;
+        let database = parts
+            .database
+            .clone()
+            .or_else(|| parts.user.clone())
+            .ok_or_else(|| {
+                TargetError(format!("{}: no database name in the URL", redact_url(url)))
+            })?;
+        Ok(PgTarget { parts, database })
+    }
+
+    /// URL with password, for migsafe's own (in-process) connections to `db`. An empty host
+    /// (`postgresql://u@/db?host=/socket/dir`, valid for libpq) becomes `localhost`, which the
+    /// `host` parameter then overrides, because sqlx's URL parser rejects an empty host.
+    pub fn sqlx_url(&self, db: &str) -> String {
+        let mut p = self.parts.clone();
+        if p.hosts.is_empty() {
+            p.hosts = "localhost".into();
+        }
+        p.build(db, true)
+    }
+
+    /// URL without password, for child processes' `--dbname`.
+    pub fn libpq_url(&self, db: &str) -> String {
+        self.parts.build(db, false)
+    }
+
+    pub fn redacted(&self) -> String {
+        redact_url(&self.parts.build(&self.database, true))
+    }
+
+    pub fn password(&self) -> Option<&str> {
+        self.parts.password.as_deref()
+    }
+
+    /// True when the server runs on this machine (Unix socket or loopback), so its data folder
+    /// can be inspected for free space.
+    pub fn is_local(&self) -> bool {
+        let host = self
+            .parts
+            .param("host")
+            .unwrap_or_else(|| self.parts.hosts.clone());
+        let host = host
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .filter(|_| !host.starts_with('['))
+            .unwrap_or(host);
+        host.is_empty()
+            || host.starts_with('/')
+            || host == "localhost"
+            || host == "127.0.0.1"
+            || host == "[::1]"
+    }
+
+    /// Environment for child processes: the password (if any) and a recognisable
+    /// application_name.
+    pub fn child_env(&self, app: &str) -> Vec<(String, String)> {
+        let mut env = vec![("PGAPPNAME".to_string(), app.to_string())];
+        if let Some(p) = &self.parts.password {
+            env.push(("PGPASSWORD".to_string(), p.clone()));
+        }
+        env
+    }
+
+    /// Removes the password from a child's output, in case a tool ever echoes it.
+    pub fn scrub(&self, text: &str) -> String {
+        scrub(text, self.parts.password.as_deref())
+    }
+}
+
+pub fn scrub(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(p) if p.len() >= 3 && text.contains(p) => text.replace(p, "****"),
+        _ => text.to_string(),
+    }
+}
+
+/// A MySQL/MariaDB database.
+#[derive(Debug, Clone)]
+pub struct MyTarget {
+    parts: UrlParts,
+    pub database: String,
+}
+
+impl MyTarget {
+    pub fn parse(url: &str) -> Result<MyTarget, TargetError> {
+        let parts = split_url(url)?;
+        let database = parts.database.clone().ok_or_else(|| {
+            TargetError(format!(
+                "{}: no database name in the URL (mysql://user@host/DATABASE)",
+                redact_url(url)
+            ))
+        })?;
+        Ok(MyTarget { parts, database })
+    }
+
+    pub fn sqlx_url(&self, db: &str) -> String {
+        let mut p = self.parts.clone();
+        if p.scheme == "mariadb" {
+            p.scheme = "mysql".into();
+        }
+        p.build(db, true)
+    }
+
+    pub fn redacted(&self) -> String {
+        redact_url(&self.parts.build(&self.database, true))
+    }
+
+    pub fn password(&self) -> Option<&str> {
+        self.parts.password.as_deref()
+    }
+
+    /// A `[client]` option file with everything needed to connect (0600, in a private 0700
+    /// folder, removed on drop): passed as `--defaults-extra-file`, so no credential reaches a
+    /// command line.
+    pub fn defaults_file(&self) -> Result<DefaultsFile, TargetError> {
+        let mut text = String::from("[client]\n");
+        let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Some(u) = &self.parts.user {
+            text.push_str(&format!("user=\"{}\"\n", esc(u)));
+        }
+        if let Some(p) = &self.parts.password {
+            text.push_str(&format!("password=\"{}\"\n", esc(p)));
+        }
+        let hostport = self.parts.hosts.as_str();
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, Some(p)),
+            _ => (hostport, None),
+        };
+        if let Some(sock) = self.parts.param("socket") {
+            text.push_str(&format!("socket=\"{}\"\n", esc(&sock)));
+            text.push_str("protocol=socket\n");
+        } else if !host.is_empty() {
+            text.push_str(&format!("host=\"{}\"\n", esc(host)));
+            if host != "localhost" {
+                text.push_str("protocol=tcp\n");
+            }
+        }
+        if let Some(p) = port {
+            text.push_str(&format!("port={p}\n"));
+        }
+        DefaultsFile::write(&text)
+    }
+}
+
+/// A private option file for MySQL client tools; deleted on drop.
+#[derive(Debug)]
+pub struct DefaultsFile {
+    dir: PathBuf,
+    pub path: PathBuf,
+}
+
+impl DefaultsFile {
+    fn write(text: &str) -> Result<DefaultsFile, TargetError> {
+        let base = std::env::temp_dir();
+        let mut n = 0u32;
+        let dir = loop {
+            let d = base.join(format!("migsafe-cred-{}-{n}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+                Ok(()) => break d,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                Err(e) => {
+                    return Err(TargetError(format!(
+                        "cannot create a private folder for the MySQL option file: {e}"
+                    )));
+                }
+            }
+        };
+        let path = dir.join("client.cnf");
+        let res = super::atomic::create_private(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()));
+        if let Err(e) = res {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(TargetError(format!(
+                "cannot write the MySQL option file: {e}"
+            )));
+        }
+        Ok(DefaultsFile { dir, path })
+    }
+
+    /// The argument that must come first on a MySQL client tool's command line.
+    pub fn arg(&self) -> String {
+        format!("--defaults-extra-file={}", self.path.display())
+    }
+}
+
+impl Drop for DefaultsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteTarget {
+    pub path: PathBuf,
+    pub database: String,
+}
+
+impl SqliteTarget {
+    pub fn parse(url: &str) -> Result<SqliteTarget, TargetError> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .or_else(|| url.strip_prefix("sqlite3://"))
+            .or_else(|| url.strip_prefix("sqlite3:"))
+            .ok_or_else(|| TargetError(format!("{url}: expected sqlite:PATH")))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        if path.is_empty() || path == ":memory:" || path.contains("mode=memory") {
+            return Err(TargetError(format!(
+                "{url}: an in-memory SQLite database cannot be backed up or restored (give a file path)"
+            )));
+        }
+        let path = PathBuf::from(pct_decode(path));
+        let database = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sqlite".into());
+        Ok(SqliteTarget { path, database })
+    }
+
+    pub fn sqlx_url(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    pub fn sqlx_url_for(path: &Path) -> String {
+        format!("sqlite://{}", path.display())
+    }
+}
+
+/// A backup source or restore target, by engine.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Postgres(PgTarget),
+    Mysql(MyTarget),
+    Sqlite(SqliteTarget),
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, TargetError> {
+        match EngineKind::from_url(url) {
+            Some(EngineKind::Postgres) => Ok(Target::Postgres(PgTarget::parse(url)?)),
+            Some(EngineKind::Mysql) => Ok(Target::Mysql(MyTarget::parse(url)?)),
+            Some(EngineKind::Sqlite) => Ok(Target::Sqlite(SqliteTarget::parse(url)?)),
+            None => Err(TargetError(format!(
+                "{}: unknown URL scheme (expected postgres://, mysql://, mariadb:// or sqlite:)",
+                redact_url(url)
+            ))),
+        }
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Target::Postgres(_) => EngineKind::Postgres,
+            Target::Mysql(_) => EngineKind::Mysql,
+            Target::Sqlite(_) => EngineKind::Sqlite,
+        }
+    }
+
+    pub fn database(&self) -> &str {
+        match self {
+            Target::Postgres(t) => &t.database,
+            Target::Mysql(t) => &t.database,
+            Target::Sqlite(t) => &t.database,
+        }
+    }
+
+    pub fn redacted(&self) -> String {
+        match self {
+            Target::Postgres(t) => t.redacted(),
+            Target::Mysql(t) => t.redacted(),
+            Target::Sqlite(t) => format!("sqlite:{}", t.path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_lose_their_password_for_children() {
+        let t =
+            PgTarget::parse("postgres://app:p%40ss@db.example:5432/app?sslmode=require").unwrap();
+        assert_eq!(t.database, "app");
+        assert_eq!(t.password(), Some("p@ss"));
+        assert_eq!(
+            t.libpq_url("app_restore"),
+            "postgres://app@db.example:5432/app_restore?sslmode=require"
+        );
+        assert_eq!(
+            t.sqlx_url("postgres"),
+            "postgres://app:p%40ss@db.example:5432/postgres?sslmode=require"
+        );
+        assert!(!t.redacted().contains("p%40ss") && !t.redacted().contains("p@ss"));
+        assert!(
+            t.child_env("x")
+                .contains(&("PGPASSWORD".into(), "p@ss".into()))
+        );
+        assert!(!t.is_local());
+        let s =
+            PgTarget::parse("postgresql://postgres@/app?host=/tmp/sock&password=secret").unwrap();
+        assert_eq!(s.password(), Some("secret"));
+        assert_eq!(
+            s.libpq_url("app"),
+            "postgresql://postgres@/app?host=/tmp/sock"
+        );
+        assert_eq!(
+            s.sqlx_url("app"),
+            "postgresql://postgres:secret@localhost/app?host=/tmp/sock"
+        );
+        assert!(s.is_local());
+        assert_eq!(s.scrub("auth failed for secret"), "auth failed for ****");
+        assert!(PgTarget::parse("postgres://h:5432").is_err());
+    }
+
+    #[test]
+    fn mysql_credentials_go_to_a_private_option_file() {
+        let t = MyTarget::parse("mysql://root:pw\"x@localhost/app?socket=/run/my.sock").unwrap();
+        assert_eq!(t.database, "app");
+        let f = t.defaults_file().unwrap();
+        let text = std::fs::read_to_string(&f.path).unwrap();
+        assert!(
+            text.contains("password=\"pw\\\"x\"") && text.contains("socket=\"/run/my.sock\""),
+            "{text}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&f.path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let p = f.path.clone();
+        drop(f);
+        assert!(!p.exists());
+        assert!(MyTarget::parse("mysql://h/").is_err());
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            SqliteTarget::parse("sqlite:data/app.db").unwrap().path,
+            PathBuf::from("data/app.db")
+        );
+        assert_eq!(
+            SqliteTarget::parse("sqlite:///abs/app.db?mode=rwc")
+                .unwrap()
+                .path,
+            PathBuf::from("/abs/app.db")
+        );
+        assert!(SqliteTarget::parse("sqlite::memory:").is_err());
+    }
+}

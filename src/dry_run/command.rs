@@ -1,0 +1,27 @@
+//! `migsafe dry-run` end to end: progress bar, run, render, exit code (0 passed, 1 a migration
+//! failed / a down check failed / the verdict gate failed).
+
+use crate::app::{AppError, Outcome};
+use crate::cli::dry_run::{DryRunCommand, DryRunFormat};
+use crate::report::{dry_run as render, progress::Progress};
+
+pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
+    let mut bar: Option<Progress> = None;
+    let report = super::run(&cmd.settings, &mut |done, total| {
+        let b = bar.get_or_insert_with(|| Progress::new(total, "dry-run", cmd.progress));
+        b.set(done);
+    });
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    let report = report.map_err(|e| AppError::Other(e.to_string()))?;
+    let stdout = match cmd.format {
+        DryRunFormat::Human => render::human(&report, cmd.color),
+        DryRunFormat::Json => render::json(&report),
+        DryRunFormat::Markdown => render::markdown(&report),
+    };
+    Ok(Outcome {
+        stdout,
+        code: if report.passed { 0 } else { 1 },
+    })
+}

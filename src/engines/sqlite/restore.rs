@@ -1,0 +1,55 @@
+//! SQLite restores: the restored copy replaces the live file with one rename, while an exclusive
+//! lock keeps writers out and after the WAL is checkpointed; the old file stays as
+//! `<file>.before_restore_<ts>` (a hard link, so it never goes missing in between).
+
+use crate::engines::conn::Conn;
+use std::path::Path;
+
+/// Holds the live database's write lock for the swap, after folding its WAL into the main file.
+pub struct LiveLock {
+    conn: Conn,
+}
+
+impl LiveLock {
+    pub async fn acquire(live: &Path) -> Result<LiveLock, String> {
+        let mut conn = super::backup::open(live, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (_, rows) = conn
+            .query_text("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .map_err(|e| format!("checkpointing the WAL: {e}"))?;
+        // (busy, log frames, checkpointed frames): busy = 1 means another connection kept it
+        if rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .as_deref()
+            == Some("1")
+        {
+            conn.close().await;
+            return Err("the database is busy (another connection is using its WAL): stop the application first".into());
+        }
+        conn.execute("BEGIN EXCLUSIVE")
+            .await
+            .map_err(|e| format!("locking the database: {e} (stop the application first)"))?;
+        Ok(LiveLock { conn })
+    }
+
+    pub async fn release(mut self) {
+        let _ = self.conn.execute("ROLLBACK").await;
+        self.conn.close().await;
+    }
+}
+
+/// Replaces `live` with `restored` (same folder), keeping the old file as `keep_as`.
+pub fn swap_files(live: &Path, restored: &Path, keep_as: &Path) -> std::io::Result<()> {
+    if live.exists() {
+        std::fs::hard_link(live, keep_as)?;
+    }
+    std::fs::rename(restored, live)?;
+    let dir = live
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
+}
