@@ -155,7 +155,7 @@ pub async fn run_async(
         _ => None,
     };
     if let Some(url) = &live_for_history {
-        let mut live = Conn::open(&postgres::dry_run::sqlx_url(url)).await?;
+        let mut live = Conn::open(url).await?;
         if live.kind() != settings.engine {
             return Err(DryRunError::Input(format!(
                 "{} is a {} database, but the migrations are checked as {}; pass --dialect {}",

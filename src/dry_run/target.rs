@@ -114,7 +114,7 @@ impl Target {
                 message: "--scratch-url needs a server (postgres:// or mysql://); SQLite dry-runs always use a temporary file".into(),
             });
         }
-        let mut admin = Conn::open(&postgres::dry_run::sqlx_url(admin_url)).await?;
+        let mut admin = Conn::open(admin_url).await?;
         let swept = sweep(&mut admin).await;
         let name = scratch_name(std::process::id(), now_secs());
         let create = format!("CREATE DATABASE {}", quote(kind, &name));
@@ -168,7 +168,7 @@ impl Target {
             Server::Postgres(pg) => Conn::Postgres(pg.connect("postgres").await?),
             Server::Mysql(my) => Conn::Mysql(my.connect(Some(MYSQL_DB)).await?),
             Server::Sqlite(db) => Conn::Sqlite(db.connect().await?),
-            Server::Scratch(s) => Conn::open(&postgres::dry_run::sqlx_url(&s.url)).await?,
+            Server::Scratch(s) => Conn::open(&s.url).await?,
         })
     }
 
@@ -222,7 +222,7 @@ impl Target {
     /// Drops the scratch database (ephemeral servers stop when dropped).
     pub async fn finish(self) -> Result<(), EngineError> {
         if let Server::Scratch(s) = &self.server {
-            let mut admin = Conn::open(&postgres::dry_run::sqlx_url(&s.admin_url)).await?;
+            let mut admin = Conn::open(&s.admin_url).await?;
             drop_scratch(&mut admin, self.kind, &s.name)
                 .await
                 .map_err(|e| {

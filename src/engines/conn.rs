@@ -31,6 +31,28 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> EngineError {
     }
 }
 
+/// A URL sqlx accepts: libpq allows an empty host (`postgresql://user@/db?host=/socket/dir`),
+/// sqlx's parser does not, so `localhost` stands in (the `host` parameter still wins).
+pub fn sqlx_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let empty_host = authority.is_empty()
+        || authority.ends_with('@')
+        || authority.starts_with(':')
+        || authority.contains("@:");
+    if !empty_host {
+        return url.to_string();
+    }
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => format!("{user}@localhost{host}"),
+        None => format!("localhost{authority}"),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 impl Conn {
     /// Opens a connection from a URL (`postgres://`, `postgresql://`, `mysql://`, `mariadb://`,
     /// `sqlite:`).
@@ -42,7 +64,8 @@ impl Conn {
         })?;
         match kind {
             EngineKind::Postgres => {
-                let o = PgConnectOptions::from_str(url).map_err(|e| connect_err(url, e))?;
+                let o =
+                    PgConnectOptions::from_str(&sqlx_url(url)).map_err(|e| connect_err(url, e))?;
                 Ok(Conn::Postgres(
                     PgConnection::connect_with(&o)
                         .await
@@ -165,4 +188,22 @@ where
         });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlx_url;
+
+    #[test]
+    fn libpq_urls_with_an_empty_host_get_a_placeholder() {
+        assert_eq!(
+            sqlx_url("postgresql://postgres@/app?host=/tmp/s"),
+            "postgresql://postgres@localhost/app?host=/tmp/s"
+        );
+        assert_eq!(
+            sqlx_url("postgresql:///app?host=/tmp/s"),
+            "postgresql://localhost/app?host=/tmp/s"
+        );
+        assert_eq!(sqlx_url("postgres://u:p@db/app"), "postgres://u:p@db/app");
+    }
 }

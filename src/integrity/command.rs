@@ -11,24 +11,8 @@ use crate::report::progress::Progress;
 use crate::sql::Dialect;
 
 /// The URL the connection is opened with: SQLite read-only (`mode=ro`, replacing any other
-/// mode); PostgreSQL libpq-style URLs with an empty host and `?host=/socket/dir`
-/// (`postgresql://u@/db?host=/run/postgresql`), which sqlx rejects, get a placeholder host (the
-/// `host` parameter still decides where to connect). Other URLs are unchanged: their checks run in
-/// read-only transactions.
+/// mode). Other URLs are unchanged: their checks run in read-only transactions.
 pub fn read_only_url(url: &str) -> String {
-    if EngineKind::from_url(url) == Some(EngineKind::Postgres) {
-        if let Some((scheme, rest)) = url.split_once("://") {
-            let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-            let host_empty = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, h)| h)
-                .is_empty();
-            if host_empty && tail.contains("host=") {
-                return format!("{scheme}://{authority}localhost{tail}");
-            }
-        }
-        return url.to_string();
-    }
     if EngineKind::from_url(url) != Some(EngineKind::Sqlite) {
         return url.to_string();
     }
@@ -146,17 +130,5 @@ mod tests {
             "sqlite://app.db?cache=shared&mode=ro"
         );
         assert_eq!(read_only_url("postgres://u:p@h/db"), "postgres://u:p@h/db");
-        assert_eq!(
-            read_only_url("postgresql://postgres@/app?host=/tmp/s"),
-            "postgresql://postgres@localhost/app?host=/tmp/s"
-        );
-        assert_eq!(
-            read_only_url("postgresql:///app?host=/tmp/s"),
-            "postgresql://localhost/app?host=/tmp/s"
-        );
-        assert_eq!(
-            read_only_url("postgresql://u@db/app?host=/tmp/s"),
-            "postgresql://u@db/app?host=/tmp/s"
-        );
     }
 }

@@ -2,48 +2,12 @@
 //! diff; findings; the down check), JSON (schema_version 1, docs/dry-run.md) and Markdown for PR
 //! comments. They only format: every decision was made by `crate::dry_run`.
 
+use super::style::Style;
 use crate::dry_run::diff::{Action, Change};
 use crate::dry_run::model::*;
-use crate::model::Verdict;
 use std::fmt::Write;
 
 const SQL_CHARS: usize = 72;
-
-struct Style {
-    on: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
-    fn verdict(&self, v: Verdict) -> String {
-        let code = match v {
-            Verdict::Safe => "32",
-            Verdict::Caution => "33",
-            Verdict::Risky => "1;33",
-            Verdict::Unknown => "1;35",
-            Verdict::Destructive => "1;31",
-        };
-        self.paint(code, v.as_str())
-    }
-    fn dim(&self, s: &str) -> String {
-        self.paint("2", s)
-    }
-    fn bold(&self, s: &str) -> String {
-        self.paint("1", s)
-    }
-    fn red(&self, s: &str) -> String {
-        self.paint("1;31", s)
-    }
-    fn green(&self, s: &str) -> String {
-        self.paint("32", s)
-    }
-}
 
 /// One line of SQL, whitespace collapsed, clipped.
 fn one_line(sql: &str, max: usize) -> String {
@@ -105,7 +69,7 @@ fn error_line(e: &SqlError) -> String {
 }
 
 pub fn human(r: &DryRunReport, color: bool) -> String {
-    let st = Style { on: color };
+    let st = Style::new(color);
     let mut out = String::new();
     let template = match &r.database.template {
         Some(t) if t.hit => format!(

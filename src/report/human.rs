@@ -1,48 +1,11 @@
 //! Human output: per-migration verdicts, findings with caret excerpts, why and safer, summary.
 
-use crate::model::{Finding, MigrationReport, Report, Severity, Verdict};
+use super::style::Style;
+use crate::model::{Finding, MigrationReport, Report};
 use std::fmt::Write;
 
 const MAX_EXCERPT_LINES: usize = 4;
 const MAX_LINE_CHARS: usize = 160;
-
-struct Style {
-    on: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
-    fn verdict(&self, v: Verdict) -> String {
-        let code = match v {
-            Verdict::Safe => "32",
-            Verdict::Caution => "33",
-            Verdict::Risky => "1;33",
-            Verdict::Unknown => "1;35",
-            Verdict::Destructive => "1;31",
-        };
-        self.paint(code, v.as_str())
-    }
-    fn severity(&self, s: Severity) -> String {
-        let code = match s {
-            Severity::Error => "1;31",
-            Severity::Warning => "1;33",
-            Severity::Info => "1;36",
-        };
-        self.paint(code, s.as_str())
-    }
-    fn dim(&self, s: &str) -> String {
-        self.paint("2", s)
-    }
-    fn bold(&self, s: &str) -> String {
-        self.paint("1", s)
-    }
-}
 
 fn clip(line: &str) -> (&str, bool) {
     match line.char_indices().nth(MAX_LINE_CHARS) {
@@ -134,7 +97,7 @@ fn finding(out: &mut String, m: &MigrationReport, f: &Finding, st: &Style) {
 }
 
 pub fn render(report: &Report, color: bool) -> String {
-    let st = Style { on: color };
+    let st = Style::new(color);
     let mut out = String::new();
     for m in &report.migrations {
         let stmts = m.statements.len();

@@ -1,6 +1,7 @@
 //! `integrity-check` output: human text grouped by severity (with the SQL to inspect each
 //! problem and what was not run), and the JSON document of docs/integrity.md (schema_version 1).
 
+use super::style::Style;
 use crate::integrity::schedule::human as dur;
 use crate::integrity::{CHECKS, IntegrityReport, NotRun, Problem, SCHEMA_VERSION, Severity};
 use serde_json::{Value, json};
@@ -11,28 +12,6 @@ use std::time::Duration;
 const MAX_PER_CHECK: usize = 10;
 /// Not-run entries of one (check, reason) listed one by one before they are summarised.
 const MAX_NOT_RUN_LISTED: usize = 5;
-
-struct Style {
-    on: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
-    fn severity(&self, s: Severity) -> String {
-        let code = match s {
-            Severity::Error => "1;31",
-            Severity::Warning => "1;33",
-            Severity::Info => "1;36",
-        };
-        self.paint(code, s.as_str())
-    }
-}
 
 fn ms(d: Duration) -> Value {
     json!((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
@@ -138,7 +117,7 @@ fn indent(text: &str, pad: &str) -> String {
 
 /// Human text: header, problems by severity (errors first), what was not run, summary.
 pub fn human(r: &IntegrityReport, fail_on: Severity, color: bool) -> String {
-    let st = Style { on: color };
+    let st = Style::new(color);
     let mut out = String::new();
     let target = r.target.as_deref().unwrap_or("database");
     let _ = writeln!(

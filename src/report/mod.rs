@@ -10,6 +10,7 @@ pub mod json;
 pub mod progress;
 pub mod rules_doc;
 pub mod sarif;
+pub mod style;
 
 use crate::model::Report;
 

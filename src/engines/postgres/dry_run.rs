@@ -505,28 +505,6 @@ pub fn restore(install: &PgInstall, target: &str, file: &Path) -> Result<(), Eng
     Ok(())
 }
 
-/// A URL sqlx accepts: libpq allows an empty host (`postgresql://user@/db?host=/socket/dir`),
-/// sqlx's parser does not, so `localhost` stands in (the `host` parameter still wins).
-pub fn sqlx_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let empty_host = authority.is_empty()
-        || authority.ends_with('@')
-        || authority.starts_with(':')
-        || authority.contains("@:");
-    if !empty_host {
-        return url.to_string();
-    }
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => format!("{user}@localhost{host}"),
-        None => format!("localhost{authority}"),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
-
 /// `url` with its database replaced by `db`.
 pub fn with_database(url: &str, db: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -567,14 +545,5 @@ mod tests {
             "postgres://u:p@h:1/scratch?sslmode=x"
         );
         assert_eq!(with_database("postgres://h", "s"), "postgres://h/s");
-        assert_eq!(
-            sqlx_url("postgresql://postgres@/app?host=/tmp/s"),
-            "postgresql://postgres@localhost/app?host=/tmp/s"
-        );
-        assert_eq!(
-            sqlx_url("postgresql:///app?host=/tmp/s"),
-            "postgresql://localhost/app?host=/tmp/s"
-        );
-        assert_eq!(sqlx_url("postgres://u:p@db/app"), "postgres://u:p@db/app");
     }
 }
