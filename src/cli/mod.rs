@@ -32,7 +32,7 @@ pub struct Cli {
     /// When to use colour (honours NO_COLOR)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Database URL (default: DATABASE_URL); `check` only uses its scheme to pick the dialect
+    /// Database URL (default: DATABASE_URL; printed only with the password masked); `check` uses only its scheme, to pick the dialect
     #[arg(
         long,
         global = true,

@@ -328,6 +328,23 @@ pub fn install_signal_cleanup() {
     });
 }
 
+/// Starts a server process: as `user` when given, in its own process group (a Ctrl-C in the
+/// terminal reaches migsafe, which then stops the server cleanly, instead of killing the server
+/// mid-flight).
+pub fn spawn_server(
+    cmd: &mut std::process::Command,
+    user: Option<&ServiceUser>,
+    what: &str,
+) -> Result<std::process::Child, EngineError> {
+    use std::os::unix::process::CommandExt;
+    if let Some(u) = user {
+        cmd.uid(u.uid).gid(u.gid);
+    }
+    cmd.process_group(0);
+    cmd.spawn()
+        .map_err(|e| EngineError::step(format!("starting {what}"), e))
+}
+
 /// Runs a setup command to completion (as `user` when given), with its output kept for errors.
 pub fn run_setup(
     cmd: &mut std::process::Command,

@@ -897,27 +897,6 @@ fn sqlite_round_trip_swap_prune_and_usage_errors() {
 /// docs/backup.md documents every key of every JSON output (a real run of each command).
 #[test]
 fn docs_describe_every_json_key() {
-    fn keys(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    out.insert(p.clone());
-                    keys(x, &p, out);
-                }
-            }
-            Value::Array(a) => {
-                for x in a {
-                    keys(x, &format!("{prefix}[]"), out);
-                }
-            }
-            _ => {}
-        }
-    }
     let work = tempfile::tempdir().unwrap();
     let d = work.path().join("backups");
     let d = d.to_str().unwrap();
@@ -992,7 +971,7 @@ fn docs_describe_every_json_key() {
     let mut missing = Vec::new();
     for (cmd, v) in &outputs {
         let mut ks = std::collections::BTreeSet::new();
-        keys(v, "", &mut ks);
+        crate::support::key_paths(v, "", &mut ks);
         for k in ks {
             // the embedded manifest is documented once, in the manifest section
             let k = k

@@ -1080,28 +1080,6 @@ fn documented_fields() -> Vec<(String, bool)> {
         .collect()
 }
 
-fn key_paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.insert(p.clone());
-                key_paths(x, &p, out);
-            }
-        }
-        Value::Array(a) => {
-            for x in a {
-                key_paths(x, &format!("{prefix}[]"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn json_output_matches_the_field_table_in_docs_dry_run_md() {
     let doc = documented_fields();
@@ -1131,7 +1109,7 @@ fn json_output_matches_the_field_table_in_docs_dry_run_md() {
     }
     let mut seen = std::collections::BTreeSet::new();
     for r in &runs {
-        key_paths(&json_of(r), "", &mut seen);
+        crate::support::key_paths(&json_of(r), "", &mut seen);
     }
     let undocumented: Vec<&String> = seen.iter().filter(|p| !names.contains(*p)).collect();
     assert!(

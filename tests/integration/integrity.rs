@@ -593,29 +593,6 @@ fn bad_arguments_are_usage_errors_and_passwords_stay_hidden() {
     );
 }
 
-/// Every key path of a JSON value (`problems[].check`), objects inside arrays merged.
-fn key_paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.insert(p.clone());
-                key_paths(x, &p, out);
-            }
-        }
-        Value::Array(a) => {
-            for x in a {
-                key_paths(x, &format!("{prefix}[]"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn docs_list_every_check_and_every_json_key() {
     let doc = std::fs::read_to_string(root().join("docs/integrity.md")).unwrap();
@@ -669,7 +646,7 @@ fn docs_list_every_check_and_every_json_key() {
     let documented: Value = serde_json::from_str(&block[json_start..json_end])
         .expect("the documented example is valid JSON");
     let mut want = std::collections::BTreeSet::new();
-    key_paths(&documented, "", &mut want);
+    crate::support::key_paths(&documented, "", &mut want);
 
     // a real run that fills every part: a problem, a check run, checks not run, --against
     let dir = tempfile::tempdir().unwrap();
@@ -703,7 +680,7 @@ fn docs_list_every_check_and_every_json_key() {
     }
     assert!(real["against"].is_object());
     let mut got = std::collections::BTreeSet::new();
-    key_paths(&real, "", &mut got);
+    crate::support::key_paths(&real, "", &mut got);
     assert_eq!(
         got, want,
         "docs/integrity.md's JSON example must have exactly the keys migsafe prints"

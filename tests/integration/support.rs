@@ -56,3 +56,31 @@ pub fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", r.stdout))
 }
+
+/// Every key path of a JSON value (`problems[].check`), objects inside arrays merged: docs tests
+/// compare them with the field tables in docs/.
+pub fn key_paths(
+    v: &serde_json::Value,
+    prefix: &str,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(p.clone());
+                key_paths(x, &p, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                key_paths(x, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}

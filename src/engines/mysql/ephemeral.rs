@@ -227,16 +227,7 @@ impl EphemeralMysql {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        {
-            use std::os::unix::process::CommandExt;
-            if let Some(u) = &self.user {
-                cmd.uid(u.uid).gid(u.gid);
-            }
-            cmd.process_group(0);
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| EngineError::step("starting mariadbd", e))?;
+        let child = process::spawn_server(&mut cmd, self.user.as_ref(), "mariadbd")?;
         let pid = child.id();
         self.child = Some(child);
         self.ws.set_server(pid)?;

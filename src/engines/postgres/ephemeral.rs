@@ -229,18 +229,7 @@ impl EphemeralPostgres {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        {
-            use std::os::unix::process::CommandExt;
-            if let Some(u) = &self.user {
-                cmd.uid(u.uid).gid(u.gid);
-            }
-            // own process group: a Ctrl-C in the terminal reaches migsafe, which stops the
-            // server itself (fast shutdown) instead of the terminal killing it mid-flight
-            cmd.process_group(0);
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| EngineError::step("starting postgres", e))?;
+        let child = process::spawn_server(&mut cmd, self.user.as_ref(), "postgres")?;
         let pid = child.id();
         self.child = Some(child);
         self.ws.set_server(pid)?;
