@@ -89,6 +89,27 @@ fn collect_stderr(mut pipe: std::process::ChildStderr) -> std::thread::JoinHandl
 /// Runs `cmd` with its stdout streamed into `out` (hashing as it goes). If writing fails the
 /// child is killed and the write error returned. A child that fails is reported with its exit
 /// status (or signal) and stderr.
+/// Waits for a streaming child and collects what it wrote to stderr and what was hashed.
+fn finish(
+    mut child: std::process::Child,
+    err: std::thread::JoinHandle<String>,
+    tool: &str,
+    d: atomic::Digest256,
+) -> Result<Finished, ChildError> {
+    let status = child.wait().map_err(|source| ChildError::Read {
+        what: format!("the exit status of {tool}"),
+        source,
+    })?;
+    let stderr = err.join().unwrap_or_default();
+    let bytes = d.bytes;
+    Ok(Finished {
+        status,
+        stderr,
+        bytes,
+        sha256: d.hex(),
+    })
+}
+
 pub fn stream_stdout_to(
     mut cmd: Command,
     out: &mut dyn Write,
@@ -142,18 +163,7 @@ pub fn stream_stdout_to(
         return Err(e);
     }
     drop(stdout);
-    let status = child.wait().map_err(|source| ChildError::Read {
-        what: format!("the exit status of {tool}"),
-        source,
-    })?;
-    let stderr = err.join().unwrap_or_default();
-    let bytes = d.bytes;
-    Ok(Finished {
-        status,
-        stderr,
-        bytes,
-        sha256: d.hex(),
-    })
+    finish(child, err, &tool, d)
 }
 
 /// Runs `cmd` with `input` streamed into its stdin (hashing it on the way, so one read both
@@ -207,18 +217,7 @@ pub fn stream_file_to_stdin(
         }
     }
     drop(stdin);
-    let status = child.wait().map_err(|source| ChildError::Read {
-        what: format!("the exit status of {tool}"),
-        source,
-    })?;
-    let stderr = err.join().unwrap_or_default();
-    let bytes = d.bytes;
-    Ok(Finished {
-        status,
-        stderr,
-        bytes,
-        sha256: d.hex(),
-    })
+    finish(child, err, &tool, d)
 }
 
 /// Runs `cmd` to completion, returning stdout; a non-zero exit is an error with stderr.

@@ -917,6 +917,34 @@ async fn restore_pg(
     result
 }
 
+/// Runs pg_restore (or psql for plain dumps) from the backup into database `db`, records the
+/// classified errors in the report, and returns the finished process and why the restore
+/// failed, if it did.
+#[allow(clippy::too_many_arguments)]
+async fn run_pg_restore(
+    t: &PgTarget,
+    loc: &Located,
+    tools: &pgbk::PgTools,
+    format: PgFormat,
+    spec: &pgr::RestoreSpec,
+    db: &str,
+    what: &str,
+    progress: &Arc<dyn Progress>,
+    r: &mut RestoreReport,
+) -> Result<(child::Finished, Option<String>), BackupError> {
+    let cmd = pgr::restore_command(tools, format, &loc.path, &t.libpq_url(db), spec);
+    let f = run_blocking(cmd, progress, what).await?;
+    let issues = pgr::classify_errors(&f.stderr);
+    r.errors = issues.clone();
+    let tool = if format == PgFormat::Plain {
+        "psql"
+    } else {
+        "pg_restore"
+    };
+    let failure = restore_failure(tool, &f, &issues, t.password());
+    Ok((f, failure))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn pg_swap(
     t: &PgTarget,
@@ -960,20 +988,10 @@ async fn pg_swap(
         format!("{new_db} (TEMPLATE template0)"),
     );
     let began = Instant::now();
-    let cmd = pgr::restore_command(tools, format, &loc.path, &t.libpq_url(new_db), spec);
-    let f = run_blocking(cmd, progress, &format!("restoring into {new_db}")).await?;
-    let issues = pgr::classify_errors(&f.stderr);
-    r.errors = issues.clone();
-    if let Some(why) = restore_failure(
-        if format == PgFormat::Plain {
-            "psql"
-        } else {
-            "pg_restore"
-        },
-        &f,
-        &issues,
-        t.password(),
-    ) {
+    let what = format!("restoring into {new_db}");
+    let (_, failure) =
+        run_pg_restore(t, loc, tools, format, spec, new_db, &what, progress, r).await?;
+    if let Some(why) = failure {
         r.step("restore", began, false, why.clone());
         let _ = pgr::drop_database(admin, new_db).await;
         r.fail(
@@ -982,7 +1000,7 @@ async fn pg_swap(
         );
         return Ok(());
     }
-    let harmless = issues.len();
+    let harmless = r.errors.len();
     r.step(
         "restore",
         began,
@@ -1105,20 +1123,9 @@ async fn pg_in_place(
         }
     }
     let began = Instant::now();
-    let cmd = pgr::restore_command(tools, format, &loc.path, &t.libpq_url(&db), spec);
-    let f = run_blocking(cmd, progress, &format!("restoring {db} in place")).await?;
-    let issues = pgr::classify_errors(&f.stderr);
-    r.errors = issues.clone();
-    if let Some(why) = restore_failure(
-        if format == PgFormat::Plain {
-            "psql"
-        } else {
-            "pg_restore"
-        },
-        &f,
-        &issues,
-        t.password(),
-    ) {
+    let what = format!("restoring {db} in place");
+    let (f, failure) = run_pg_restore(t, loc, tools, format, spec, &db, &what, progress, r).await?;
+    if let Some(why) = failure {
         r.step("restore", began, false, why.clone());
         r.fail(
             true,
@@ -1129,11 +1136,12 @@ async fn pg_in_place(
         return Ok(());
     }
     if !f.status.success() {
+        let errors = r.errors.len();
         r.step(
             "restore",
             began,
             false,
-            format!("{} error(s), all rolled back", issues.len()),
+            format!("{errors} error(s), all rolled back"),
         );
         r.fail(
             true,

@@ -345,6 +345,51 @@ pub fn spawn_server(
         .map_err(|e| EngineError::step(format!("starting {what}"), e))
 }
 
+/// Polls `probe` (which connects and returns the server version) until it answers, the server
+/// process exits, or `timeout` passes; failures quote the tail of the server log.
+pub async fn wait_ready<F, Fut>(
+    child: Option<&mut std::process::Child>,
+    log_path: &Path,
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut probe: F,
+) -> Result<String, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let step = format!("starting {what}");
+    let deadline = Instant::now() + timeout;
+    let mut child = child;
+    loop {
+        if let Some(c) = child.as_deref_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            return Err(EngineError::step(
+                step,
+                format!("server exited ({status}):\n{}", tail(&log, 15)),
+            ));
+        }
+        if let Some(version) = probe().await {
+            return Ok(version);
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            return Err(EngineError::step(
+                step,
+                format!(
+                    "not ready after {}s:\n{}",
+                    timeout.as_secs(),
+                    tail(&log, 15)
+                ),
+            ));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
 /// Runs a setup command to completion (as `user` when given), with its output kept for errors.
 pub fn run_setup(
     cmd: &mut std::process::Command,

@@ -548,6 +548,20 @@ impl Check {
         }
     }
 
+    /// The record of this check having run for `duration` and found `problems`.
+    pub fn ran(&self, duration: Duration, problems: usize) -> CheckRun {
+        CheckRun {
+            check: self.id,
+            object: self.object.clone(),
+            level: self.level,
+            cost: self.cost,
+            estimate: self.estimate,
+            duration,
+            problems,
+            sql: self.sql().map(str::to_string),
+        }
+    }
+
     pub fn not_run(&self, reason: NotRunReason, detail: impl Into<String>) -> NotRun {
         NotRun {
             check: self.id,
@@ -990,16 +1004,7 @@ async fn run_inner(
         let duration = began.elapsed();
         match outcome {
             Ok(found) => {
-                runs.push(CheckRun {
-                    check: check.id,
-                    object: check.object.clone(),
-                    level: check.level,
-                    cost: check.cost,
-                    estimate: check.estimate,
-                    duration,
-                    problems: found.len(),
-                    sql: check.sql().map(str::to_string),
-                });
+                runs.push(check.ran(duration, found.len()));
                 problems.extend(found);
             }
             Err(f) => match f.kind {
@@ -1029,16 +1034,7 @@ async fn run_inner(
                     not_run.push(check.not_run(NotRunReason::Unavailable, f.message.clone()));
                 }
                 FailureKind::Corruption => {
-                    runs.push(CheckRun {
-                        check: check.id,
-                        object: check.object.clone(),
-                        level: check.level,
-                        cost: check.cost,
-                        estimate: check.estimate,
-                        duration,
-                        problems: 1,
-                        sql: check.sql().map(str::to_string),
-                    });
+                    runs.push(check.ran(duration, 1));
                     problems.push(Problem {
                         check: check.id,
                         severity: Severity::Error,
@@ -1055,16 +1051,7 @@ async fn run_inner(
                 }
                 FailureKind::Other => {
                     // fails closed: a check that could not tell is a failure, not a pass
-                    runs.push(CheckRun {
-                        check: check.id,
-                        object: check.object.clone(),
-                        level: check.level,
-                        cost: check.cost,
-                        estimate: check.estimate,
-                        duration,
-                        problems: 1,
-                        sql: check.sql().map(str::to_string),
-                    });
+                    runs.push(check.ran(duration, 1));
                     problems.push(Problem {
                         check: check.id,
                         severity: Severity::Error,

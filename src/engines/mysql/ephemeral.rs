@@ -253,42 +253,32 @@ impl EphemeralMysql {
     }
 
     async fn wait_ready(&mut self, log_path: &Path) -> Result<String, EngineError> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step(
-                    "starting mariadbd",
-                    format!("server exited ({status}):\n{}", process::tail(&log, 15)),
-                ));
-            }
-            if self.socket.exists()
-                && let Ok(mut conn) =
-                    MySqlConnection::connect_with(&self.connect_options(None)).await
-            {
+        let opts = self.connect_options(None);
+        let socket = self.socket.clone();
+        let probe = || {
+            let (opts, socket) = (opts.clone(), socket.clone());
+            async move {
+                if !socket.exists() {
+                    return None;
+                }
+                let mut conn = MySqlConnection::connect_with(&opts).await.ok()?;
                 let v: Result<(String,), _> = sqlx::query_as("SELECT VERSION()")
                     .fetch_one(&mut conn)
                     .await;
                 let _ = conn.close().await;
-                if let Ok((v,)) = v {
-                    return Ok(v);
-                }
+                v.ok().map(|(v,)| v)
             }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step(
-                    "starting mariadbd",
-                    format!(
-                        "not ready after {}s:\n{}",
-                        START_TIMEOUT.as_secs(),
-                        process::tail(&log, 15)
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
+        let poll = Duration::from_millis(50);
+        process::wait_ready(
+            self.child.as_mut(),
+            log_path,
+            "mariadbd",
+            START_TIMEOUT,
+            poll,
+            probe,
+        )
+        .await
     }
 
     /// Connection options as root over the private socket, optionally into database `db`.

@@ -254,41 +254,28 @@ impl EphemeralPostgres {
     }
 
     async fn wait_ready(&mut self, log_path: &Path) -> Result<String, EngineError> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step(
-                    "starting postgres",
-                    format!("server exited ({status}):\n{}", process::tail(&log, 15)),
-                ));
-            }
-            if let Ok(mut conn) =
-                PgConnection::connect_with(&self.connect_options("postgres")).await
-            {
+        let opts = self.connect_options("postgres");
+        let probe = || {
+            let opts = opts.clone();
+            async move {
+                let mut conn = PgConnection::connect_with(&opts).await.ok()?;
                 let v: Result<(String,), _> = sqlx::query_as("SHOW server_version")
                     .fetch_one(&mut conn)
                     .await;
                 let _ = conn.close().await;
-                if let Ok((v,)) = v {
-                    return Ok(v);
-                }
+                v.ok().map(|(v,)| v)
             }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                return Err(EngineError::step(
-                    "starting postgres",
-                    format!(
-                        "not ready after {}s:\n{}",
-                        START_TIMEOUT.as_secs(),
-                        process::tail(&log, 15)
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        };
+        let poll = Duration::from_millis(25);
+        process::wait_ready(
+            self.child.as_mut(),
+            log_path,
+            "postgres",
+            START_TIMEOUT,
+            poll,
+            probe,
+        )
+        .await
     }
 
     /// Connection options for database `db` over the private socket.
