@@ -4,7 +4,7 @@
 use crate::classify::{self, CheckOptions};
 use crate::cli::{CheckAction, CheckSettings};
 use crate::migrations::{self, Migration};
-use crate::model::Report;
+use crate::model::{Report, SkippedFile};
 use crate::report::{self, Format, progress::Progress, rules_doc};
 use crate::vcs;
 use std::collections::HashSet;
@@ -27,6 +27,8 @@ pub enum AppError {
     Discover(#[from] migrations::DiscoverError),
     #[error(transparent)]
     Vcs(#[from] vcs::VcsError),
+    #[error(transparent)]
+    Suppression(#[from] classify::SuppressionError),
     #[error("{0}")]
     Other(String),
 }
@@ -36,7 +38,27 @@ pub fn check_report(
     settings: &CheckSettings,
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report, AppError> {
-    let migs = migrations::discover(&settings.paths, settings.layout)?;
+    let discovery = migrations::discover_with(
+        &settings.paths,
+        &migrations::DiscoverOptions {
+            layout: settings.layout,
+            dialect: settings.select,
+            default_dialect: settings.options.dialect,
+            transaction: settings.transaction,
+        },
+    )?;
+    classify::validate_suppressions(&discovery.migrations)?;
+    // the run's main dialect (target version, JSON `dialect`): the selected one, else the
+    // default when files use it, else the first one checked
+    let mut options = settings.options.clone();
+    let dialects = discovery.dialects();
+    if settings.select.is_none()
+        && !dialects.contains(&options.dialect)
+        && let Some(first) = dialects.first()
+    {
+        options.dialect = *first;
+    }
+    let migs = &discovery.migrations;
     let changed: Option<HashSet<PathBuf>> = match &settings.since {
         Some(rev) => {
             let cwd = std::env::current_dir()
@@ -56,25 +78,65 @@ pub fn check_report(
         }
     };
     let total = migs.len();
-    Ok(classify::check_migrations(
-        &migs,
-        &judge,
-        &settings.options,
-        &mut |done| on_progress(done, total),
-    ))
+    let mut report =
+        classify::check_migrations(migs, &judge, &options, &mut |done| on_progress(done, total));
+    report.skipped = discovery
+        .skipped
+        .iter()
+        .map(|s| SkippedFile {
+            path: s.path.display().to_string(),
+            dialect: s.dialect.clone(),
+            reason: s.reason.as_str(),
+            message: s.reason.to_string(),
+        })
+        .collect();
+    report.summary.skipped = report.skipped.len();
+    Ok(report)
+}
+
+/// Report paths relative to the repository root, for SARIF and GitHub annotations.
+fn repo_paths(report: &Report) -> report::Repo {
+    let Ok(cwd) = std::env::current_dir() else {
+        return report::Repo::default();
+    };
+    let root = vcs::repo_root(&cwd).or_else(|| cwd.canonicalize().ok());
+    let mut relative = std::collections::HashMap::new();
+    if let Some(root) = &root {
+        let paths = report
+            .migrations
+            .iter()
+            .map(|m| m.path.as_str())
+            .chain(report.skipped.iter().map(|s| s.path.as_str()));
+        for path in paths {
+            let abs = cwd.join(path);
+            let abs = abs.canonicalize().unwrap_or(abs);
+            if let Ok(rel) = abs.strip_prefix(root) {
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                relative.insert(path.to_string(), rel.join("/"));
+            }
+        }
+    }
+    report::Repo { root, relative }
 }
 
 pub fn check(action: CheckAction) -> Result<Outcome, AppError> {
     match action {
-        CheckAction::Explain(page) => Ok(Outcome {
-            stdout: page,
+        CheckAction::Explain(meta, format) => Ok(Outcome {
+            stdout: match format {
+                Format::Json => rules_doc::explain_json(meta),
+                _ => rules_doc::page(meta),
+            },
             code: 0,
         }),
         CheckAction::ListRules(format) => Ok(Outcome {
-            stdout: if format == Format::Json {
-                rules_doc::list_json()
-            } else {
-                rules_doc::list_text()
+            stdout: match format {
+                Format::Json => rules_doc::list_json(),
+                Format::Sarif => report::sarif::rules_only(),
+                Format::Markdown => rules_doc::index(),
+                _ => rules_doc::list_text(),
             },
             code: 0,
         }),
@@ -89,8 +151,17 @@ pub fn check(action: CheckAction) -> Result<Outcome, AppError> {
             if let Some(b) = &bar {
                 b.finish();
             }
+            let repo = match settings.format {
+                Format::Sarif | Format::Github | Format::Markdown => repo_paths(&report),
+                _ => report::Repo::default(),
+            };
+            let options = report::RenderOptions {
+                color: settings.color,
+                verbose: settings.verbose,
+                repo,
+            };
             Ok(Outcome {
-                stdout: report::render(&report, settings.format, settings.color),
+                stdout: report::render(&report, settings.format, &options),
                 code: if report.passed { 0 } else { 1 },
             })
         }
@@ -105,8 +176,11 @@ pub fn check_paths(paths: &[&Path], options: CheckOptions) -> Result<Report, App
         format: Format::Json,
         since: None,
         options,
+        select: None,
+        transaction: migrations::TxSetting::Auto,
         color: false,
         progress: false,
+        verbose: false,
     };
     check_report(&settings, &mut |_, _| {})
 }

@@ -1,6 +1,6 @@
 //! Runs the rules over migrations: statement context, suppressions, verdicts, release class.
 
-use crate::migrations::{Migration, SqlSection};
+use crate::migrations::{Migration, SqlSection, Transaction};
 use crate::model::*;
 use crate::rules::{self, Ctx, Hit, Schema, Version};
 use crate::sql::ir::{AlterAction, ObjectKind, Op, Parser, Statement};
@@ -67,6 +67,85 @@ struct Suppression {
     used: bool,
 }
 
+/// The reason of a suppression: `"…"` or `'…'` (up to the last matching quote, so the other
+/// quote may appear inside), else the bare rest of the line; quotes are not part of it.
+fn unquote(raw: &str) -> String {
+    let raw = raw.trim();
+    for q in ['"', '\''] {
+        if let Some(inner) = raw.strip_prefix(q) {
+            let inner = inner.rfind(q).map_or(inner, |end| &inner[..end]);
+            return inner.trim().to_string();
+        }
+    }
+    raw.to_string()
+}
+
+/// A suppression that names a rule that does not exist: the suppression would silently not
+/// apply, so the run stops (exit 2) and names the closest rule.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path}:{line}: `-- migsafe:{kind}` names `{name}`, which is not a rule{hint}; fix the name (`migsafe check --list-rules` lists them)"
+)]
+pub struct SuppressionError {
+    pub path: String,
+    pub line: usize,
+    pub kind: &'static str,
+    pub name: String,
+    pub hint: String,
+}
+
+fn rule_exists(name: &str) -> bool {
+    rules::find(name).is_some() || rules::META_RULES.iter().any(|m| m.name == name)
+}
+
+/// The rule name closest to `name` (by edit distance), for "did you mean" hints.
+pub fn closest_rule(name: &str) -> Option<&'static str> {
+    rules::RULES
+        .iter()
+        .map(|r| r.meta.name)
+        .chain(rules::META_RULES.iter().map(|m| m.name))
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|(d, n)| *d <= n.len().max(name.len()) / 2)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance over chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Every suppression in the up sections of `migrations` must name existing rules.
+pub fn validate_suppressions(migrations: &[Migration]) -> Result<(), SuppressionError> {
+    for m in migrations {
+        let text = &m.up.text;
+        for sup in parse_suppressions(text, m.up.range.clone()) {
+            if let Some(name) = sup.rules.iter().find(|r| !rule_exists(r)) {
+                return Err(SuppressionError {
+                    path: m.path.display().to_string(),
+                    line: LineIndex::new(text).position(text, sup.offset).line,
+                    kind: if sup.file_wide { "allow-file" } else { "allow" },
+                    name: name.clone(),
+                    hint: closest_rule(name)
+                        .map(|c| format!(" (did you mean `{c}`?)"))
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parse_suppressions(text: &str, range: std::ops::Range<usize>) -> Vec<Suppression> {
     let mut out = Vec::new();
     let mut pos = range.start;
@@ -85,16 +164,10 @@ fn parse_suppressions(text: &str, range: std::ops::Range<usize>) -> Vec<Suppress
             continue;
         };
         let (names, reason) = match rest.find("reason=") {
-            Some(i) => {
-                let r = rest[i + 7..].trim();
-                let r = r
-                    .strip_prefix('"')
-                    .map_or(r, |r| r.rsplit_once('"').map_or(r, |(a, _)| a));
-                (
-                    &rest[..i],
-                    Some(r.trim().to_string()).filter(|r| !r.is_empty()),
-                )
-            }
+            Some(i) => (
+                &rest[..i],
+                Some(unquote(&rest[i + 7..])).filter(|r| !r.is_empty()),
+            ),
             None => (rest, None),
         };
         let rules = names
@@ -239,6 +312,19 @@ pub fn check_section(
     schema: &mut Schema,
     opts: &CheckOptions,
 ) -> MigrationReport {
+    check_section_tx(section, subject, schema, opts, None)
+}
+
+/// [`check_section`] for a migration whose migrator runs it as `tx` says: the transaction is
+/// decided from its statements (a multi-statement query is one transaction only with more than
+/// one statement), and a finding that holds only under an assumed mode says so.
+pub fn check_section_tx(
+    section: &SqlSection,
+    subject: Subject,
+    schema: &mut Schema,
+    opts: &CheckOptions,
+    tx: Option<&Transaction>,
+) -> MigrationReport {
     let text: Arc<str> = section.text.clone();
     let dialect = opts.dialect;
     let version = opts
@@ -246,6 +332,16 @@ pub fn check_section(
         .unwrap_or_else(|| Version::default_for(dialect));
     let lines = LineIndex::new(&text);
     let stmts = statements(&text, section.range.clone(), dialect);
+    let migration_tx = match tx {
+        Some(t) => t.mode.in_transaction(
+            stmts
+                .iter()
+                .filter(|s| s.nested_in.is_none())
+                .map(|s| s.sql.as_str()),
+        ),
+        None => subject.transaction,
+    };
+    let assumption = tx.and_then(Transaction::assumption);
     let mut sups = parse_suppressions(&text, section.range.clone());
     let mut state = FileState {
         explicit_tx: false,
@@ -266,7 +362,7 @@ pub fn check_section(
             version,
             version_configured: opts.target_version.is_some(),
             file: &text,
-            migration_tx: subject.transaction,
+            migration_tx,
             explicit_tx: state.explicit_tx,
             lock_timeout_set: state.lock_timeout_set,
             lock_timeout_reported: state.lock_timeout_reported,
@@ -296,12 +392,31 @@ pub fn check_section(
                 Some(Level::Severity(s)) => Some(s),
                 _ => None,
             };
+            let hits = (rule.check)(&ctx, stmt);
+            // a hit that the other transaction mode would not produce rests on the assumption
+            let flipped = match &assumption {
+                Some(_) if !hits.is_empty() => Some((rule.check)(
+                    &Ctx {
+                        migration_tx: !migration_tx,
+                        ..ctx.clone()
+                    },
+                    stmt,
+                )),
+                _ => None,
+            };
             for Hit {
                 span,
-                message,
+                mut message,
                 verdict,
-            } in (rule.check)(&ctx, stmt)
+            } in hits
             {
+                if let (Some(flipped), Some(assumption)) = (&flipped, &assumption)
+                    && !flipped
+                        .iter()
+                        .any(|h| h.span == span && h.message == message && h.verdict == verdict)
+                {
+                    message = format!("{message} ({assumption})");
+                }
                 let natural = verdict.unwrap_or(meta.verdict);
                 // a severity from the config caps the verdict; without one, each hit keeps its
                 // own verdict (a caution rule may report a risky case) and the matching severity
@@ -484,12 +599,13 @@ pub fn check_section(
         ReleaseClass::Patch
     };
     MigrationReport {
+        dialect: dialect.as_str(),
         path: subject.path,
         version: subject.version,
         description: subject.description,
         layout: subject.layout.to_string(),
         direction: subject.direction,
-        transaction: subject.transaction,
+        transaction: migration_tx,
         checksum: subject.checksum,
         verdict,
         release_class: release,
@@ -520,13 +636,17 @@ pub fn check_sql(sql_text: &str, opts: &CheckOptions) -> MigrationReport {
 
 /// Checks migrations in order; `judge` says which ones are reported (the others only feed the
 /// schema, e.g. files older than `--since`). `on_progress` is called after each migration.
+/// Each migration is checked in its own dialect, against the schema its dialect's earlier
+/// migrations built; `opts.target_version` applies to `opts.dialect`, other dialects use their
+/// default version.
 pub fn check_migrations(
     migrations: &[Migration],
     judge: &dyn Fn(&Migration) -> bool,
     opts: &CheckOptions,
     on_progress: &mut dyn FnMut(usize),
 ) -> Report {
-    let mut schema = Schema::default();
+    let mut schemas: HashMap<Dialect, Schema> = HashMap::new();
+    let mut other_opts: HashMap<Dialect, CheckOptions> = HashMap::new();
     let mut out = Vec::new();
     for (i, m) in migrations.iter().enumerate() {
         let subject = Subject {
@@ -538,7 +658,17 @@ pub fn check_migrations(
             transaction: m.transaction,
             checksum: m.checksum.clone(),
         };
-        let report = check_section(&m.up, subject, &mut schema, opts);
+        let opts_m = if m.dialect == opts.dialect {
+            opts
+        } else {
+            other_opts.entry(m.dialect).or_insert_with(|| CheckOptions {
+                dialect: m.dialect,
+                target_version: None,
+                ..opts.clone()
+            })
+        };
+        let schema = schemas.entry(m.dialect).or_default();
+        let report = check_section_tx(&m.up, subject, schema, opts_m, Some(&m.tx));
         if judge(m) {
             out.push(report);
         }
@@ -555,7 +685,11 @@ pub fn build_report(migrations: Vec<MigrationReport>, opts: &CheckOptions) -> Re
     };
     let mut verdict = Verdict::Safe;
     let mut release = ReleaseClass::Patch;
+    let mut dialects: Vec<&'static str> = Vec::new();
     for m in &migrations {
+        if !dialects.contains(&m.dialect) {
+            dialects.push(m.dialect);
+        }
         summary.statements += m.statements.len();
         summary.unknown += m
             .statements
@@ -568,10 +702,14 @@ pub fn build_report(migrations: Vec<MigrationReport>, opts: &CheckOptions) -> Re
         verdict = verdict.worst(m.verdict);
         release = release.max(m.release_class);
     }
+    if dialects.is_empty() {
+        dialects.push(opts.dialect.as_str());
+    }
     Report {
         schema_version: 1,
         tool: Tool::default(),
         dialect: opts.dialect.as_str(),
+        dialects,
         target_version: Some(
             opts.target_version
                 .unwrap_or_else(|| Version::default_for(opts.dialect))
@@ -587,6 +725,7 @@ pub fn build_report(migrations: Vec<MigrationReport>, opts: &CheckOptions) -> Re
         },
         passed: !opts.fail_on.fails(verdict),
         migrations,
+        skipped: Vec::new(),
         summary,
     }
 }
@@ -594,6 +733,61 @@ pub fn build_report(migrations: Vec<MigrationReport>, opts: &CheckOptions) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suppression_reasons_in_either_quotes() {
+        let reasons = |line: &str| {
+            parse_suppressions(line, 0..line.len())
+                .into_iter()
+                .map(|s| (s.rules, s.reason))
+                .collect::<Vec<_>>()
+        };
+        for line in [
+            "-- migsafe:allow drop-table reason=\"legacy table, archived\"",
+            "-- migsafe:allow drop-table reason='legacy table, archived'",
+            "-- migsafe:allow drop-table reason= 'legacy table, archived'  ",
+        ] {
+            assert_eq!(
+                reasons(line),
+                [(
+                    vec!["drop-table".to_string()],
+                    Some("legacy table, archived".to_string())
+                )],
+                "{line}"
+            );
+        }
+        assert_eq!(
+            reasons("-- migsafe:allow drop-table reason='it\"s \"fine\"'")[0]
+                .1
+                .as_deref(),
+            Some("it\"s \"fine\"")
+        );
+        assert_eq!(
+            reasons("-- migsafe:allow drop-table reason=\"the team's call\"")[0]
+                .1
+                .as_deref(),
+            Some("the team's call")
+        );
+        assert_eq!(reasons("-- migsafe:allow drop-table reason=''")[0].1, None);
+        assert_eq!(
+            reasons("-- migsafe:allow a, b reason=plain words")[0],
+            (
+                vec!["a".to_string(), "b".to_string()],
+                Some("plain words".to_string())
+            )
+        );
+    }
+
+    #[test]
+    fn closest_rules() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(closest_rule("drop-colum"), Some("drop-column"));
+        assert_eq!(
+            closest_rule("update-without-were"),
+            Some("update-without-where")
+        );
+        assert_eq!(closest_rule("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"), None);
+    }
 
     #[test]
     fn line_index_positions() {

@@ -1,6 +1,7 @@
 //! `migsafe.toml`: schema, discovery (walking up from the working directory) and validation.
 
 use crate::classify::Level;
+use crate::migrations::TxSetting;
 use crate::model::Severity;
 use crate::rules::{self, Version};
 use crate::sql::Dialect;
@@ -15,7 +16,8 @@ pub const FILE_NAME: &str = "migsafe.toml";
 struct Raw {
     dialect: Option<String>,
     target_version: Option<toml::Value>,
-    migrations: Option<Vec<String>>,
+    /// A list of paths, or a `[migrations]` table (`paths`, `layout`, `transaction`).
+    migrations: Option<toml::Value>,
     layout: Option<String>,
     fail_on: Option<String>,
     #[serde(default)]
@@ -35,6 +37,8 @@ pub struct Config {
     pub target_version: Option<Version>,
     pub migrations: Vec<PathBuf>,
     pub layout: Option<String>,
+    /// `[migrations] transaction`: how the migrator runs files where it lets you choose.
+    pub transaction: TxSetting,
     pub fail_on: Option<String>,
     pub rules: BTreeMap<String, Level>,
     /// `[[integrity.assert]]`: custom assertions for `integrity-check`.
@@ -111,10 +115,26 @@ impl Config {
             }
             None => None,
         };
-        if let Some(l) = &raw.layout
+        let migrations = parse_migrations(raw.migrations).map_err(invalid)?;
+        let layout = match (raw.layout, migrations.layout) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "`layout` is set both at the top and in [migrations]; keep one".to_string(),
+                ));
+            }
+            (a, b) => a.or(b),
+        };
+        if let Some(l) = &layout
             && crate::migrations::Layout::parse(l).is_none()
         {
-            return Err(invalid(format!("layout = \"{l}\": unknown layout")));
+            let all = crate::migrations::Layout::ALL
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(invalid(format!(
+                "layout = \"{l}\": unknown layout; expected one of {all}"
+            )));
         }
         if let Some(f) = &raw.fail_on
             && !matches!(f.as_str(), "destructive" | "risky" | "caution" | "never")
@@ -157,19 +177,73 @@ impl Config {
             path: Some(path.to_path_buf()),
             dialect,
             target_version,
-            migrations: raw
-                .migrations
-                .unwrap_or_default()
-                .into_iter()
-                .map(|m| base.join(m))
-                .collect(),
-            layout: raw.layout,
+            migrations: migrations.paths.into_iter().map(|m| base.join(m)).collect(),
+            layout,
+            transaction: migrations.transaction,
             fail_on: raw.fail_on,
             rules: rules_out,
             integrity_asserts,
             backup,
         })
     }
+}
+
+/// `migrations = [...]` or a `[migrations]` table.
+#[derive(Default)]
+struct MigrationsConfig {
+    paths: Vec<String>,
+    layout: Option<String>,
+    transaction: TxSetting,
+}
+
+fn parse_migrations(value: Option<toml::Value>) -> Result<MigrationsConfig, String> {
+    let strings = |v: &toml::Value, key: &str| -> Result<Vec<String>, String> {
+        v.as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| format!("{key} must be a list of paths, e.g. [\"db/migrations\"]"))
+    };
+    let mut out = MigrationsConfig::default();
+    match value {
+        None => {}
+        Some(v @ toml::Value::Array(_)) => out.paths = strings(&v, "migrations")?,
+        Some(toml::Value::Table(table)) => {
+            for (key, v) in table {
+                match key.as_str() {
+                    "paths" => out.paths = strings(&v, "[migrations] paths")?,
+                    "layout" => {
+                        out.layout = Some(
+                            v.as_str()
+                                .ok_or("[migrations] layout must be a string")?
+                                .to_string(),
+                        )
+                    }
+                    "transaction" => {
+                        let s = v.as_str().unwrap_or_default();
+                        out.transaction = TxSetting::parse(s).ok_or_else(|| {
+                            format!(
+                                "[migrations] transaction = {v}: expected \"auto\" (what the migrator does by default), \"per-file\" or \"none\""
+                            )
+                        })?;
+                    }
+                    other => {
+                        return Err(format!(
+                            "[migrations] {other}: unknown key; expected paths, layout or transaction"
+                        ));
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "migrations = {other}: expected a list of paths or a [migrations] table"
+            ));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -215,5 +289,37 @@ mod tests {
         assert!(parse("dialect = \"oracle\"\n").is_err());
         assert!(parse("[rules]\nunknown-statement = \"off\"\n").is_err());
         assert!(parse("this is not toml").is_err());
+    }
+
+    #[test]
+    fn migrations_table() {
+        let c = parse(
+            "[migrations]\npaths = [\"db\"]\nlayout = \"golang-migrate\"\ntransaction = \"none\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.migrations, vec![PathBuf::from("/repo/db")]);
+        assert_eq!(c.layout.as_deref(), Some("golang-migrate"));
+        assert_eq!(c.transaction, TxSetting::None);
+        assert_eq!(parse("").unwrap().transaction, TxSetting::Auto);
+        let e = parse("[migrations]\ntransaction = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("per-file") && e.contains("sometimes"), "{e}");
+        let e = parse("[migrations]\npath = [\"db\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[migrations] path: unknown key"), "{e}");
+        let e = parse("layout = \"sqlx\"\n[migrations]\nlayout = \"sqlx\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keep one"), "{e}");
+        let e = parse("migrations = \"db\"\n").unwrap_err().to_string();
+        assert!(e.contains("expected a list of paths"), "{e}");
+        assert!(
+            parse("layout = \"liquibase\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("expected one of sqlx")
+        );
     }
 }

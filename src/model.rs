@@ -208,6 +208,8 @@ pub struct StatementReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationReport {
     pub path: String,
+    /// The dialect the migration was checked in.
+    pub dialect: &'static str,
     pub version: String,
     pub description: String,
     pub layout: String,
@@ -251,6 +253,8 @@ pub struct Summary {
     pub unknown: usize,
     pub findings: usize,
     pub suppressed: usize,
+    /// Files found but not checked (see `skipped`).
+    pub skipped: usize,
     /// Per-migration verdict counts.
     pub by_verdict: ByVerdict,
 }
@@ -276,6 +280,9 @@ pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
     pub dialect: &'static str,
+    /// Every dialect the migrations were checked in (several for a tree with per-dialect
+    /// folders or file suffixes checked without `--dialect`).
+    pub dialects: Vec<&'static str>,
     pub target_version: Option<String>,
     pub verdict: Verdict,
     pub release_class: ReleaseClass,
@@ -283,5 +290,21 @@ pub struct Report {
     pub fail_on: &'static str,
     pub passed: bool,
     pub migrations: Vec<MigrationReport>,
+    /// Files found but not checked, with the reason (other dialects, replaced generic files,
+    /// code migrations): never dropped silently.
+    pub skipped: Vec<SkippedFile>,
     pub summary: Summary,
+}
+
+/// A file discovery set aside.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedFile {
+    pub path: String,
+    /// The database the file is written for, when its path names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<String>,
+    /// `other_dialect`, `unsupported_dialect`, `replaced_by_variant`, `not_in_journal`, `not_sql`.
+    pub reason: &'static str,
+    /// The reason in words.
+    pub message: String,
 }

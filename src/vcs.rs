@@ -41,6 +41,12 @@ fn git(dir: &Path, args: &[&str], rev: &str) -> Result<String, VcsError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The root of the git repository `dir` is in (canonical), or `None` outside one or without git.
+pub fn repo_root(dir: &Path) -> Option<PathBuf> {
+    let top = git(dir, &["rev-parse", "--show-toplevel"], "HEAD").ok()?;
+    PathBuf::from(top.trim()).canonicalize().ok()
+}
+
 /// Absolute, canonical paths of files added, modified, renamed or copied between `rev` and the
 /// working tree, plus untracked (not ignored) files: new migrations are often not committed yet.
 pub fn changed_since(rev: &str, dir: &Path) -> Result<HashSet<PathBuf>, VcsError> {

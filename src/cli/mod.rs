@@ -2,7 +2,7 @@
 
 use crate::classify::CheckOptions;
 use crate::config::Config;
-use crate::migrations::Layout;
+use crate::migrations::{Layout, TxSetting};
 use crate::model::FailOn;
 use crate::report::Format;
 use crate::rules::Version;
@@ -78,7 +78,7 @@ pub enum Command {
 pub struct CheckArgs {
     /// Migration files, folders or glob patterns (default: `migrations` from the config)
     pub paths: Vec<PathBuf>,
-    /// SQL dialect (default: config, then DATABASE_URL scheme, then folder names, else postgres)
+    /// Check only this dialect: postgres, mysql or sqlite (default: the config's `dialect`; else every dialect the files' folders and names say, generic files as DATABASE_URL's scheme or postgres)
     #[arg(long)]
     pub dialect: Option<String>,
     /// Server version the rules assume, e.g. 15 or 8.0.12 (default per dialect: 15, 8.0, 3.35)
@@ -88,7 +88,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "LAYOUT")]
     pub layout: Option<String>,
     /// Output format
-    #[arg(long, default_value = "human", value_name = "human|json|sarif|github")]
+    #[arg(
+        long,
+        default_value = "human",
+        value_name = "human|json|sarif|github|markdown"
+    )]
     pub format: String,
     /// Lowest verdict that fails the run (unknown gates like risky)
     #[arg(long, value_name = "destructive|risky|caution|never")]
@@ -96,12 +100,38 @@ pub struct CheckArgs {
     /// Judge only migration files added or changed since this git revision
     #[arg(long, value_name = "GIT_REV")]
     pub since: Option<String>,
-    /// Print a rule's documentation and exit
+    /// Human output: why and safer under every finding (not once per rule), every file and every skipped file
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Print a rule's documentation and exit (--format human, markdown or json)
     #[arg(long, value_name = "RULE", conflicts_with = "list_rules")]
     pub explain: Option<String>,
-    /// List every rule and exit (with --format json as JSON)
+    /// List every rule and exit (--format human, json, sarif or markdown)
     #[arg(long)]
     pub list_rules: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Also write a CI workflow: .github/workflows/migsafe.yml or .gitlab-ci.migsafe.yml
+    #[arg(long, value_enum, value_name = "github|gitlab")]
+    pub ci: Option<Ci>,
+    /// Replace files that already exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ci {
+    Github,
+    Gitlab,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// A usage or configuration problem: exit code 2 with this message.
@@ -116,14 +146,20 @@ pub struct CheckSettings {
     pub layout: Option<Layout>,
     pub format: Format,
     pub since: Option<String>,
+    /// `options.dialect` is the selected dialect, else the dialect of generic files.
     pub options: CheckOptions,
+    /// `--dialect` or the config's `dialect`: check only this dialect.
+    pub select: Option<Dialect>,
+    /// `[migrations] transaction`.
+    pub transaction: TxSetting,
     pub color: bool,
     pub progress: bool,
+    pub verbose: bool,
 }
 
 pub enum CheckAction {
     Run(CheckSettings),
-    Explain(String),
+    Explain(&'static crate::rules::RuleMeta, Format),
     ListRules(Format),
 }
 
@@ -136,24 +172,19 @@ fn url_dialect(url: &str) -> Option<Dialect> {
     Dialect::parse(scheme.split('+').next().unwrap_or(scheme))
 }
 
-/// Folder names such as `migrations/mysql` or `db/sqlite` hint at the dialect.
+/// The dialect the nearest folder named after one says (`migrations/mysql`, `db/sqlite3`), for
+/// commands that run one dialect for all their paths.
 fn path_dialect(paths: &[PathBuf]) -> Option<Dialect> {
-    for p in paths {
-        for comp in p.components() {
-            let c = comp.as_os_str().to_string_lossy().to_ascii_lowercase();
-            for (hint, d) in [
-                ("mysql", Dialect::Mysql),
-                ("mariadb", Dialect::Mysql),
-                ("sqlite", Dialect::Sqlite),
-                ("postgres", Dialect::Postgres),
-            ] {
-                if c.contains(hint) {
-                    return Some(d);
-                }
-            }
-        }
-    }
-    None
+    paths.iter().find_map(|p| {
+        p.components()
+            .rev()
+            .filter_map(|c| c.as_os_str().to_str())
+            .find_map(crate::migrations::dialect::component)
+            .and_then(|named| match named {
+                crate::migrations::dialect::Named::Known(d) => Some(d),
+                crate::migrations::dialect::Named::Other(_) => None,
+            })
+    })
 }
 
 pub fn use_color(choice: ColorChoice, machine: bool) -> bool {
@@ -174,7 +205,7 @@ impl CheckArgs {
     pub fn resolve(self, cli: &CliGlobals, config: &Config) -> Result<CheckAction, UsageError> {
         let format = Format::parse(&self.format).ok_or_else(|| {
             UsageError(format!(
-                "--format {}: expected human, json, sarif or github",
+                "--format {}: expected human, json, sarif, github or markdown",
                 self.format
             ))
         })?;
@@ -182,15 +213,31 @@ impl CheckArgs {
             let known = crate::report::rules_doc::all()
                 .into_iter()
                 .find(|m| m.name == rule);
-            return match known {
-                Some(m) => Ok(CheckAction::Explain(crate::report::rules_doc::page(m))),
-                None => Err(UsageError(format!(
-                    "--explain {rule}: unknown rule (see `migsafe check --list-rules`)"
+            let Some(meta) = known else {
+                let hint = crate::classify::closest_rule(&rule)
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
+                return Err(UsageError(format!(
+                    "--explain {rule}: unknown rule; {hint}see `migsafe check --list-rules`"
+                )));
+            };
+            return match format {
+                Format::Human | Format::Markdown | Format::Json => {
+                    Ok(CheckAction::Explain(meta, format))
+                }
+                other => Err(UsageError(format!(
+                    "--explain with --format {}: a rule's documentation is printed as human, markdown or json",
+                    other.as_str()
                 ))),
             };
         }
         if self.list_rules {
-            return Ok(CheckAction::ListRules(format));
+            return match format {
+                Format::Github => Err(UsageError(
+                    "--list-rules with --format github: GitHub workflow commands annotate findings, not rules; use human, json, sarif or markdown".to_string(),
+                )),
+                f => Ok(CheckAction::ListRules(f)),
+            };
         }
         let paths = if self.paths.is_empty() {
             config.migrations.clone()
@@ -202,16 +249,15 @@ impl CheckArgs {
                 "no migrations given: pass files or folders (e.g. `migsafe check db/migrations`) or set `migrations = [...]` in migsafe.toml".to_string(),
             ));
         }
-        let dialect = match self.dialect {
-            Some(d) => Dialect::parse(&d).ok_or_else(|| {
+        let select = match self.dialect {
+            Some(d) => Some(Dialect::parse(&d).ok_or_else(|| {
                 UsageError(format!("--dialect {d}: expected postgres, mysql or sqlite"))
-            })?,
-            None => config
-                .dialect
-                .or_else(|| cli.database_url.as_deref().and_then(url_dialect))
-                .or_else(|| path_dialect(&paths))
-                .unwrap_or(Dialect::Postgres),
+            })?),
+            None => config.dialect,
         };
+        let dialect = select
+            .or_else(|| cli.database_url.as_deref().and_then(url_dialect))
+            .unwrap_or(Dialect::Postgres);
         let target_version = match self.target_version {
             Some(v) => Some(Version::parse(&v).ok_or_else(|| {
                 UsageError(format!(
@@ -254,8 +300,11 @@ impl CheckArgs {
                 fail_on,
                 rule_levels: config.rules.clone().into_iter().collect(),
             },
+            select,
+            transaction: config.transaction,
             color: use_color(cli.color, format.is_machine()),
             progress: !cli.quiet && !format.is_machine(),
+            verbose: self.verbose,
         }))
     }
 }
@@ -285,6 +334,10 @@ mod tests {
             Some(Dialect::Mysql)
         );
         assert_eq!(path_dialect(&[PathBuf::from("db/migrations")]), None);
+        assert_eq!(
+            path_dialect(&[PathBuf::from("fixtures/dry_run/sqlite_basic")]),
+            Some(Dialect::Sqlite)
+        );
     }
 
     #[test]

@@ -113,7 +113,8 @@ pub async fn read(conn: &mut Conn, layout: Layout) -> Option<Applied> {
                 &format!("CASE WHEN {} THEN 1 ELSE 0 END", truthy("dirty"))
             )
         ),
-        Layout::Dbmate | Layout::Diesel => {
+        // pop's schema_migration has one `version` column
+        Layout::Dbmate | Layout::Diesel | Layout::Pop => {
             format!("SELECT {}, '1' FROM {table}", cast(kind, "version"))
         }
         Layout::Flyway => format!(

@@ -3,78 +3,118 @@
 //! # Detection rules (deterministic; the first rule that matches wins)
 //!
 //! For a **folder**, only its direct entries are looked at; hidden entries (name starting with
-//! `.`) are ignored, and so are files whose extension is not `.sql` (ASCII case ignored):
+//! `.`) are ignored, and so are files that are not SQL (SQL is `.sql`, ASCII case ignored, or
+//! `.sql.<database>` as in Synapse's engine-specific deltas):
 //!
-//! 1. Content markers in the folder's `.sql` files: any file with a `-- migrate:up` line →
+//! 1. Content markers in the folder's SQL files: any file with a `-- migrate:up` line →
 //!    **dbmate**; else any file with a `-- +goose Up` annotation (ASCII case ignored) →
 //!    **goose**; else any file containing `--> statement-breakpoint`, or a `meta/_journal.json`
 //!    file in the folder → **drizzle**.
 //! 2. Structure: a subfolder holding `migration.sql` → **prisma**; else a subfolder holding
 //!    `up.sql` → **diesel**.
 //! 3. File names: any `V<ver>__<desc>.sql`, `U<ver>__<desc>.sql` or `R__<desc>.sql` →
-//!    **flyway**; else any `<int>_<desc>.up.sql` / `.down.sql` → **golang-migrate** when every
-//!    `.sql` file is such an up/down file, **sqlx** otherwise.
-//! 4. Otherwise, when the folder has `.sql` files → **plain**.
-//! 5. When the folder has no `.sql` file of its own but subfolders (at any depth) do → **plain**
+//!    **flyway**; else any `<int>_<name>.<database>.up.sql` / `.down.sql` or
+//!    `<int>_<name>.autocommit.up.sql` → **pop** (gobuffalo/pop, ory/popx); else any
+//!    `<int>_<desc>.up.sql` / `.down.sql` → **golang-migrate** when every SQL file is such an
+//!    up/down file, **sqlx** otherwise.
+//! 4. Otherwise, when the folder has SQL files → **plain**, over the SQL files of its
+//!    subfolders too (at any depth, natural sort of the paths).
+//! 5. When the folder has no SQL file of its own but subfolders (at any depth) do → **plain**
 //!    over all of them (recursively, natural sort of the paths).
 //! 6. Otherwise: [`DiscoverError::NoMigrations`].
 //!
-//! Content markers are only looked for in the folder's own `.sql` files, so a folder without
-//! any never matches rule 1. After detection (or when the layout is forced), every `.sql` file
-//! (and, for prisma/diesel, every subfolder holding `.sql` files) must fit the layout's naming,
+//! Content markers are only looked for in the folder's own SQL files, so a folder without
+//! any never matches rule 1. After detection (or when the layout is forced), every SQL file
+//! (and, for prisma/diesel, every subfolder holding SQL files) must fit the layout's naming,
 //! otherwise [`DiscoverError::LayoutMismatch`] names the first one that does not: migsafe never
-//! silently skips SQL it was pointed at. Flat layouts do not look into subfolders (their
-//! subfolders, e.g. Drizzle's `meta/`, are ignored); prisma and diesel only look at subfolders
-//! (a `.sql` file directly in the folder is a mismatch).
+//! silently skips SQL it was pointed at. Flat layouts other than plain do not look into
+//! subfolders (their subfolders, e.g. Drizzle's `meta/`, are ignored); prisma and diesel only
+//! look at subfolders (a SQL file directly in the folder is a mismatch).
 //!
-//! A **set of files** (the `.sql` files a glob matched) is detected with the same rules, where
+//! A **set of files** (the SQL files a glob matched) is detected with the same rules, where
 //! rule 2 becomes "a file `migration.sql` whose folder is named `<digits>_<name>`" (prisma) and
 //! "a file `up.sql`/`down.sql` whose folder is named like a Diesel migration" (diesel), and the
 //! Drizzle hint is a `meta/_journal.json` beside any of the files.
 //!
 //! A **single file** is exactly one migration, detected the same way from its own contents and
-//! name. Special cases: a `.down.sql` file (sqlx/golang-migrate), a Diesel `down.sql` or a
+//! name. Special cases: a `.down.sql` file (sqlx/golang-migrate/pop), a Diesel `down.sql` or a
 //! Flyway `U…` undo file given on its own is reported as a migration whose up section is that
 //! file's whole text (and no down section); an `.up.sql` or Diesel `up.sql` file picks up its
 //! sibling down file when one exists. A `<int>_<desc>.sql` file (like a folder of only such
 //! files) is plain. A file given explicitly is read whatever its extension.
 //!
-//! # Per-layout parsing
+//! # Per-layout parsing and ordering (each checked against the tool's own source)
 //!
-//! | layout | version | description |
-//! |---|---|---|
-//! | sqlx, golang-migrate, goose, drizzle | digits before the first `_` | the rest, `_` → space |
-//! | dbmate | leading digits | the rest after one `_`/`-`, `_` → space |
-//! | flyway | `V1_2__x` → `1.2` (`_` → `.`); repeatable: empty | after `__`, `_` → space |
-//! | prisma | leading digits of the folder name | the rest of the folder name |
-//! | diesel | folder name up to the first `_`, dashes removed | the rest of the folder name |
-//! | plain | leading digits of the file stem, else empty | the stem after the digits and one `_`/`-`/`.`/space (the whole stem if that is empty) |
+//! | layout | version | description | order |
+//! |---|---|---|---|
+//! | sqlx | digits before the first `_` | the rest, `_` → space | version as a number (`i64`) |
+//! | golang-migrate | digits before the first `_` | the rest | version as a number (`uint64`) |
+//! | goose | digits before the first `_` | the rest | version as a number (`int64`) |
+//! | flyway | `V1_2__x` → `1.2` (`_` → `.`); repeatable: empty | after `__`, `_` → space | part by part as numbers, trailing zero parts ignored (`1.0` = `1`, `1.10` > `1.9`); repeatable migrations last, by description |
+//! | dbmate | leading digits | the rest after one `_`/`-` | the file name as text |
+//! | prisma | leading digits of the folder name | the rest of the folder name | the folder name as text |
+//! | diesel | folder name up to the first `_`, dashes removed | the rest of the folder name | the version as text (`2024-03-06-170000_x` before `2024-03-13_170000_y`) |
+//! | drizzle | digits before the first `_` | the rest | the order of `meta/_journal.json` (files it does not list are not applied: skipped); without a journal, the version as a number |
+//! | pop | digits before the first `_` | the name up to the first `.` | the version as text |
+//! | plain | leading digits of the file stem, else empty | the stem after the digits and one `_`/`-`/`.`/space (the whole stem if that is empty) | natural sort of the paths (`2_x.sql` < `10_x.sql`) |
 //!
-//! Ordering: integer versions compare numerically (any length: digit strings compared by
-//! length after stripping leading zeros, then lexically); Flyway versions compare part by part
-//! numerically, trailing zero parts ignored (`1.0` = `1`, `1.10` > `1.9`), and repeatable
-//! migrations follow all versioned ones ordered by description. Two migrations with an equal
-//! version are an error — except for plain (ordered by path, versions are informative only) and
-//! prisma (which identifies migrations by folder name; equal timestamps are ordered by name).
-//! Plain files are ordered by the natural sort of their paths (`2_x.sql` < `10_x.sql`).
+//! Two migrations with an equal version are an error, except for plain (ordered by path,
+//! versions are informative only) and prisma (which identifies migrations by folder name).
+//! Numeric versions are equal when their numbers are (`01` = `1`); text versions when their
+//! text is.
 //!
-//! Transactions: every migration runs in a transaction unless dbmate's `-- migrate:up
-//! transaction:false`, goose's `-- +goose NO TRANSACTION`, Diesel's `metadata.toml` with
-//! `run_in_transaction = false`, or a `-- no-transaction` / `-- migsafe:no-transaction` line at
-//! the top of the file (any layout, see [`super::sections::has_no_transaction_directive`]) says
-//! otherwise. golang-migrate stays `true` even though some of its drivers do not wrap
-//! migrations in a transaction: migsafe checks the migration as if it were transactional unless
-//! told otherwise by a directive.
+//! # Dialects
+//!
+//! Each file's dialect comes from its name (`x.sql.postgres`, `x.mysql.up.sql`, `x.sqlite3.sql`)
+//! or the nearest folder that names one (see the `dialect` module), Prisma's
+//! `migration_lock.toml` `provider` or Drizzle's journal `dialect`. Files that name none are
+//! generic. The dialects a run checks are the one selected (`--dialect` or the config), else
+//! every dialect the files of one folder name, else the default. A generic file belongs to every
+//! checked dialect that has no variant of it (same version, or for plain files the same name);
+//! a variant wins for its dialect. Files of other dialects, of databases migsafe does not check
+//! (CockroachDB, SQL Server, …) and generic files replaced by variants in every checked dialect
+//! are returned as [`Skipped`], never dropped silently; so are goose's Go migrations and pop's
+//! fizz migrations, which are not SQL.
+//!
+//! Transactions: see the `transaction` module.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::dialect::{self, Named};
 use super::sections::{self, Sections};
-use super::{DiscoverError, Layout, Migration, SqlSection, checksum};
+use super::transaction::{self, TxSetting};
+use super::{DiscoverError, Layout, Migration, SkipReason, Skipped, SqlSection, checksum};
+use crate::sql::Dialect;
+
+/// How discovery resolves dialects and transactions.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub forced: Option<Layout>,
+    /// The one dialect to check; files of others are skipped.
+    pub select: Option<Dialect>,
+    /// The dialect of generic files when no file of their folder names one.
+    pub default: Dialect,
+    pub tx: TxSetting,
+}
+
+/// Migrations found and files set aside.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub migrations: Vec<Migration>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Found {
+    pub(crate) fn extend(&mut self, other: Found) {
+        self.migrations.extend(other.migrations);
+        self.skipped.extend(other.skipped);
+    }
+}
 
 /// A file read as UTF-8 text, BOM removed.
 #[derive(Debug, Clone)]
@@ -121,11 +161,14 @@ pub(crate) fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.as_encoded_bytes().first() == Some(&b'.'))
 }
 
-/// Whether `path` has the extension `sql` (ASCII case ignored).
+/// Whether `path` is a SQL file by its name: `.sql` (ASCII case ignored) or `.sql.<database>`.
 pub(crate) fn has_sql_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some(name) => dialect::is_sql_file_name(name),
+        None => path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("sql")),
+    }
 }
 
 fn exists(path: &Path) -> bool {
@@ -220,11 +263,18 @@ impl PartialOrd for Num {
     }
 }
 
-/// Where a migration sorts; versioned ones before repeatable ones.
+/// Where a migration sorts. Within one layout only one kind of key occurs (Flyway: versioned
+/// before repeatable).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum SortKey {
+    /// Numbers, compared part by part.
     Versioned(Vec<Num>),
+    /// Text, compared byte by byte (Go's and Rust's string comparison).
+    Text(String),
+    /// Flyway repeatable migrations, by description.
     Repeatable(String),
+    /// Plain files: natural order of their paths (compared with the paths themselves).
+    Path,
 }
 
 impl SortKey {
@@ -254,6 +304,9 @@ struct Parsed {
     version: String,
     description: String,
     key: SortKey,
+    /// What makes two files the same migration (an up and its down, a generic file and its
+    /// dialect variant, two clashing files): the version as the tool compares it.
+    ident: String,
 }
 
 fn describe(s: &str) -> String {
@@ -285,16 +338,30 @@ fn strip_suffix_ci<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
         .flatten()
 }
 
+/// A version compared as a number: sorted numerically, equal when the numbers are.
 fn int_parsed(role: Role, version: &str, rest: &str) -> Parsed {
     Parsed {
         role,
         version: version.to_string(),
         description: describe(rest),
         key: SortKey::int(version),
+        ident: Num::new(version).0,
     }
 }
 
-/// Parses the file name of a flat layout (not prisma/diesel, whose names are folder names).
+/// A version compared as text.
+fn text_parsed(role: Role, version: &str, key: &str, rest: &str) -> Parsed {
+    Parsed {
+        role,
+        version: version.to_string(),
+        description: describe(rest),
+        key: SortKey::Text(key.to_string()),
+        ident: version.to_string(),
+    }
+}
+
+/// Parses the file name of a flat layout (not prisma/diesel, whose names are folder names, and
+/// not pop, see [`parse_pop`]); `name` has its dialect suffix removed.
 fn parse_name(layout: Layout, name: &str) -> Option<Parsed> {
     match layout {
         Layout::Sqlx | Layout::GolangMigrate => {
@@ -318,7 +385,12 @@ fn parse_name(layout: Layout, name: &str) -> Option<Parsed> {
             } else {
                 Role::Up
             };
-            Some(int_parsed(role, version, rest))
+            let mut parsed = int_parsed(role, version, rest);
+            if layout == Layout::Drizzle {
+                // drizzle identifies a migration by its tag (the file name without `.sql`)
+                parsed.ident = stem.to_string();
+            }
+            Some(parsed)
         }
         Layout::Dbmate => {
             let stem = strip_suffix_ci(name, ".sql")?;
@@ -330,7 +402,8 @@ fn parse_name(layout: Layout, name: &str) -> Option<Parsed> {
                 .strip_prefix('_')
                 .or_else(|| rest.strip_prefix('-'))
                 .unwrap_or(rest);
-            Some(int_parsed(Role::Sections, version, rest))
+            // dbmate sorts the file names as text and records the version's digits as text
+            Some(text_parsed(Role::Sections, version, name, rest))
         }
         Layout::Flyway => parse_flyway(name),
         Layout::Plain => {
@@ -345,11 +418,37 @@ fn parse_name(layout: Layout, name: &str) -> Option<Parsed> {
                 role: Role::Up,
                 version: version.to_string(),
                 description: describe(description),
-                key: SortKey::Versioned(Vec::new()),
+                key: SortKey::Path,
+                ident: String::new(),
             })
         }
-        Layout::Prisma | Layout::Diesel => None,
+        Layout::Prisma | Layout::Diesel | Layout::Pop => None,
     }
+}
+
+/// gobuffalo/pop and ory/popx: `<version>_<name>[.<database>][.autocommit].(up|down).sql`,
+/// the name without dots. Returns the parse, the database and whether `.autocommit` is set.
+fn parse_pop(name: &str) -> Option<(Parsed, Option<Named>, bool)> {
+    let (stem, role) = if let Some(stem) = strip_suffix_ci(name, ".up.sql") {
+        (stem, Role::Up)
+    } else {
+        (strip_suffix_ci(name, ".down.sql")?, Role::Down)
+    };
+    let mut parts = stem.split('.');
+    let head = parts.next()?;
+    let (version, rest) = split_int_prefix(head)?;
+    let mut named = None;
+    let mut autocommit = false;
+    for (i, part) in parts.enumerate() {
+        if part.eq_ignore_ascii_case("autocommit") && !autocommit {
+            autocommit = true;
+        } else if i == 0 {
+            named = Some(dialect::name(part)?);
+        } else {
+            return None;
+        }
+    }
+    Some((text_parsed(role, version, version, rest), named, autocommit))
 }
 
 fn parse_flyway(name: &str) -> Option<Parsed> {
@@ -363,6 +462,7 @@ fn parse_flyway(name: &str) -> Option<Parsed> {
             role: Role::Repeatable,
             version: String::new(),
             key: SortKey::Repeatable(description.clone()),
+            ident: format!("R__{description}"),
             description,
         });
     }
@@ -382,16 +482,22 @@ fn parse_flyway(name: &str) -> Option<Parsed> {
     while nums.last().is_some_and(|n| n.0.is_empty()) && nums.len() > 1 {
         nums.pop();
     }
+    let ident = nums
+        .iter()
+        .map(|n| n.0.as_str())
+        .collect::<Vec<_>>()
+        .join(".");
     Some(Parsed {
         role,
         version: parts.join("."),
         description: describe(desc),
         key: SortKey::Versioned(nums),
+        ident,
     })
 }
 
-/// Parses a prisma/diesel migration folder name into (version, description, key).
-fn parse_folder_name(layout: Layout, name: &str) -> Option<(String, String, SortKey)> {
+/// Parses a prisma/diesel migration folder name.
+fn parse_folder_name(layout: Layout, name: &str) -> Option<Parsed> {
     match layout {
         Layout::Prisma => {
             let (version, rest) = leading_digits(name);
@@ -402,7 +508,10 @@ fn parse_folder_name(layout: Layout, name: &str) -> Option<(String, String, Sort
                 .strip_prefix('_')
                 .or_else(|| rest.strip_prefix('-'))
                 .unwrap_or(rest);
-            Some((version.to_string(), describe(rest), SortKey::int(version)))
+            // Prisma sorts the folder names as text and identifies migrations by them
+            let mut parsed = text_parsed(Role::Up, version, name, rest);
+            parsed.ident = name.to_string();
+            Some(parsed)
         }
         Layout::Diesel => {
             let (first, rest) = name.split_once('_').unwrap_or((name, ""));
@@ -413,8 +522,7 @@ fn parse_folder_name(layout: Layout, name: &str) -> Option<(String, String, Sort
             if version.is_empty() {
                 return None;
             }
-            let key = SortKey::int(&version);
-            Some((version, describe(rest), key))
+            Some(text_parsed(Role::Up, &version, &version, rest))
         }
         _ => None,
     }
@@ -444,11 +552,21 @@ fn detect_by_markers(sources: &[Source], drizzle_journal: bool) -> Option<Layout
     }
 }
 
+/// A pop file that a golang-migrate or sqlx folder could not hold: a database or
+/// `.autocommit` between the name and `.up.sql`/`.down.sql`.
+fn is_pop_specific(name: &str) -> bool {
+    parse_pop(name).is_some_and(|(_, named, autocommit)| named.is_some() || autocommit)
+}
+
 /// Rule 3 and 4: file names.
 fn detect_by_names(paths: &[&Path]) -> Layout {
     let names: Vec<&str> = paths.iter().filter_map(|p| file_name(p)).collect();
-    if names.iter().any(|n| parse_flyway(n).is_some()) {
+    let base = |n: &str| dialect::split_file_name(n).0;
+    if names.iter().any(|n| parse_flyway(&base(n)).is_some()) {
         return Layout::Flyway;
+    }
+    if names.iter().any(|n| is_pop_specific(n)) {
+        return Layout::Pop;
     }
     let is_up_down = |n: &str| parse_name(Layout::GolangMigrate, n).is_some();
     if names.iter().any(|n| is_up_down(n)) {
@@ -497,13 +615,16 @@ fn detect_files(sources: &[Source]) -> Layout {
 
 struct Listing {
     sql_files: Vec<PathBuf>,
+    /// Files a migrator runs that are not SQL (goose `.go`, pop `.fizz`), for the skipped list.
+    code_files: Vec<PathBuf>,
     dirs: Vec<PathBuf>,
 }
 
-/// Non-hidden `.sql` files (including dangling symlinks, which then fail to read) and
-/// subfolders of `dir`, each in natural order.
+/// Non-hidden SQL files (including dangling symlinks, which then fail to read), code
+/// migrations and subfolders of `dir`, each in natural order.
 fn list_dir(dir: &Path) -> Result<Listing, DiscoverError> {
     let mut sql_files = Vec::new();
+    let mut code_files = Vec::new();
     let mut dirs = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| unreadable(dir, e))? {
         let entry = entry.map_err(|e| unreadable(dir, e))?;
@@ -515,14 +636,53 @@ fn list_dir(dir: &Path) -> Result<Listing, DiscoverError> {
             dirs.push(path);
         } else if has_sql_extension(&path) {
             sql_files.push(path);
+        } else if file_name(&path).is_some_and(is_code_migration_name) {
+            code_files.push(path);
         }
     }
     sql_files.sort_by(|a, b| natural_path_cmp(a, b));
+    code_files.sort_by(|a, b| natural_path_cmp(a, b));
     dirs.sort_by(|a, b| natural_path_cmp(a, b));
-    Ok(Listing { sql_files, dirs })
+    Ok(Listing {
+        sql_files,
+        code_files,
+        dirs,
+    })
 }
 
-/// Every non-hidden `.sql` file below `dir` (any depth), in natural order. Symlinked folders
+/// `<int>_<name>.go` (goose Go migration, not a test) or `<int>_<name>.(up|down).fizz` (pop).
+fn is_code_migration_name(name: &str) -> bool {
+    let go = strip_suffix_ci(name, ".go")
+        .filter(|stem| !stem.ends_with("_test"))
+        .and_then(split_int_prefix)
+        .is_some();
+    let fizz = strip_suffix_ci(name, ".fizz")
+        .and_then(|s| strip_suffix_ci(s, ".up").or_else(|| strip_suffix_ci(s, ".down")))
+        .and_then(split_int_prefix)
+        .is_some();
+    go || fizz
+}
+
+/// Code migrations of `layout` in a listing: listed as skipped.
+fn skipped_code(listing: &Listing, layout: Layout) -> Vec<Skipped> {
+    let wanted = match layout {
+        Layout::Goose => ".go",
+        Layout::Pop => ".fizz",
+        _ => return Vec::new(),
+    };
+    listing
+        .code_files
+        .iter()
+        .filter(|p| file_name(p).is_some_and(|n| strip_suffix_ci(n, wanted).is_some()))
+        .map(|p| Skipped {
+            path: p.clone(),
+            dialect: None,
+            reason: SkipReason::NotSql,
+        })
+        .collect()
+}
+
+/// Every non-hidden SQL file below `dir` (any depth), in natural order. Symlinked folders
 /// are followed once (a loop is cut by remembering canonical paths).
 fn collect_sql_recursive(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     let mut out = Vec::new();
@@ -546,11 +706,9 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<Source>, DiscoverError> {
 }
 
 /// The migrations of folder `dir` (see the module documentation for the rules).
-pub(crate) fn discover_folder(
-    dir: &Path,
-    forced: Option<Layout>,
-) -> Result<Vec<Migration>, DiscoverError> {
+pub(crate) fn discover_folder(dir: &Path, opts: &Opts) -> Result<Found, DiscoverError> {
     let listing = list_dir(dir)?;
+    let forced = opts.forced;
     let is_forced = forced.is_some();
     let tried = match forced {
         Some(layout) => vec![layout],
@@ -581,7 +739,12 @@ pub(crate) fn discover_folder(
                 // The folder may itself be one prisma/diesel migration folder.
                 None => detect_files(&sources),
             };
-            (layout, sources)
+            if layout == Layout::Plain && !listing.dirs.is_empty() {
+                // plain SQL in subfolders belongs to the same natural-order history
+                (layout, read_all(&collect_sql_recursive(dir)?)?)
+            } else {
+                (layout, sources)
+            }
         }
         None => {
             if has_sub("migration.sql") {
@@ -597,14 +760,15 @@ pub(crate) fn discover_folder(
             }
         }
     };
+    check_tx_setting(layout, dir, opts)?;
 
-    match layout {
+    let mut found = match layout {
         Layout::Prisma | Layout::Diesel => {
             if !listing.sql_files.is_empty() {
-                // `.sql` files of its own: the folder is itself one migration folder (its
+                // SQL files of its own: the folder is itself one migration folder (its
                 // subfolders are ignored); `folder_unit` rejects files that do not belong.
                 let unit = folder_unit(dir, layout, is_forced)?.ok_or_else(no_migrations)?;
-                return finish_folder_units(vec![unit], layout);
+                return assemble(layout, vec![unit], Vec::new(), opts);
             }
             let mut units = Vec::new();
             for sub in &listing.dirs {
@@ -615,20 +779,40 @@ pub(crate) fn discover_folder(
             if units.is_empty() {
                 return Err(no_migrations());
             }
-            finish_folder_units(units, layout)
+            sort_units(&mut units, layout != Layout::Prisma)?;
+            assemble(layout, units, Vec::new(), opts)?
         }
-        _ => build_flat(layout, is_forced, sources, false),
-    }
+        Layout::Drizzle if has_drizzle_journal(dir) => {
+            let journal = read_journal(dir)?;
+            build_flat(layout, is_forced, sources, false, opts, Some(&journal))?
+        }
+        _ => build_flat(layout, is_forced, sources, false, opts, None)?,
+    };
+    found.skipped.extend(skipped_code(&listing, layout));
+    Ok(found)
 }
 
-/// The migrations of the `.sql` files a glob matched (two or more).
-pub(crate) fn discover_file_set(
-    paths: &[PathBuf],
-    forced: Option<Layout>,
-) -> Result<Vec<Migration>, DiscoverError> {
+/// `[migrations] transaction` only applies where the migrator lets the deployment choose.
+fn check_tx_setting(layout: Layout, path: &Path, opts: &Opts) -> Result<(), DiscoverError> {
+    if opts.tx != TxSetting::Auto && !transaction::configurable(layout) {
+        return Err(DiscoverError::TransactionSetting {
+            path: path.to_path_buf(),
+            layout,
+            setting: opts.tx.as_str(),
+        });
+    }
+    Ok(())
+}
+
+/// The migrations of the SQL files a glob matched (two or more).
+pub(crate) fn discover_file_set(paths: &[PathBuf], opts: &Opts) -> Result<Found, DiscoverError> {
     let sources = read_all(paths)?;
+    let forced = opts.forced;
     let layout = forced.unwrap_or_else(|| detect_files(&sources));
     let is_forced = forced.is_some();
+    if let Some(first) = paths.first() {
+        check_tx_setting(layout, first, opts)?;
+    }
     match layout {
         Layout::Prisma | Layout::Diesel => {
             let mut dirs: Vec<PathBuf> = Vec::new();
@@ -651,26 +835,37 @@ pub(crate) fn discover_file_set(
                     units.push(unit);
                 }
             }
-            finish_folder_units(units, layout)
+            sort_units(&mut units, layout != Layout::Prisma)?;
+            assemble(layout, units, Vec::new(), opts)
         }
-        _ => build_flat(layout, is_forced, sources, false),
+        _ => {
+            // A journal beside the files orders them, as drizzle would.
+            let parents: HashSet<&Path> = sources.iter().filter_map(|s| s.path.parent()).collect();
+            let journal = match (layout, parents.iter().next()) {
+                (Layout::Drizzle, Some(dir)) if parents.len() == 1 && has_drizzle_journal(dir) => {
+                    Some(read_journal(dir)?)
+                }
+                _ => None,
+            };
+            build_flat(layout, is_forced, sources, false, opts, journal.as_ref())
+        }
     }
 }
 
-/// The one migration of an explicitly named file.
-pub(crate) fn discover_file(
-    path: &Path,
-    forced: Option<Layout>,
-) -> Result<Migration, DiscoverError> {
+/// The one migration of an explicitly named file (or the file, skipped, when it is written
+/// for another dialect).
+pub(crate) fn discover_file(path: &Path, opts: &Opts) -> Result<Found, DiscoverError> {
     let source = read_source(path)?;
+    let forced = opts.forced;
     let layout = forced.unwrap_or_else(|| detect_files(std::slice::from_ref(&source)));
     let is_forced = forced.is_some();
+    check_tx_setting(layout, path, opts)?;
     match layout {
         Layout::Prisma | Layout::Diesel => {
             let name = file_name(path);
             let dir = path.parent().unwrap_or(Path::new(""));
             let folder = folder_name_of(path).and_then(|n| parse_folder_name(layout, n));
-            let (Some(name), Some((version, description, _))) = (name, folder) else {
+            let (Some(name), Some(parsed)) = (name, folder) else {
                 return Err(mismatch(path, layout, is_forced));
             };
             let (up, down) = match (layout, name) {
@@ -688,136 +883,125 @@ pub(crate) fn discover_file(
                 (Layout::Diesel, "down.sql") => (source, None),
                 _ => return Err(mismatch(path, layout, is_forced)),
             };
-            let transaction = if layout == Layout::Diesel {
-                diesel_run_in_transaction(dir)?
+            let directive = if layout == Layout::Diesel {
+                diesel_directive(dir)?
             } else {
-                true
+                None
             };
-            Ok(whole_file_migration(
-                layout,
-                version,
-                description,
-                up,
+            let named = folder_named(layout, dir);
+            let unit = Unit {
+                parsed,
+                directive: directive.or_else(|| generic_directive(&up.text)),
+                source: up,
+                sections: None,
                 down,
-                transaction,
-            ))
+                named,
+            };
+            assemble(layout, vec![unit], Vec::new(), opts)
         }
-        _ => {
-            let mut migrations = build_flat(layout, is_forced, vec![source], true)?;
-            match migrations.pop() {
-                Some(m) if migrations.is_empty() => Ok(m),
-                // build_flat turns one source into exactly one migration in single mode.
-                _ => Err(mismatch(path, layout, is_forced)),
-            }
-        }
+        _ => build_flat(layout, is_forced, vec![source], true, opts, None),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Building migrations
 
+#[derive(Debug, Clone)]
 struct Unit {
     parsed: Parsed,
     source: Source,
     sections: Option<Sections>,
+    /// The down file found beside the up file (Diesel's `down.sql`, a sibling `.down.sql`).
     down: Option<Source>,
-    /// Extra transaction switch (Diesel metadata.toml); `true` when absent.
-    transaction: bool,
+    /// The database the file's name or folders name.
+    named: Option<Named>,
+    /// Why the file runs without a transaction, when a directive says so.
+    directive: Option<String>,
 }
 
-fn whole_file_migration(
-    layout: Layout,
-    version: String,
-    description: String,
-    up: Source,
-    down: Option<Source>,
-    transaction: bool,
-) -> Migration {
-    let transaction = transaction && !sections::has_no_transaction_directive(&up.text);
-    Migration {
-        layout,
-        version,
-        description,
-        path: up.path.clone(),
-        checksum: checksum(&up.text),
-        up: SqlSection {
-            path: up.path.clone(),
-            range: 0..up.text.len(),
-            text: up.text,
-        },
-        down: down.map(|d| SqlSection {
-            path: d.path,
-            range: 0..d.text.len(),
-            text: d.text,
-        }),
-        transaction,
+/// `-- no-transaction` at the top of the file, which every layout honours.
+fn generic_directive(text: &str) -> Option<String> {
+    sections::has_no_transaction_directive(text)
+        .then(|| "`-- no-transaction` at the top of the file".to_string())
+}
+
+fn whole_file_section(source: &Source) -> SqlSection {
+    SqlSection {
+        path: source.path.clone(),
+        range: 0..source.text.len(),
+        text: Arc::clone(&source.text),
     }
 }
 
-fn unit_to_migration(layout: Layout, unit: Unit) -> Migration {
-    let Unit {
-        parsed,
-        source,
-        sections,
-        down,
-        transaction,
-    } = unit;
-    match sections {
-        Some(sections) => Migration {
-            layout,
-            version: parsed.version,
-            description: parsed.description,
-            path: source.path.clone(),
-            checksum: checksum(&source.text),
-            up: SqlSection {
+fn unit_to_migration(layout: Layout, unit: &Unit, dialect: Dialect, opts: &Opts) -> Migration {
+    let tx = transaction::resolve(layout, dialect, unit.directive.clone(), opts.tx);
+    let source = &unit.source;
+    let (up, down) = match &unit.sections {
+        Some(sections) => (
+            SqlSection {
                 path: source.path.clone(),
                 text: Arc::clone(&source.text),
-                range: sections.up,
+                range: sections.up.clone(),
             },
-            down: sections.down.map(|range| SqlSection {
+            sections.down.clone().map(|range| SqlSection {
                 path: source.path.clone(),
                 text: Arc::clone(&source.text),
                 range,
             }),
-            transaction: transaction && sections.transaction,
-        },
-        None => whole_file_migration(
-            layout,
-            parsed.version,
-            parsed.description,
-            source,
-            down,
-            transaction,
         ),
+        None => (
+            whole_file_section(source),
+            unit.down.as_ref().map(whole_file_section),
+        ),
+    };
+    Migration {
+        layout,
+        version: unit.parsed.version.clone(),
+        description: unit.parsed.description.clone(),
+        path: source.path.clone(),
+        checksum: checksum(&source.text),
+        up,
+        down,
+        transaction: tx.mode != transaction::TxMode::None,
+        tx,
+        dialect,
+        dialect_named: unit.named.is_some(),
     }
 }
 
 fn duplicate_label(parsed: &Parsed) -> String {
     match &parsed.key {
         SortKey::Repeatable(desc) => format!("R__{desc}"),
-        SortKey::Versioned(_) => parsed.version.clone(),
+        _ => parsed.version.clone(),
     }
 }
 
-/// Sorts units by (key, path) and rejects equal keys when `check` is set.
+fn cmp_units(a: &Unit, b: &Unit) -> Ordering {
+    match (&a.parsed.key, &b.parsed.key) {
+        (SortKey::Path, SortKey::Path) => natural_path_cmp(&a.source.path, &b.source.path),
+        (x, y) => x
+            .cmp(y)
+            // a dialect variant sorts before the generic file of the same version (as in popx)
+            .then_with(|| a.named.is_none().cmp(&b.named.is_none()))
+            .then_with(|| natural_path_cmp(&a.source.path, &b.source.path)),
+    }
+}
+
+/// Sorts units in the tool's order and rejects two of them that are the same migration for
+/// the same dialect (unless `check` is off).
 fn sort_units(units: &mut [Unit], check: bool) -> Result<(), DiscoverError> {
-    units.sort_by(|a, b| {
-        a.parsed
-            .key
-            .cmp(&b.parsed.key)
-            .then_with(|| natural_path_cmp(&a.source.path, &b.source.path))
-    });
-    if check {
-        for pair in units.windows(2) {
-            if let [a, b] = pair
-                && a.parsed.key == b.parsed.key
-            {
-                return Err(DiscoverError::DuplicateVersion {
-                    version: duplicate_label(&a.parsed),
-                    first: a.source.path.clone(),
-                    second: b.source.path.clone(),
-                });
-            }
+    units.sort_by(cmp_units);
+    if !check {
+        return Ok(());
+    }
+    let mut seen: HashMap<(&str, Option<Named>), &Unit> = HashMap::new();
+    for unit in units.iter() {
+        if let Some(first) = seen.insert((unit.parsed.ident.as_str(), unit.named), unit) {
+            return Err(DiscoverError::DuplicateVersion {
+                version: duplicate_label(&first.parsed),
+                first: first.source.path.clone(),
+                second: unit.source.path.clone(),
+            });
         }
     }
     Ok(())
@@ -831,30 +1015,53 @@ fn sibling_down(path: &Path) -> Option<PathBuf> {
     exists(&candidate).then_some(candidate)
 }
 
+/// Parses a flat layout's file: its name (dialect suffix removed), the database its name or
+/// folders name, and a directive in its name (pop's `.autocommit`).
+fn parse_file(layout: Layout, source: &Source) -> Option<(Parsed, Option<Named>, Option<String>)> {
+    let name = match file_name(&source.path) {
+        Some(name) => name.to_string(),
+        None if layout == Layout::Plain => source
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        None => return None,
+    };
+    let folders = || dialect::from_folders(&source.path);
+    if layout == Layout::Pop {
+        let (parsed, named, autocommit) = parse_pop(&name)?;
+        let directive = autocommit.then(|| "`.autocommit` in the file name".to_string());
+        return Some((parsed, named.or_else(folders), directive));
+    }
+    let (base, suffix) = dialect::split_file_name(&name);
+    let mut parsed = parse_name(layout, &base)?;
+    if layout == Layout::Plain {
+        // a generic file and its variant share the name without the dialect suffix
+        parsed.ident = source
+            .path
+            .with_file_name(&base)
+            .to_string_lossy()
+            .into_owned();
+    }
+    Some((parsed, suffix.or_else(folders), None))
+}
+
 /// Builds the migrations of a flat layout from its files. In `single` mode (one explicitly
-/// named file) a down file is reported as an up migration.
+/// named file) a down file is reported as an up migration. `journal` is Drizzle's list of tags
+/// in apply order.
 fn build_flat(
     layout: Layout,
     forced: bool,
     sources: Vec<Source>,
     single: bool,
-) -> Result<Vec<Migration>, DiscoverError> {
+    opts: &Opts,
+    journal: Option<&Journal>,
+) -> Result<Found, DiscoverError> {
     let mut ups: Vec<Unit> = Vec::new();
     let mut downs: Vec<Unit> = Vec::new();
+    let mut skipped = Vec::new();
     for source in sources {
-        let parsed = match (file_name(&source.path), layout) {
-            (Some(name), _) => parse_name(layout, name),
-            (None, Layout::Plain) => {
-                let lossy = source
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                parse_name(layout, &lossy)
-            }
-            (None, _) => None,
-        };
-        let Some(mut parsed) = parsed else {
+        let Some((mut parsed, mut named, name_directive)) = parse_file(layout, &source) else {
             return Err(mismatch(&source.path, layout, forced));
         };
         let sections = match (parsed.role, layout) {
@@ -867,12 +1074,31 @@ fn build_flat(
         if single && parsed.role == Role::Down {
             parsed.role = Role::Up;
         }
+        if let Some(journal) = journal {
+            match journal.tags.iter().position(|t| *t == parsed.ident) {
+                Some(i) => parsed.key = SortKey::Versioned(vec![Num::new(&i.to_string())]),
+                None => {
+                    skipped.push(Skipped {
+                        path: source.path,
+                        dialect: None,
+                        reason: SkipReason::NotInJournal,
+                    });
+                    continue;
+                }
+            }
+            named = named.or(journal.dialect);
+        }
+        let directive = generic_directive(&source.text)
+            .or(name_directive)
+            .or_else(|| layout_directive(layout, sections.as_ref()))
+            .or(flyway_conf_directive(layout, &source.path)?);
         let unit = Unit {
             parsed,
             source,
             sections,
             down: None,
-            transaction: true,
+            named,
+            directive,
         };
         if unit.parsed.role == Role::Down {
             downs.push(unit);
@@ -880,39 +1106,205 @@ fn build_flat(
             ups.push(unit);
         }
     }
-
-    let check = layout != Layout::Plain;
-    sort_units(&mut ups, check)?;
-    sort_units(&mut downs, check)?;
-    for down in downs {
-        match ups.binary_search_by(|u| u.parsed.key.cmp(&down.parsed.key)) {
-            Ok(i) => {
-                if let Some(up) = ups.get_mut(i) {
-                    up.down = Some(down.source);
-                }
-            }
-            Err(_) => {
-                return Err(DiscoverError::OrphanDown {
-                    path: down.source.path,
-                    version: down.parsed.version,
+    if let Some(journal) = journal {
+        for tag in &journal.tags {
+            if !ups.iter().any(|u| u.parsed.ident == *tag) {
+                return Err(DiscoverError::BadDirective {
+                    path: journal.path.clone(),
+                    line: 1,
+                    message: format!(
+                        "the journal lists `{tag}` but there is no `{tag}.sql` beside it (drizzle fails on it too); restore the file or remove the entry"
+                    ),
                 });
             }
         }
     }
-    if matches!(layout, Layout::Sqlx | Layout::GolangMigrate) {
-        for up in ups.iter_mut().filter(|u| u.down.is_none()) {
+
+    let check = layout != Layout::Plain;
+    sort_units(&mut ups, check)?;
+    sort_units(&mut downs, check)?;
+    // pop runs a down file whose version has no up file for some database as a no-op pair
+    if layout != Layout::Pop {
+        for down in &downs {
+            let paired = ups.iter().any(|u| {
+                u.parsed.ident == down.parsed.ident
+                    && (u.named == down.named || u.named.is_none() || down.named.is_none())
+            });
+            if !paired {
+                return Err(DiscoverError::OrphanDown {
+                    path: down.source.path.clone(),
+                    version: down.parsed.version.clone(),
+                });
+            }
+        }
+    }
+    if matches!(layout, Layout::Sqlx | Layout::GolangMigrate | Layout::Pop) && downs.is_empty() {
+        for up in ups.iter_mut() {
             if let Some(path) = sibling_down(&up.source.path) {
                 up.down = Some(read_source(&path)?);
             }
         }
     }
-    Ok(ups
-        .into_iter()
-        .map(|u| unit_to_migration(layout, u))
-        .collect())
+    let mut found = assemble(layout, ups, downs, opts)?;
+    found.skipped.extend(skipped);
+    Ok(found)
 }
 
-/// One prisma/diesel migration folder: `Ok(None)` when it holds no `.sql` file at all (such
+/// The no-transaction directive a layout reads from its sections (dbmate, goose).
+fn layout_directive(layout: Layout, sections: Option<&Sections>) -> Option<String> {
+    if sections.is_none_or(|s| s.transaction) {
+        return None;
+    }
+    Some(match layout {
+        Layout::Dbmate => "`-- migrate:up transaction:false`".to_string(),
+        _ => "`-- +goose NO TRANSACTION`".to_string(),
+    })
+}
+
+/// Flyway's per-script configuration `<file>.conf` with `executeInTransaction=false`.
+fn flyway_conf_directive(layout: Layout, path: &Path) -> Result<Option<String>, DiscoverError> {
+    if layout != Layout::Flyway {
+        return Ok(None);
+    }
+    let Some(name) = file_name(path) else {
+        return Ok(None);
+    };
+    let conf = path.with_file_name(format!("{name}.conf"));
+    if !exists(&conf) {
+        return Ok(None);
+    }
+    let source = read_source(&conf)?;
+    for line in sections::lines(&source.text) {
+        let Some((key, value)) = line.text.split_once('=') else {
+            continue;
+        };
+        if key.trim() == "executeInTransaction" {
+            return match value.trim() {
+                "false" => Ok(Some(format!("`executeInTransaction=false` in {name}.conf"))),
+                "true" => Ok(None),
+                other => Err(DiscoverError::BadDirective {
+                    path: conf.clone(),
+                    line: line.number,
+                    message: format!(
+                        "`executeInTransaction={other}` is not a boolean; write `executeInTransaction=false` or `true`"
+                    ),
+                }),
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// Groups units into the dialects the run checks (see the module docs): each checked dialect
+/// gets the variant written for it, else the generic file, of every migration; what no
+/// dialect takes is skipped.
+fn assemble(
+    layout: Layout,
+    ups: Vec<Unit>,
+    downs: Vec<Unit>,
+    opts: &Opts,
+) -> Result<Found, DiscoverError> {
+    let mut chains: Vec<Dialect> = Vec::new();
+    match opts.select {
+        Some(d) => chains.push(d),
+        None => {
+            for unit in &ups {
+                if let Some(Named::Known(d)) = unit.named
+                    && !chains.contains(&d)
+                {
+                    chains.push(d);
+                }
+            }
+            if chains.is_empty() {
+                chains.push(opts.default);
+            }
+        }
+    }
+    let variants: HashSet<(&str, Dialect)> = ups
+        .iter()
+        .filter_map(|u| match u.named {
+            Some(Named::Known(d)) => Some((u.parsed.ident.as_str(), d)),
+            _ => None,
+        })
+        .collect();
+    let down_of = |ident: &str, d: Dialect| {
+        let find = |named: Option<Named>| {
+            downs
+                .iter()
+                .find(|x| x.parsed.ident == ident && x.named == named)
+        };
+        find(Some(Named::Known(d))).or_else(|| find(None))
+    };
+    let mut found = Found::default();
+    let mut used = vec![false; ups.len()];
+    for &chain in &chains {
+        for (i, unit) in ups.iter().enumerate() {
+            let takes = match unit.named {
+                Some(Named::Known(d)) => d == chain,
+                Some(Named::Other(_)) => false,
+                None => !variants.contains(&(unit.parsed.ident.as_str(), chain)),
+            };
+            if !takes {
+                continue;
+            }
+            used[i] = true;
+            let mut unit = unit.clone();
+            if unit.down.is_none()
+                && let Some(down) = down_of(&unit.parsed.ident, chain)
+            {
+                unit.down = Some(down.source.clone());
+            }
+            found
+                .migrations
+                .push(unit_to_migration(layout, &unit, chain, opts));
+        }
+    }
+    for (unit, used) in ups.iter().zip(used) {
+        if used {
+            continue;
+        }
+        let reason = match unit.named {
+            Some(Named::Other(_)) => SkipReason::UnsupportedDialect,
+            Some(Named::Known(_)) => SkipReason::OtherDialect,
+            None => SkipReason::Replaced {
+                by: ups
+                    .iter()
+                    .filter(|v| {
+                        v.parsed.ident == unit.parsed.ident
+                            && matches!(v.named, Some(Named::Known(d)) if chains.contains(&d))
+                    })
+                    .map(|v| v.source.path.clone())
+                    .collect(),
+            },
+        };
+        found.skipped.push(Skipped {
+            path: unit.source.path.clone(),
+            dialect: unit.named.map(|n| n.as_str().to_string()),
+            reason,
+        });
+    }
+    Ok(found)
+}
+
+/// The database a prisma/diesel migration folder is for: Prisma's `migration_lock.toml`
+/// `provider` beside the migration folders, else the folders' names.
+fn folder_named(layout: Layout, dir: &Path) -> Option<Named> {
+    let lock = dir.parent().map(|p| p.join("migration_lock.toml"));
+    let from_lock = match (layout, lock) {
+        (Layout::Prisma, Some(lock)) => fs::read_to_string(lock).ok().and_then(|text| {
+            text.lines().find_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == "provider")
+                    .then(|| dialect::name(value.trim().trim_matches('"')))
+                    .flatten()
+            })
+        }),
+        _ => None,
+    };
+    from_lock.or_else(|| dialect::from_folders(&dir.join("x")))
+}
+
+/// One prisma/diesel migration folder: `Ok(None)` when it holds no SQL file at all (such
 /// folders are ignored).
 fn folder_unit(dir: &Path, layout: Layout, forced: bool) -> Result<Option<Unit>, DiscoverError> {
     let (main, other) = match layout {
@@ -934,15 +1326,13 @@ fn folder_unit(dir: &Path, layout: Layout, forced: bool) -> Result<Option<Unit>,
                 path: down.clone(),
                 version: file_name(dir)
                     .and_then(|n| parse_folder_name(layout, n))
-                    .map(|(v, _, _)| v)
+                    .map(|p| p.version)
                     .unwrap_or_default(),
             }),
             _ => Ok(None),
         };
     }
-    let Some((version, description, key)) =
-        file_name(dir).and_then(|n| parse_folder_name(layout, n))
-    else {
+    let Some(parsed) = file_name(dir).and_then(|n| parse_folder_name(layout, n)) else {
         return Err(mismatch(dir, layout, forced));
     };
     let source = read_source(&main_path)?;
@@ -950,35 +1340,25 @@ fn folder_unit(dir: &Path, layout: Layout, forced: bool) -> Result<Option<Unit>,
         Some(p) if exists(&p) => Some(read_source(&p)?),
         _ => None,
     };
-    let transaction = if layout == Layout::Diesel {
-        diesel_run_in_transaction(dir)?
+    let directive = if layout == Layout::Diesel {
+        diesel_directive(dir)?
     } else {
-        true
+        None
     };
     Ok(Some(Unit {
-        parsed: Parsed {
-            role: Role::Up,
-            version,
-            description,
-            key,
-        },
+        parsed,
+        directive: generic_directive(&source.text).or(directive),
         source,
         sections: None,
         down,
-        transaction,
+        named: folder_named(layout, dir),
     }))
 }
 
-fn finish_folder_units(
-    mut units: Vec<Unit>,
-    layout: Layout,
-) -> Result<Vec<Migration>, DiscoverError> {
-    // Prisma identifies migrations by folder name: equal timestamps are legal there.
-    sort_units(&mut units, layout != Layout::Prisma)?;
-    Ok(units
-        .into_iter()
-        .map(|u| unit_to_migration(layout, u))
-        .collect())
+/// Diesel's `metadata.toml` with `run_in_transaction = false`, as a directive.
+fn diesel_directive(dir: &Path) -> Result<Option<String>, DiscoverError> {
+    Ok((!diesel_run_in_transaction(dir)?)
+        .then(|| "`run_in_transaction = false` in metadata.toml".to_string()))
 }
 
 /// Reads `run_in_transaction` from a Diesel `metadata.toml` in `dir` (`true` without one).
@@ -1026,6 +1406,60 @@ fn diesel_run_in_transaction(dir: &Path) -> Result<bool, DiscoverError> {
         };
     }
     Ok(result)
+}
+
+/// Drizzle's `meta/_journal.json`: the tags in apply order and the dialect it declares.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    path: PathBuf,
+    tags: Vec<String>,
+    dialect: Option<Named>,
+}
+
+fn read_journal(dir: &Path) -> Result<Journal, DiscoverError> {
+    let path = dir.join("meta").join("_journal.json");
+    let source = read_source(&path)?;
+    let bad = |line: usize, message: String| DiscoverError::BadDirective {
+        path: path.clone(),
+        line,
+        message,
+    };
+    let value: serde_json::Value = serde_json::from_str(&source.text).map_err(|e| {
+        bad(
+            e.line().max(1),
+            format!("not valid JSON ({e}); drizzle-kit cannot read it either: regenerate it with `drizzle-kit generate`"),
+        )
+    })?;
+    let entries = value
+        .get("entries")
+        .and_then(|e| e.as_array())
+        .ok_or_else(|| {
+            bad(
+                1,
+                "has no `entries` list; regenerate it with `drizzle-kit generate`".to_string(),
+            )
+        })?;
+    let mut tags = Vec::new();
+    for entry in entries {
+        let tag = entry.get("tag").and_then(|t| t.as_str()).ok_or_else(|| {
+            bad(
+                1,
+                format!(
+                    "an entry has no `tag`: {entry}; regenerate it with `drizzle-kit generate`"
+                ),
+            )
+        })?;
+        tags.push(tag.to_string());
+    }
+    let dialect = value
+        .get("dialect")
+        .and_then(|d| d.as_str())
+        .and_then(dialect::name);
+    Ok(Journal {
+        path,
+        tags,
+        dialect,
+    })
 }
 
 #[cfg(test)]
@@ -1145,21 +1579,22 @@ mod tests {
     fn folder_names() {
         assert_eq!(
             parse_folder_name(Layout::Diesel, "2024-01-15-093000_create_users")
-                .map(|(v, d, _)| (v, d)),
+                .map(|p| (p.version, p.description)),
             Some(("20240115093000".into(), "create users".into()))
         );
         assert_eq!(
             parse_folder_name(Layout::Diesel, "00000000000000_diesel_initial_setup")
-                .map(|(v, d, _)| (v, d)),
+                .map(|p| (p.version, p.description)),
             Some(("00000000000000".into(), "diesel initial setup".into()))
         );
-        assert_eq!(parse_folder_name(Layout::Diesel, "-_x"), None);
-        assert_eq!(parse_folder_name(Layout::Diesel, "init"), None);
+        assert!(parse_folder_name(Layout::Diesel, "-_x").is_none());
+        assert!(parse_folder_name(Layout::Diesel, "init").is_none());
         assert_eq!(
-            parse_folder_name(Layout::Prisma, "20240101120000_init").map(|(v, d, _)| (v, d)),
+            parse_folder_name(Layout::Prisma, "20240101120000_init")
+                .map(|p| (p.version, p.description)),
             Some(("20240101120000".into(), "init".into()))
         );
-        assert_eq!(parse_folder_name(Layout::Prisma, "init"), None);
+        assert!(parse_folder_name(Layout::Prisma, "init").is_none());
     }
 
     #[test]

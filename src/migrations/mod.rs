@@ -1,19 +1,26 @@
-//! Finding migrations on disk: layouts, ordering, up/down sections, transaction directives, checksums.
+//! Finding migrations on disk: layouts, ordering, dialects, up/down sections, transaction
+//! modes, checksums.
 //!
-//! The entry point is [`discover`]: it takes the PATH arguments of the command line (files,
-//! folders or glob patterns), recognises the migration layout of each and returns the
-//! migrations in the order the migration tool would apply them.
+//! The entry point is [`discover_with`]: it takes the PATH arguments of the command line
+//! (files, folders or glob patterns), recognises the migration layout of each, the dialect of
+//! each file, and returns the migrations in the order the migration tool would apply them, with
+//! the files it set aside ([`Skipped`]: other dialects, replaced generic files, code migrations).
 //!
 //! Folder detection, first match wins (full rules in the `layout` module docs): a file with a
 //! `-- migrate:up` line → dbmate; a `-- +goose Up` annotation → goose; `--> statement-breakpoint`
 //! or `meta/_journal.json` → drizzle; a subfolder with `migration.sql` → prisma; with `up.sql` →
-//! diesel; a `V…__`/`U…__`/`R__` file → flyway; `.up.sql`/`.down.sql` files → golang-migrate if
-//! every file is one, else sqlx; any other `.sql` files → plain; no `.sql` file of its own but
-//! some in subfolders → plain over the whole tree. Hidden entries and non-`.sql` files are
-//! ignored; every remaining file must fit the chosen layout.
+//! diesel; a `V…__`/`U…__`/`R__` file → flyway; `<int>_<name>.<database>.up.sql` → pop;
+//! `.up.sql`/`.down.sql` files → golang-migrate if every file is one, else sqlx; any other SQL
+//! files → plain; no SQL file of its own but some in subfolders → plain over the whole tree.
+//! Hidden entries and non-SQL files are ignored; every remaining file must fit the chosen
+//! layout.
 
+pub mod dialect;
 mod layout;
 pub mod sections;
+pub mod transaction;
+#[cfg(test)]
+mod trees;
 
 use std::fmt;
 use std::io;
@@ -22,6 +29,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+
+use crate::sql::Dialect;
+pub use transaction::{Transaction, TxMode, TxSetting};
 
 /// A migration folder layout (DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +44,14 @@ pub enum Layout {
     Prisma,
     Diesel,
     Drizzle,
+    /// gobuffalo/pop and ory/popx: `<version>_<name>[.<database>].(up|down).sql`.
+    Pop,
     Plain,
 }
 
 impl Layout {
     /// Every layout, in detection-report order.
-    pub const ALL: [Layout; 9] = [
+    pub const ALL: [Layout; 10] = [
         Layout::Sqlx,
         Layout::GolangMigrate,
         Layout::Flyway,
@@ -48,6 +60,7 @@ impl Layout {
         Layout::Prisma,
         Layout::Diesel,
         Layout::Drizzle,
+        Layout::Pop,
         Layout::Plain,
     ];
 
@@ -62,6 +75,7 @@ impl Layout {
             Layout::Prisma => "prisma",
             Layout::Diesel => "diesel",
             Layout::Drizzle => "drizzle",
+            Layout::Pop => "pop",
             Layout::Plain => "plain",
         }
     }
@@ -85,6 +99,7 @@ impl Layout {
             Layout::Prisma => "_prisma_migrations",
             Layout::Diesel => "__diesel_schema_migrations",
             Layout::Drizzle => "__drizzle_migrations",
+            Layout::Pop => "schema_migration",
             Layout::Plain => "migsafe_schema_history",
         }
     }
@@ -100,6 +115,7 @@ impl Layout {
             Layout::Prisma => "`<timestamp>_<name>/migration.sql` subfolders",
             Layout::Diesel => "`<timestamp>_<name>/up.sql` (and `down.sql`) subfolders",
             Layout::Drizzle => "`<nnnn>_<name>.sql`",
+            Layout::Pop => "`<version>_<name>[.<database>][.autocommit].up.sql` or `.down.sql`",
             Layout::Plain => "any `.sql` file",
         }
     }
@@ -145,10 +161,129 @@ pub struct Migration {
     pub path: PathBuf,
     pub up: SqlSection,
     pub down: Option<SqlSection>,
-    /// Whether the migrator wraps the up SQL in one transaction.
+    /// Whether the migrator wraps the up SQL in one transaction (for a multi-statement query:
+    /// whether it runs all or nothing); [`Migration::tx`] says how and why.
     pub transaction: bool,
+    /// How the migrator runs the file, and why migsafe believes so.
+    pub tx: Transaction,
     /// sha256 hex of the file text with the BOM removed and CRLF/CR normalised to LF.
     pub checksum: String,
+    /// The dialect the file is checked in.
+    pub dialect: Dialect,
+    /// Whether the file's name or folders name its dialect (else it is a generic file).
+    pub dialect_named: bool,
+}
+
+/// A file discovery found but set aside, with the reason. Reports list them so that nothing is
+/// dropped silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    /// The database the file is written for, when its path names one.
+    pub dialect: Option<String>,
+    pub reason: SkipReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Written for a dialect the run does not check (`--dialect` selects another).
+    OtherDialect,
+    /// Written for a database migsafe does not check (CockroachDB, SQL Server, …).
+    UnsupportedDialect,
+    /// A generic file whose variants replace it in every dialect the run checks.
+    Replaced { by: Vec<PathBuf> },
+    /// A Drizzle file that `meta/_journal.json` does not list: drizzle does not apply it.
+    NotInJournal,
+    /// A migration the tool runs that is not SQL (goose `.go`, pop `.fizz`).
+    NotSql,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::OtherDialect => {
+                f.write_str("written for another dialect than the one checked")
+            }
+            SkipReason::UnsupportedDialect => {
+                f.write_str("written for a database migsafe does not check")
+            }
+            SkipReason::Replaced { by } => {
+                let names: Vec<String> = by
+                    .iter()
+                    .map(|p| {
+                        p.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| p.display().to_string())
+                    })
+                    .collect();
+                write!(f, "replaced by its dialect variant {}", names.join(", "))
+            }
+            SkipReason::NotInJournal => {
+                f.write_str("not listed in meta/_journal.json, so drizzle does not apply it")
+            }
+            SkipReason::NotSql => {
+                f.write_str("not SQL (a code migration), so migsafe cannot check it")
+            }
+        }
+    }
+}
+
+impl SkipReason {
+    /// A stable machine name for JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SkipReason::OtherDialect => "other_dialect",
+            SkipReason::UnsupportedDialect => "unsupported_dialect",
+            SkipReason::Replaced { .. } => "replaced_by_variant",
+            SkipReason::NotInJournal => "not_in_journal",
+            SkipReason::NotSql => "not_sql",
+        }
+    }
+}
+
+/// What [`discover_with`] needs besides the paths.
+#[derive(Debug, Clone)]
+pub struct DiscoverOptions {
+    /// Force a layout instead of detecting it.
+    pub layout: Option<Layout>,
+    /// Check only this dialect: files written for others are skipped. `None` checks every
+    /// dialect the files name.
+    pub dialect: Option<Dialect>,
+    /// The dialect of generic files in folders where no file names one.
+    pub default_dialect: Dialect,
+    /// `[migrations] transaction` from the config.
+    pub transaction: TxSetting,
+}
+
+impl Default for DiscoverOptions {
+    fn default() -> Self {
+        DiscoverOptions {
+            layout: None,
+            dialect: None,
+            default_dialect: Dialect::Postgres,
+            transaction: TxSetting::Auto,
+        }
+    }
+}
+
+/// The migrations to check, in order, and the files set aside.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub migrations: Vec<Migration>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Discovery {
+    /// The dialects the migrations are checked in, in order of first appearance.
+    pub fn dialects(&self) -> Vec<Dialect> {
+        let mut out: Vec<Dialect> = Vec::new();
+        for m in &self.migrations {
+            if !out.contains(&m.dialect) {
+                out.push(m.dialect);
+            }
+        }
+        out
+    }
 }
 
 /// Why [`discover`] could not produce the migration list. Every message names the offending
@@ -240,6 +375,30 @@ pub enum DiscoverError {
         message: String,
     },
 
+    /// `[migrations] transaction` set for a layout whose migrator decides per file.
+    #[error(
+        "{}: `[migrations] transaction = \"{setting}\"` does not apply to the {layout} layout: {}; remove the setting from migsafe.toml",
+        .path.display(),
+        transaction::fixed_behaviour(*.layout)
+    )]
+    TransactionSetting {
+        path: PathBuf,
+        layout: Layout,
+        setting: &'static str,
+    },
+
+    /// Every file found was set aside (written for other dialects, replaced, not SQL).
+    #[error(
+        "{}: none of the {count} migration files found is checked ({reasons}); {hint}",
+        .path.display()
+    )]
+    NothingToCheck {
+        path: PathBuf,
+        count: usize,
+        reasons: String,
+        hint: String,
+    },
+
     /// A file (or subfolder) that does not fit the detected or forced layout.
     #[error(
         "{}: does not match the {layout} layout ({how}; expected {}); rename or move it, or select a different layout",
@@ -300,37 +459,97 @@ pub fn checksum(text: &str) -> String {
 /// Each PATH is
 /// * an existing **file**: exactly one migration (layout detected from its name and contents,
 ///   see the `layout` module docs);
-/// * an existing **folder**: every migration in it, layout auto-detected unless `forced`;
+/// * an existing **folder**: every migration in it, layout auto-detected unless forced;
 /// * otherwise, if it contains `*`, `?` or `[`, a **glob pattern**: the matches are sorted;
-///   matched folders are scanned like folder PATHs, matched `.sql` files (hidden and non-`.sql`
+///   matched folders are scanned like folder PATHs, matched SQL files (hidden and non-SQL
 ///   files are skipped) form one set that is detected and ordered like the contents of a folder
 ///   (a set of exactly one file is handled like a file PATH). The set takes the position of
 ///   its first file among the sorted matches.
 ///
-/// The results of several PATHs are concatenated in the order given, each internally ordered;
-/// duplicate versions are only reported within one PATH.
-///
-/// With `forced`, detection is skipped and every file must fit that layout's naming.
+/// The results of several PATHs are concatenated in the order given, each internally ordered
+/// (dialect by dialect when a folder holds several); duplicate versions are only reported
+/// within one PATH. When files were found but every one was set aside, that is an error
+/// ([`DiscoverError::NothingToCheck`]) saying why.
+pub fn discover_with(
+    paths: &[PathBuf],
+    options: &DiscoverOptions,
+) -> Result<Discovery, DiscoverError> {
+    let opts = layout::Opts {
+        forced: options.layout,
+        select: options.dialect,
+        default: options.default_dialect,
+        tx: options.transaction,
+    };
+    let mut found = layout::Found::default();
+    for path in paths {
+        discover_one(path, &opts, &mut found)?;
+    }
+    if found.migrations.is_empty()
+        && let (Some(first), Some(path)) = (found.skipped.first(), paths.first())
+    {
+        let mut by_reason: Vec<(String, usize)> = Vec::new();
+        for s in &found.skipped {
+            let label = match (&s.reason, &s.dialect) {
+                (SkipReason::OtherDialect | SkipReason::UnsupportedDialect, Some(d)) => {
+                    format!("written for {d}")
+                }
+                (reason, _) => reason.to_string(),
+            };
+            match by_reason.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => by_reason.push((label, 1)),
+            }
+        }
+        let hint = match (&first.reason, &first.dialect, options.dialect) {
+            (SkipReason::OtherDialect, Some(d), Some(selected)) => format!(
+                "the run checks {} only; pass `--dialect {d}` (or change `dialect` in migsafe.toml)",
+                selected.as_str()
+            ),
+            (SkipReason::UnsupportedDialect, Some(d), _) => format!(
+                "migsafe checks PostgreSQL, MySQL/MariaDB and SQLite, not {d}; point it at the files of one of those"
+            ),
+            _ => "point migsafe at the SQL migrations".to_string(),
+        };
+        return Err(DiscoverError::NothingToCheck {
+            path: path.clone(),
+            count: found.skipped.len(),
+            reasons: by_reason
+                .iter()
+                .map(|(l, n)| format!("{n} {l}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint,
+        });
+    }
+    Ok(Discovery {
+        migrations: found.migrations,
+        skipped: found.skipped,
+    })
+}
+
+/// [`discover_with`] with every dialect checked (generic files as PostgreSQL), the
+/// transaction modes the migrators use by default, and the skipped files dropped: for callers
+/// that only need the migrations.
 pub fn discover(
     paths: &[PathBuf],
     forced: Option<Layout>,
 ) -> Result<Vec<Migration>, DiscoverError> {
-    let mut out = Vec::new();
-    for path in paths {
-        discover_one(path, forced, &mut out)?;
-    }
-    Ok(out)
+    let options = DiscoverOptions {
+        layout: forced,
+        ..DiscoverOptions::default()
+    };
+    Ok(discover_with(paths, &options)?.migrations)
 }
 
 fn discover_one(
     path: &Path,
-    forced: Option<Layout>,
-    out: &mut Vec<Migration>,
+    opts: &layout::Opts,
+    out: &mut layout::Found,
 ) -> Result<(), DiscoverError> {
     match std::fs::symlink_metadata(path) {
-        Ok(_) => discover_existing(path, forced, out),
+        Ok(_) => discover_existing(path, opts, out),
         Err(err) if err.kind() == io::ErrorKind::NotFound => match path.to_str() {
-            Some(pattern) if is_glob(pattern) => discover_glob(pattern, forced, out),
+            Some(pattern) if is_glob(pattern) => discover_glob(pattern, opts, out),
             _ => Err(DiscoverError::NotFound {
                 path: path.to_path_buf(),
             }),
@@ -346,14 +565,15 @@ fn discover_one(
 /// as unreadable).
 fn discover_existing(
     path: &Path,
-    forced: Option<Layout>,
-    out: &mut Vec<Migration>,
+    opts: &layout::Opts,
+    out: &mut layout::Found,
 ) -> Result<(), DiscoverError> {
-    if path.is_dir() {
-        out.extend(layout::discover_folder(path, forced)?);
+    let found = if path.is_dir() {
+        layout::discover_folder(path, opts)?
     } else {
-        out.push(layout::discover_file(path, forced)?);
-    }
+        layout::discover_file(path, opts)?
+    };
+    out.extend(found);
     Ok(())
 }
 
@@ -363,8 +583,8 @@ fn is_glob(s: &str) -> bool {
 
 fn discover_glob(
     pattern: &str,
-    forced: Option<Layout>,
-    out: &mut Vec<Migration>,
+    opts: &layout::Opts,
+    out: &mut layout::Found,
 ) -> Result<(), DiscoverError> {
     let options = glob::MatchOptions {
         case_sensitive: true,
@@ -417,17 +637,18 @@ fn discover_glob(
     }
     let mut files = Some(files);
     for item in items {
-        match item {
-            Item::Folder(dir) => out.extend(layout::discover_folder(&dir, forced)?),
+        let found = match item {
+            Item::Folder(dir) => layout::discover_folder(&dir, opts)?,
             Item::Files => {
                 let files = files.take().unwrap_or_default();
                 if let [single] = files.as_slice() {
-                    out.push(layout::discover_file(single, forced)?);
+                    layout::discover_file(single, opts)?
                 } else {
-                    out.extend(layout::discover_file_set(&files, forced)?);
+                    layout::discover_file_set(&files, opts)?
                 }
             }
-        }
+        };
+        out.extend(found);
     }
     Ok(())
 }
@@ -459,7 +680,8 @@ mod tests {
         ms.iter().map(|m| m.transaction).collect()
     }
 
-    fn file_names(ms: &[Migration]) -> Vec<String> {
+    /// `parent/name` of each migration, in order.
+    pub(super) fn file_names(ms: &[Migration]) -> Vec<String> {
         ms.iter()
             .map(|m| {
                 let name = m.path.file_name().unwrap().to_string_lossy();
@@ -509,6 +731,7 @@ mod tests {
                 "prisma",
                 "diesel",
                 "drizzle",
+                "pop",
                 "plain"
             ]
         );
@@ -538,6 +761,7 @@ mod tests {
                 "_prisma_migrations",
                 "__diesel_schema_migrations",
                 "__drizzle_migrations",
+                "schema_migration",
                 "migsafe_schema_history"
             ]
         );
@@ -802,9 +1026,20 @@ mod tests {
     fn drizzle_journal_alone_is_a_hint() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "0000_init.sql", "CREATE TABLE a (id int);\n");
-        write(dir.path(), "meta/_journal.json", "{}");
+        write(
+            dir.path(),
+            "meta/_journal.json",
+            r#"{"entries": [{"idx": 0, "tag": "0000_init"}]}"#,
+        );
         let ms = discover_one_path(dir.path()).unwrap();
         assert_eq!(ms[0].layout, Layout::Drizzle);
+        // a journal drizzle-kit could not read is an error naming it
+        write(dir.path(), "meta/_journal.json", "{}");
+        let err = discover_one_path(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, DiscoverError::BadDirective { path, .. } if path.ends_with("meta/_journal.json")),
+            "{err}"
+        );
         fs::remove_file(dir.path().join("meta/_journal.json")).unwrap();
         let ms = discover_one_path(dir.path()).unwrap();
         assert_eq!(ms[0].layout, Layout::Plain);
@@ -816,7 +1051,12 @@ mod tests {
         assert!(ms.iter().all(|m| m.layout == Layout::Plain));
         assert_eq!(versions(&ms), ["1", "2", "10"]);
         assert_eq!(descriptions(&ms), ["schema", "seed roles", "add audit log"]);
-        assert!(ms.iter().all(|m| m.down.is_none() && m.transaction));
+        // plain SQL runs statement by statement unless the config says otherwise
+        assert!(ms.iter().all(|m| m.down.is_none() && !m.transaction));
+        assert!(
+            ms.iter()
+                .all(|m| m.tx.origin == transaction::TxOrigin::Default)
+        );
     }
 
     #[test]
@@ -864,7 +1104,7 @@ mod tests {
 
     #[test]
     fn glob_of_folders_and_subfolder_files() {
-        let ms = discover_one_path(format!("{FIXTURES}/p*")).unwrap();
+        let ms = discover_one_path(format!("{FIXTURES}/p[lr]*")).unwrap();
         let layouts: Vec<Layout> = ms.iter().map(|m| m.layout).collect();
         assert_eq!(
             layouts,
@@ -1235,7 +1475,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "{}: no .sql migration files found (layouts tried: sqlx, golang-migrate, flyway, dbmate, goose, prisma, diesel, drizzle, plain); point migsafe at the folder that holds the migrations",
+                "{}: no .sql migration files found (layouts tried: sqlx, golang-migrate, flyway, dbmate, goose, prisma, diesel, drizzle, pop, plain); point migsafe at the folder that holds the migrations",
                 dir.path().display()
             )
         );

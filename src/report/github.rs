@@ -1,5 +1,6 @@
 //! `--format github`: GitHub Actions workflow commands, one annotation per finding.
 
+use super::Repo;
 use crate::model::{Report, Severity};
 use std::fmt::Write;
 
@@ -15,7 +16,9 @@ fn prop(s: &str) -> String {
     data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-pub fn render(report: &Report) -> String {
+/// One annotation per unsuppressed finding, file paths relative to the repository root (as
+/// GitHub expects them), then a summary notice.
+pub fn render(report: &Report, repo: &Repo) -> String {
     let mut out = String::new();
     for m in &report.migrations {
         for f in m.findings.iter().filter(|f| !f.suppressed) {
@@ -27,7 +30,7 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "::{level} file={},line={},col={},endLine={},endColumn={},title={}::{}",
-                prop(&m.path),
+                prop(repo.path(&m.path)),
                 f.line,
                 f.column,
                 f.end_line,

@@ -101,24 +101,35 @@ pub fn list_text() -> String {
     s
 }
 
+fn rule_json(m: &RuleMeta) -> serde_json::Value {
+    json!({
+        "name": m.name,
+        "category": m.category.as_str(),
+        "verdict": m.verdict.as_str(),
+        "default_severity": m.default_severity().as_str(),
+        "dialects": m.dialects.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+        "summary": m.summary,
+        "why": m.why,
+        "safer": m.safer,
+        "anchors": m.anchors,
+    })
+}
+
+/// `--explain <rule> --format json`: the rule's `--list-rules --format json` entry plus its
+/// flagged and not-flagged examples.
+pub fn explain_json(m: &RuleMeta) -> String {
+    let mut rule = rule_json(m);
+    rule["bad"] = json!(m.bad);
+    rule["good"] = json!(m.good);
+    let mut s = serde_json::to_string_pretty(&json!({"schema_version": 1, "rule": rule}))
+        .unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 /// `--list-rules --format json`.
 pub fn list_json() -> String {
-    let rules: Vec<_> = all()
-        .iter()
-        .map(|m| {
-            json!({
-                "name": m.name,
-                "category": m.category.as_str(),
-                "verdict": m.verdict.as_str(),
-                "default_severity": m.default_severity().as_str(),
-                "dialects": m.dialects.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-                "summary": m.summary,
-                "why": m.why,
-                "safer": m.safer,
-                "anchors": m.anchors,
-            })
-        })
-        .collect();
+    let rules: Vec<_> = all().iter().map(|m| rule_json(m)).collect();
     let mut s = serde_json::to_string_pretty(&json!({"schema_version": 1, "rules": rules}))
         .unwrap_or_default();
     s.push('\n');

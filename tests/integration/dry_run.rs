@@ -283,6 +283,8 @@ fn postgres_failure_has_sqlstate_and_file_line_and_stops_the_history() {
     let other = (bin.major - 1).to_string();
     let r = dry_run(&[
         "fixtures/dry_run/pg_failing",
+        "--layout",
+        "sqlx",
         "--format",
         "json",
         "--target-version",
@@ -343,7 +345,7 @@ fn postgres_failure_has_sqlstate_and_file_line_and_stops_the_history() {
         (Some(1), Some(1), Some(false))
     );
 
-    let human = dry_run(&["fixtures/dry_run/pg_failing"]);
+    let human = dry_run(&["fixtures/dry_run/pg_failing", "--layout", "sqlx"]);
     assert_eq!(human.code, 1);
     assert!(
         human
@@ -352,7 +354,13 @@ fn postgres_failure_has_sqlstate_and_file_line_and_stops_the_history() {
         "{}",
         human.stdout
     );
-    let md = dry_run(&["fixtures/dry_run/pg_failing", "--format", "markdown"]);
+    let md = dry_run(&[
+        "fixtures/dry_run/pg_failing",
+        "--layout",
+        "sqlx",
+        "--format",
+        "markdown",
+    ]);
     assert!(
         md.stdout
             .contains("| `fixtures/dry_run/pg_failing/2_typo.sql` | failed |"),
@@ -361,6 +369,9 @@ fn postgres_failure_has_sqlstate_and_file_line_and_stops_the_history() {
     );
 }
 
+// `pg_failing` and `pg_concurrently` are run as sqlx folders: sqlx wraps each file in a
+// transaction (`-- no-transaction` opts out), which these tests are about; plain SQL files run
+// statement by statement.
 #[test]
 fn postgres_follows_each_files_transaction_mode_for_concurrently() {
     if !have("postgres") {
@@ -369,6 +380,8 @@ fn postgres_follows_each_files_transaction_mode_for_concurrently() {
     // enough rows that the concurrent build runs long enough to be sampled
     let r = dry_run(&[
         "fixtures/dry_run/pg_concurrently",
+        "--layout",
+        "sqlx",
         "--seed-rows",
         "100000",
         "--format",
@@ -923,6 +936,8 @@ fn scratch_url_runs_in_a_unique_database_that_is_dropped_and_sweeps_leftovers() 
     });
     let r = dry_run(&[
         "fixtures/dry_run/pg_failing",
+        "--layout",
+        "sqlx",
         "--scratch-url",
         &url,
         "--format",
@@ -1008,7 +1023,12 @@ fn kill_9_in_the_middle_of_a_dry_run_is_cleaned_up_by_the_next_run() {
         process::alive(server, None),
         "the server outlives a SIGKILLed dry-run"
     );
-    let next = dry_run(&["fixtures/dry_run/pg_concurrently", "--quiet"]);
+    let next = dry_run(&[
+        "fixtures/dry_run/pg_concurrently",
+        "--layout",
+        "sqlx",
+        "--quiet",
+    ]);
     assert_eq!(next.code, 1);
     assert!(!ws.exists(), "the next run removed the orphaned workspace");
     assert!(
@@ -1097,6 +1117,8 @@ fn json_output_matches_the_field_table_in_docs_dry_run_md() {
         runs.push(dry_run(&["fixtures/dry_run/pg_basic", "--format", "json"]));
         runs.push(dry_run(&[
             "fixtures/dry_run/pg_failing",
+            "--layout",
+            "sqlx",
             "--format",
             "json",
         ]));
