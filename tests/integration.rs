@@ -5,6 +5,8 @@
 mod backup;
 #[path = "integration/catalog.rs"]
 mod catalog;
+#[path = "integration/check_output.rs"]
+mod check_output;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/docs.rs"]

@@ -29,6 +29,12 @@ fn clip(line: &str) -> (&str, bool) {
     }
 }
 
+/// Continuation lines of a "why"/"safer" paragraph, indented under it (SQL lines keep their own
+/// extra indentation).
+fn indented(text: &str) -> String {
+    text.trim_end().replace('\n', "\n    ")
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -208,8 +214,8 @@ impl<'a> Renderer<'a> {
                 excerpt(out, m, f, st);
             }
             if self.verbose || self.explained.insert(f.rule.as_str()) {
-                let _ = writeln!(out, "  = {} {}", st.bold("why:"), f.why);
-                let _ = writeln!(out, "  = {} {}", st.bold("safer:"), f.safer);
+                let _ = writeln!(out, "  = {} {}", st.bold("why:"), indented(&f.why));
+                let _ = writeln!(out, "  = {} {}", st.bold("safer:"), indented(&f.safer));
             }
         }
         out.push('\n');
@@ -261,30 +267,34 @@ impl<'a> Renderer<'a> {
         let found = r.summary.migrations + r.skipped.len();
         let _ = writeln!(
             self.out,
-            "\n{}: checked {} of {found} migration files found; {} not checked:",
+            "\n{}: {} of the {found} migration files found {} not checked ({} checked):",
             self.st.bold("skipped"),
-            r.summary.migrations,
-            r.skipped.len()
+            r.skipped.len(),
+            if r.skipped.len() == 1 { "is" } else { "are" },
+            r.dialects.join(", ")
         );
+        let label = |s: &crate::model::SkippedFile| match (s.reason, &s.dialect) {
+            ("other_dialect", Some(d)) => format!("written for {d}"),
+            ("unsupported_dialect", Some(d)) => {
+                format!("written for {d}, a database migsafe does not check")
+            }
+            _ => s.message.clone(),
+        };
         let mut groups: Vec<(String, usize)> = Vec::new();
         for s in &r.skipped {
-            let label = match (s.reason, &s.dialect) {
-                ("other_dialect", Some(d)) => format!("written for {d}"),
-                ("unsupported_dialect", Some(d)) => {
-                    format!("written for {d}, a database migsafe does not check")
-                }
-                ("replaced_by_variant", _) => {
+            let group = match s.reason {
+                "replaced_by_variant" => {
                     "generic files replaced by their dialect variant".to_string()
                 }
-                _ => s.message.clone(),
+                _ => label(s),
             };
-            match groups.iter_mut().find(|(l, _)| *l == label) {
+            match groups.iter_mut().find(|(l, _)| *l == group) {
                 Some((_, n)) => *n += 1,
-                None => groups.push((label, 1)),
+                None => groups.push((group, 1)),
             }
         }
-        for (label, n) in &groups {
-            let _ = writeln!(self.out, "  {n:>5}  {label}");
+        for (group, n) in &groups {
+            let _ = writeln!(self.out, "  {n:>5}  {group}");
         }
         let shown = if self.verbose {
             r.skipped.len()
@@ -292,15 +302,7 @@ impl<'a> Renderer<'a> {
             MAX_SKIPPED
         };
         for s in r.skipped.iter().take(shown) {
-            let _ = writeln!(
-                self.out,
-                "  {}  {}",
-                s.path,
-                self.st.dim(&match &s.dialect {
-                    Some(d) => format!("{d}: {}", s.message),
-                    None => s.message.clone(),
-                })
-            );
+            let _ = writeln!(self.out, "  {}  {}", s.path, self.st.dim(&label(s)));
         }
         if r.skipped.len() > shown {
             let _ = writeln!(

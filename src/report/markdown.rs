@@ -70,6 +70,18 @@ impl Budget {
         }
     }
 
+    /// Adds `block` when it fits with `leave` bytes still free afterwards (room kept for the
+    /// sections that follow); otherwise counts it as omitted and returns false.
+    pub fn push_leaving(&mut self, block: &str, leave: usize) -> bool {
+        if self.fits(block.len() + leave) {
+            self.out.push_str(block);
+            true
+        } else {
+            self.omitted += 1;
+            false
+        }
+    }
+
     /// Adds `block` whatever its size (for the few lines that must be there); the reserve
     /// absorbs it.
     pub fn push_always(&mut self, block: &str) {
@@ -376,6 +388,47 @@ fn rules_table(report: &Report) -> String {
     out
 }
 
+/// The collapsed "why and safer" section: one entry per rule, worst rules first, as many
+/// whole entries as fit in `limit` bytes.
+fn whys_section(report: &Report, limit: usize) -> String {
+    let mut body = String::new();
+    let mut left_out = 0;
+    for t in rule_tally(report) {
+        let Some(f) = report
+            .migrations
+            .iter()
+            .flat_map(|m| &m.findings)
+            .find(|f| f.rule == t.rule)
+        else {
+            continue;
+        };
+        let entry = format!(
+            "**{}**\n\n{}**Safer:**\n\n{}",
+            code(&f.rule),
+            prose(&f.why),
+            prose(&f.safer)
+        );
+        if body.len() + entry.len() + 200 <= limit {
+            body.push_str(&entry);
+        } else {
+            left_out += 1;
+        }
+    }
+    if body.is_empty() {
+        return String::new();
+    }
+    if left_out > 0 {
+        let _ = write!(
+            body,
+            "_{} more: `migsafe check --explain <rule>` prints each rule's documentation._\n\n",
+            plural(left_out, "rule", "rules")
+        );
+    }
+    format!(
+        "<details><summary>Why these rules matter, and the safer way</summary>\n\n{body}</details>\n\n"
+    )
+}
+
 /// Renders the comment; always under [`COMMENT_BUDGET`] bytes.
 pub fn render(report: &Report, repo: &Repo) -> String {
     render_with_budget(report, repo, COMMENT_BUDGET)
@@ -391,14 +444,24 @@ pub fn render_with_budget(report: &Report, repo: &Repo, limit: usize) -> String 
 
     doc.push(&rules_table(report));
 
-    // destructive, unknown and risky files, worst first, with excerpts
+    // why and safer, once per rule (worst rules first), kept to a quarter of the comment
+    let whys = whys_section(report, limit / 4);
+
+    // destructive, unknown and risky files, worst first, with excerpts; room is kept for the
+    // rules' why/safer and the start of the collapsed sections
+    let leave = whys.len() + 1_000;
     let needs = attention(report);
     if !needs.is_empty() {
         doc.push("#### Needs attention\n\n");
     }
     let mut shown_files: Vec<&MigrationReport> = Vec::new();
     for m in &needs {
-        let mut block = format!(
+        let gating: Vec<&Finding> = m
+            .findings
+            .iter()
+            .filter(|f| !f.suppressed && f.verdict.gate_rank() >= Verdict::Risky.gate_rank())
+            .collect();
+        let title = format!(
             "**{} {}** — {}{}\n\n",
             verdict_icon(m.verdict),
             code(repo.path(&m.path)),
@@ -409,35 +472,22 @@ pub fn render_with_budget(report: &Report, repo: &Repo, limit: usize) -> String 
                 String::new()
             }
         );
-        let mut in_block = 0;
-        for f in m
-            .findings
-            .iter()
-            .filter(|f| !f.suppressed && f.verdict.gate_rank() >= Verdict::Risky.gate_rank())
-        {
-            block.push_str(&finding_item(repo, m, f, true));
-            in_block += 1;
-        }
-        block.push('\n');
-        if doc.push(&block) {
-            shown_findings += in_block;
+        let block = |excerpts: bool| {
+            let mut b = title.clone();
+            for f in &gating {
+                b.push_str(&finding_item(repo, m, f, excerpts));
+            }
+            b.push('\n');
+            b
+        };
+        // a file whose excerpts do not fit is listed without them
+        if doc.push_leaving(&block(true), leave) || doc.push_leaving(&block(false), leave) {
+            shown_findings += gating.len();
             shown_files.push(m);
-        } else {
-            // one file's findings may not fit whole: list them without excerpts
-            let mut short = String::new();
-            for f in m
-                .findings
-                .iter()
-                .filter(|f| !f.suppressed && f.verdict.gate_rank() >= Verdict::Risky.gate_rank())
-            {
-                short.push_str(&finding_item(repo, m, f, false));
-            }
-            if doc.push(&short) {
-                shown_findings += in_block;
-                shown_files.push(m);
-            }
         }
     }
+
+    doc.push(&whys);
 
     // every other finding, collapsed, one line each
     let others: Vec<(&MigrationReport, &Finding)> = report
@@ -452,8 +502,8 @@ pub fn render_with_budget(report: &Report, repo: &Repo, limit: usize) -> String 
         .collect();
     if !others.is_empty() {
         let open = format!(
-            "<details><summary>{} more: caution, info and allowed findings</summary>\n\n",
-            others.len()
+            "<details><summary>{}, one line each</summary>\n\n",
+            plural(others.len(), "more finding", "more findings")
         );
         let close = "\n</details>\n\n";
         if doc.fits(open.len() + close.len() + 200) {
@@ -466,28 +516,6 @@ pub fn render_with_budget(report: &Report, repo: &Repo, limit: usize) -> String 
             }
             doc.push_always(close);
         }
-    }
-
-    // why and safer, once per rule
-    let mut seen: Vec<&str> = Vec::new();
-    let mut whys = String::new();
-    for f in report.migrations.iter().flat_map(|m| &m.findings) {
-        if seen.contains(&f.rule.as_str()) {
-            continue;
-        }
-        seen.push(&f.rule);
-        let _ = write!(
-            whys,
-            "**{}**\n\n{}**Safer:**\n\n{}",
-            code(&f.rule),
-            prose(&f.why),
-            prose(&f.safer)
-        );
-    }
-    if !whys.is_empty() {
-        doc.push(&format!(
-            "<details><summary>Why these rules matter, and the safer way</summary>\n\n{whys}</details>\n\n"
-        ));
     }
 
     // skipped files
@@ -563,6 +591,44 @@ mod tests {
         let mut b = Budget::new(10, 0);
         b.push_always("ééééé");
         assert_eq!(b.finish("éé"), "ééééé");
+    }
+
+    /// Whatever the budget, the comment stays under it and stays well-formed.
+    #[test]
+    fn every_budget_holds_and_sections_stay_closed() {
+        use crate::classify::{CheckOptions, build_report, check_sql};
+        let opts = CheckOptions::default();
+        let mut migrations = Vec::new();
+        for i in 0..40 {
+            let mut sql = String::new();
+            for j in 0..25 {
+                sql.push_str(&format!(
+                    "ALTER TABLE t{i} DROP COLUMN c{j}; -- `odd` <tag> | pipe\nCREATE INDEX i{i}_{j} ON t{i} (a);\n"
+                ));
+            }
+            let mut m = check_sql(&sql, &opts);
+            m.path = format!("db/{i:03}_x.sql");
+            migrations.push(m);
+        }
+        let report = build_report(migrations, &opts);
+        let total: usize = report.migrations.iter().map(|m| m.findings.len()).sum();
+        assert!(total > 2_000, "{total}");
+        for limit in [3_000, 8_000, 20_000, COMMENT_BUDGET] {
+            let md = render_with_budget(&report, &Repo::default(), limit);
+            assert!(md.len() <= limit, "{} > {limit}", md.len());
+            assert_eq!(
+                md.matches("<details>").count(),
+                md.matches("</details>").count(),
+                "{limit}"
+            );
+            assert_eq!(md.matches("```").count() % 2, 0, "{limit}");
+            assert!(md.starts_with(CHECK_MARKER), "{limit}");
+            assert!(
+                md.trim_end().ends_with("have everything._"),
+                "{limit}: {}",
+                &md[md.len() - 300..]
+            );
+        }
     }
 
     #[test]
