@@ -2,7 +2,7 @@
 //! itself (renderers do) and never exits the process (main does).
 
 use crate::classify::{self, CheckOptions};
-use crate::cli::{CheckAction, CheckSettings};
+use crate::cli::{CheckAction, CheckSettings, Ci, Cli, CliGlobals, InitArgs, Shell, url_dialect};
 use crate::migrations::{self, Migration};
 use crate::model::{Report, SkippedFile};
 use crate::report::{self, Format, progress::Progress, rules_doc};
@@ -183,6 +183,70 @@ pub fn check_paths(paths: &[&Path], options: CheckOptions) -> Result<Report, App
         verbose: false,
     };
     check_report(&settings, &mut |_, _| {})
+}
+
+/// `migsafe init`: a commented migsafe.toml (and a CI workflow) for the repository of `cwd`.
+pub fn init(args: &InitArgs, globals: &CliGlobals, cwd: &Path) -> Result<Outcome, AppError> {
+    let root = vcs::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
+    let ci = args.ci.map(|c| match c {
+        Ci::Github => crate::init::Ci::Github,
+        Ci::Gitlab => crate::init::Ci::Gitlab,
+    });
+    let url_dialect = globals.database_url.as_deref().and_then(url_dialect);
+    let stdout = crate::init::run(&root, ci, args.force, url_dialect)
+        .map_err(|e| AppError::Other(e.to_string()))?;
+    Ok(Outcome { stdout, code: 0 })
+}
+
+/// `migsafe completions <shell>`: the completion script clap generates from the definitions.
+pub fn completions(shell: Shell) -> Outcome {
+    use clap::CommandFactory;
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "migsafe", &mut buf);
+    Outcome {
+        stdout: String::from_utf8_lossy(&buf).into_owned(),
+        code: 0,
+    }
+}
+
+/// `migsafe man [COMMAND]`: the man page clap_mangen renders from the definitions.
+pub fn man(command: Option<&str>) -> Result<Outcome, AppError> {
+    use clap::CommandFactory;
+    let mut root = Cli::command();
+    // building names the subcommands as the man pages want them (migsafe-check, `migsafe check`)
+    root.build();
+    let cmd = match command {
+        None => root,
+        Some(name) => {
+            let names: Vec<String> = root
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .map(|c| c.get_name().to_string())
+                .collect();
+            root.find_subcommand(name)
+                .filter(|c| !c.is_hide_set())
+                .cloned()
+                .ok_or_else(|| {
+                    AppError::Usage(crate::cli::UsageError(format!(
+                        "man {name}: no such command; expected one of {}",
+                        names.join(", ")
+                    )))
+                })?
+        }
+    };
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut buf)
+        .map_err(|e| AppError::Other(format!("cannot render the man page: {e}")))?;
+    Ok(Outcome {
+        stdout: String::from_utf8_lossy(&buf).into_owned(),
+        code: 0,
+    })
 }
 
 /// `migsafe debug-ephemeral <engine>`: starts a throwaway server, prints one JSON line with its

@@ -15,6 +15,8 @@ pub mod config;
 pub mod dry_run;
 /// Database engines: ephemeral servers and the process plumbing they share.
 pub mod engines;
+/// `init`: a commented migsafe.toml and CI workflow for the repository it runs in.
+pub mod init;
 /// `integrity-check`: cost-aware read-only checks that a database is sound.
 pub mod integrity;
 pub mod migrations;

@@ -8,21 +8,29 @@ fn run() -> Result<app::Outcome, app::AppError> {
     let cli = Cli::parse();
     let cwd = std::env::current_dir()
         .map_err(|e| app::AppError::Other(format!("cannot read the working directory: {e}")))?;
-    let config = Config::load(cli.config.as_deref(), &cwd)?;
     let globals = CliGlobals {
         color: cli.color,
         quiet: cli.quiet,
         database_url: cli.database_url.clone(),
     };
+    // read when a command needs it: `init`, `completions` and `man` work with a broken one
+    let config = || Config::load(cli.config.as_deref(), &cwd);
     match cli.command {
-        Command::Check(args) => app::check(args.resolve(&globals, &config)?),
+        Command::Check(args) => app::check(args.resolve(&globals, &config()?)?),
         Command::IntegrityCheck(args) => {
-            migsafe::integrity::command::run(args.resolve(&globals, &config)?)
+            migsafe::integrity::command::run(args.resolve(&globals, &config()?)?)
         }
-        Command::Backup(args) => migsafe::backup::command::run(args.resolve(&globals, &config)?),
-        Command::Restore(args) => migsafe::backup::command::run(args.resolve(&globals, &config)?),
-        Command::DryRun(args) => migsafe::dry_run::command::run(args.resolve(&globals, &config)?),
+        Command::Backup(args) => migsafe::backup::command::run(args.resolve(&globals, &config()?)?),
+        Command::Restore(args) => {
+            migsafe::backup::command::run(args.resolve(&globals, &config()?)?)
+        }
+        Command::DryRun(args) => {
+            migsafe::dry_run::command::run(args.resolve(&globals, &config()?)?)
+        }
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
+        Command::Init(args) => app::init(&args, &globals, &cwd),
+        Command::Completions { shell } => Ok(app::completions(shell)),
+        Command::Man { command } => app::man(command.as_deref()),
     }
 }
 

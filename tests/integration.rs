@@ -17,6 +17,8 @@ mod dry_run;
 mod engines;
 #[path = "integration/integrity.rs"]
 mod integrity;
+#[path = "integration/packaging.rs"]
+mod packaging;
 #[path = "integration/robustness.rs"]
 mod robustness;
 #[path = "integration/support.rs"]

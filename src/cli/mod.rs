@@ -65,6 +65,19 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Put the database back as it was at a backup, after proving the backup and the target ready
     Restore(backup::RestoreArgs),
+    /// Write a commented migsafe.toml for this repository (and, with --ci, a CI workflow)
+    Init(InitArgs),
+    /// Print a shell completion script: `migsafe completions bash > /etc/bash_completion.d/migsafe`
+    Completions {
+        /// bash, zsh or fish
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print a man page (roff): `migsafe man > ~/.local/share/man/man1/migsafe.1`, `migsafe man check`
+    Man {
+        /// A subcommand, for its own page (migsafe-check.1)
+        command: Option<String>,
+    },
     /// Start an ephemeral server, print where it lives, keep it until stdin closes (for tests
     /// and debugging the launcher)
     #[command(hide = true)]
@@ -164,7 +177,7 @@ pub enum CheckAction {
 }
 
 /// The scheme of a database URL (`postgres://…` → postgres), never more of it.
-fn url_dialect(url: &str) -> Option<Dialect> {
+pub fn url_dialect(url: &str) -> Option<Dialect> {
     let scheme = url
         .split_once("://")
         .map(|(s, _)| s)

@@ -4,14 +4,6 @@
 
 use crate::support::*;
 use std::fs;
-use std::path::Path;
-use std::process::Command;
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, text).unwrap();
-}
 
 // ---- dialects and skipped files ------------------------------------------------------------
 
@@ -54,16 +46,23 @@ fn per_dialect_folders_are_checked_each_in_its_own_dialect() {
     assert_eq!(v["summary"]["skipped"], 0);
 }
 
-#[test]
-fn a_selected_dialect_lists_the_other_files_as_skipped() {
-    let r = migsafe(&[
+/// `check` of the kratos fixture with `--dialect postgres` and `extra` arguments.
+fn kratos_postgres(extra: &[&str]) -> Run {
+    let mut args = vec![
         "check",
         "fixtures/migrations/corpus/kratos/sql",
         "--dialect",
         "postgres",
         "--fail-on",
         "never",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    migsafe(&args)
+}
+
+#[test]
+fn a_selected_dialect_lists_the_other_files_as_skipped() {
+    let r = kratos_postgres(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains(
@@ -89,28 +88,11 @@ fn a_selected_dialect_lists_the_other_files_as_skipped() {
         r.stdout
     );
     assert!(r.stdout.contains("… and 4 more (--verbose lists them"));
-    let verbose = migsafe(&[
-        "check",
-        "fixtures/migrations/corpus/kratos/sql",
-        "--dialect",
-        "postgres",
-        "--fail-on",
-        "never",
-        "--verbose",
-    ]);
+    let verbose = kratos_postgres(&["--verbose"]);
     assert!(verbose.stdout.contains(
         "20230705000000000001_cookie_flow_request_url.sqlite.up.sql  written for sqlite"
     ));
-    let v = json(&migsafe(&[
-        "check",
-        "fixtures/migrations/corpus/kratos/sql",
-        "--dialect",
-        "postgres",
-        "--format",
-        "json",
-        "--fail-on",
-        "never",
-    ]));
+    let v = json(&kratos_postgres(&["--format", "json"]));
     assert_eq!(v["summary"]["migrations"], 9);
     assert_eq!(v["summary"]["skipped"], 14);
     let replaced = v["skipped"]
@@ -148,24 +130,24 @@ fn findings_that_rest_on_the_transaction_mode_say_which_one_was_assumed() {
     let dir = tempfile::tempdir().unwrap();
     // golang-migrate on PostgreSQL: one multi-statement query, an implicit transaction when it
     // holds more than one statement
-    write(
+    write_file(
         dir.path(),
         "db/1_create.up.sql",
         "CREATE TABLE t (id int, a int);\n",
     );
-    write(dir.path(), "db/1_create.down.sql", "DROP TABLE t;\n");
-    write(
+    write_file(dir.path(), "db/1_create.down.sql", "DROP TABLE t;\n");
+    write_file(
         dir.path(),
         "db/2_index.up.sql",
         "SET lock_timeout = '2s';\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n",
     );
-    write(dir.path(), "db/2_index.down.sql", "DROP INDEX t_a;\n");
-    write(
+    write_file(dir.path(), "db/2_index.down.sql", "DROP INDEX t_a;\n");
+    write_file(
         dir.path(),
         "db/3_alone.up.sql",
         "CREATE INDEX CONCURRENTLY t_id ON t (id);\n",
     );
-    write(dir.path(), "db/3_alone.down.sql", "DROP INDEX t_id;\n");
+    write_file(dir.path(), "db/3_alone.down.sql", "DROP INDEX t_id;\n");
     let rules_of = |v: &serde_json::Value, file: &str| -> Vec<(String, String)> {
         v["migrations"]
             .as_array()
@@ -208,7 +190,7 @@ fn findings_that_rest_on_the_transaction_mode_say_which_one_was_assumed() {
     }
 
     // the config says how the migrator runs: statement by statement (x-multi-statement)
-    write(
+    write_file(
         dir.path(),
         "migsafe.toml",
         "[migrations]\ntransaction = \"none\"\n",
@@ -225,7 +207,7 @@ fn findings_that_rest_on_the_transaction_mode_say_which_one_was_assumed() {
     );
 
     // a layout whose migrator decides per file refuses the setting
-    write(dir.path(), "db/4_sqlx_style.sql", "SELECT 1;\n");
+    write_file(dir.path(), "db/4_sqlx_style.sql", "SELECT 1;\n");
     assert_usage_error(
         &migsafe_in(dir.path(), &["check", "db"]),
         "does not apply to the sqlx layout",
@@ -238,7 +220,7 @@ fn findings_that_rest_on_the_transaction_mode_say_which_one_was_assumed() {
 fn human_output_puts_what_matters_first_and_explains_each_rule_once() {
     let dir = tempfile::tempdir().unwrap();
     for i in 1..=30 {
-        write(
+        write_file(
             dir.path(),
             &format!("db/{i:03}_drop.sql"),
             &format!(
@@ -332,7 +314,7 @@ fn markdown_comment_of_a_3000_finding_run_stays_under_githubs_limit() {
                 "ALTER TABLE accounts_{i} DROP COLUMN legacy_{j}; -- <b>|`x`|</b>\n"
             ));
         }
-        write(dir.path(), &format!("db/{i:04}_cleanup.sql"), &sql);
+        write_file(dir.path(), &format!("db/{i:04}_cleanup.sql"), &sql);
     }
     let v = json(&migsafe_in(
         dir.path(),
@@ -404,23 +386,13 @@ fn markdown_of_a_small_run_is_complete() {
 
 // ---- SARIF and GitHub locations ------------------------------------------------------------
 
-fn git(dir: &Path, args: &[&str]) {
-    let st = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(st.success(), "git {args:?}");
-}
-
 #[test]
 fn sarif_and_annotations_use_repository_relative_paths() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().canonicalize().unwrap();
     git(&repo, &["init", "-q"]);
-    write(&repo, "services/api/db/1_drop.sql", "DROP TABLE legacy;\n");
-    write(&repo, "services/api/db/my file.sql", "DROP TABLE other;\n");
+    write_file(&repo, "services/api/db/1_drop.sql", "DROP TABLE legacy;\n");
+    write_file(&repo, "services/api/db/my file.sql", "DROP TABLE other;\n");
     // run from a subfolder, as a monorepo job would
     let sub = repo.join("services/api");
     let r = migsafe_in(&sub, &["check", "db", "--format", "sarif"]);
@@ -495,7 +467,7 @@ fn explain_and_list_rules_in_every_format_or_refuse() {
 #[test]
 fn suppressions_with_unknown_rules_stop_the_run_and_quotes_are_optional() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_file(
         dir.path(),
         "m.sql",
         "SELECT 1;\n-- migsafe:allow drop-tabel reason=\"typo\"\nDROP TABLE a;\n",
@@ -508,7 +480,7 @@ fn suppressions_with_unknown_rules_stop_the_run_and_quotes_are_optional() {
         r.stderr
     );
 
-    write(
+    write_file(
         dir.path(),
         "m.sql",
         "-- migsafe:allow drop-table reason='archived in 2023, see ticket 42'\nDROP TABLE a;\n",

@@ -361,16 +361,6 @@ fn every_layout_fixture_is_checked() {
     }
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let st = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(st.success(), "git {args:?}");
-}
-
 #[test]
 fn since_judges_only_new_and_changed_migrations() {
     let dir = tempfile::tempdir().unwrap();
