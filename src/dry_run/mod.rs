@@ -120,7 +120,16 @@ pub async fn run_async(
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<DryRunReport, DryRunError> {
     let began = Instant::now();
-    let migs = migrations::discover(&settings.paths, settings.layout)?;
+    // only the engine's dialect: a per-dialect tree holds one history per dialect
+    let migs = migrations::discover_with(
+        &settings.paths,
+        &migrations::DiscoverOptions {
+            layout: settings.layout,
+            dialect: Some(dialect_of(settings.engine)),
+            ..migrations::DiscoverOptions::default()
+        },
+    )?
+    .migrations;
     let mut opts = settings.check.clone();
     opts.dialect = dialect_of(settings.engine);
     let statics = classify::check_migrations(&migs, &|_| true, &opts, &mut |_| {}).migrations;

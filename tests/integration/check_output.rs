@@ -494,3 +494,34 @@ fn suppressions_with_unknown_rules_stop_the_run_and_quotes_are_optional() {
     assert_eq!(f["suppressed"], true);
     assert_eq!(f["suppression_reason"], "archived in 2023, see ticket 42");
 }
+
+// ---- other commands read per-dialect trees the same way ------------------------------------
+
+#[test]
+fn dry_run_applies_only_its_engines_dialect_of_a_per_dialect_tree() {
+    let r = migsafe(&[
+        "dry-run",
+        "fixtures/migrations/order/synapse-deltas",
+        "--dialect",
+        "sqlite",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = json(&r);
+    let applied: Vec<&str> = v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            "01_room_stats.sql",
+            "02_room_stats_idx.sql.sqlite",
+            "01_invited.sql"
+        ]
+    );
+}
