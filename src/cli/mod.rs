@@ -91,7 +91,7 @@ pub enum Command {
 pub struct CheckArgs {
     /// Migration files, folders or glob patterns (default: `migrations` from the config)
     pub paths: Vec<PathBuf>,
-    /// Check only this dialect: postgres, mysql or sqlite (default: the config's `dialect`; else every dialect the files' folders and names say, generic files as DATABASE_URL's scheme or postgres)
+    /// Check only this dialect: postgres, mysql or sqlite; files written for others are listed as skipped (default: the config's `dialect`, else DATABASE_URL's scheme, else every dialect the files' folders and names say, generic files as postgres)
     #[arg(long)]
     pub dialect: Option<String>,
     /// Server version the rules assume, e.g. 15 or 8.0.12 (default per dialect: 15, 8.0, 3.35)
@@ -161,7 +161,7 @@ pub struct CheckSettings {
     pub since: Option<String>,
     /// `options.dialect` is the selected dialect, else the dialect of generic files.
     pub options: CheckOptions,
-    /// `--dialect` or the config's `dialect`: check only this dialect.
+    /// `--dialect`, the config's `dialect` or DATABASE_URL's scheme: check only this dialect.
     pub select: Option<Dialect>,
     /// `[migrations] transaction`.
     pub transaction: TxSetting,
@@ -266,11 +266,12 @@ impl CheckArgs {
             Some(d) => Some(Dialect::parse(&d).ok_or_else(|| {
                 UsageError(format!("--dialect {d}: expected postgres, mysql or sqlite"))
             })?),
-            None => config.dialect,
+            // the run's dialect, when the config or DATABASE_URL says it
+            None => config
+                .dialect
+                .or_else(|| cli.database_url.as_deref().and_then(url_dialect)),
         };
-        let dialect = select
-            .or_else(|| cli.database_url.as_deref().and_then(url_dialect))
-            .unwrap_or(Dialect::Postgres);
+        let dialect = select.unwrap_or(Dialect::Postgres);
         let target_version = match self.target_version {
             Some(v) => Some(Version::parse(&v).ok_or_else(|| {
                 UsageError(format!(

@@ -68,7 +68,7 @@
 //! Each file's dialect comes from its name (`x.sql.postgres`, `x.mysql.up.sql`, `x.sqlite3.sql`)
 //! or the nearest folder that names one (see the `dialect` module), Prisma's
 //! `migration_lock.toml` `provider` or Drizzle's journal `dialect`. Files that name none are
-//! generic. The dialects a run checks are the one selected (`--dialect` or the config), else
+//! generic. The dialects a run checks are the one selected (`--dialect`, the config or `DATABASE_URL`), else
 //! every dialect the files of one folder name, else the default. A generic file belongs to every
 //! checked dialect that has no variant of it (same version, or for plain files the same name);
 //! a variant wins for its dialect. Files of other dialects, of databases migsafe does not check

@@ -525,3 +525,35 @@ fn dry_run_applies_only_its_engines_dialect_of_a_per_dialect_tree() {
         ]
     );
 }
+
+#[test]
+fn the_database_url_scheme_selects_the_runs_dialect() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_migsafe"))
+        .args([
+            "check",
+            "fixtures/migrations/corpus/kratos/sql",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ])
+        .current_dir(root())
+        .env("DATABASE_URL", "mysql://app:s3cret@db.internal/app")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["dialects"], serde_json::json!(["mysql"]));
+    assert_eq!(v["summary"]["migrations"], 9);
+    let skipped: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["dialect"].as_str().unwrap_or("generic"))
+        .collect();
+    assert!(
+        skipped.contains(&"postgres") && skipped.contains(&"sqlite"),
+        "{skipped:?}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+}
