@@ -76,17 +76,33 @@ fn relative(root: &Path, path: &Path) -> String {
     }
 }
 
-/// A folder whose name says it holds migrations.
-fn migration_name(dir: &Path) -> bool {
+/// A folder whose name says it holds migrations; with `loose`, also the names schema folders
+/// often have.
+fn migration_name(dir: &Path, loose: bool) -> bool {
     dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
         let n = n.to_ascii_lowercase();
-        n.contains("migrat") || n == "deltas" || n == "delta" || n == "changes"
+        n.contains("migrat")
+            || matches!(
+                n.as_str(),
+                "deltas" | "delta" | "changes" | "upgrade" | "versioned"
+            )
+            || (loose && matches!(n.as_str(), "schema" | "schemas" | "sql" | "db"))
     })
 }
 
 /// The migration folders below `root`: a folder whose layout is not plain, or whose name says
-/// it holds migrations, is taken whole (its subfolders are not searched again).
+/// it holds migrations, is taken whole (its subfolders are not searched again). When none is
+/// found, folders named `schema`, `sql` or `db` count too.
 pub fn find(root: &Path) -> Result<Vec<Found>, InitError> {
+    let strict = find_with(root, false)?;
+    if strict.is_empty() {
+        find_with(root, true)
+    } else {
+        Ok(strict)
+    }
+}
+
+fn find_with(root: &Path, loose: bool) -> Result<Vec<Found>, InitError> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
@@ -106,7 +122,9 @@ pub fn find(root: &Path) -> Result<Vec<Found>, InitError> {
             && let Ok(d) =
                 migrations::discover_with(std::slice::from_ref(&dir), &DiscoverOptions::default())
             && let Some(first) = d.migrations.first()
-            && (first.layout != Layout::Plain || migration_name(&dir))
+            && (first.layout != Layout::Plain || migration_name(&dir, loose))
+            // the files sit deeper in one folder: record that folder when the walk gets there
+            && common_folder(&d.migrations).is_none_or(|c| c == dir)
         {
             let mut named = Vec::new();
             for m in d.migrations.iter().filter(|m| m.dialect_named) {
@@ -131,6 +149,25 @@ pub fn find(root: &Path) -> Result<Vec<Found>, InitError> {
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// The folder holding every migration (the parent of Prisma's and Diesel's migration folders).
+fn common_folder(ms: &[migrations::Migration]) -> Option<PathBuf> {
+    let folder = |m: &migrations::Migration| {
+        let parent = m.path.parent()?;
+        match m.layout {
+            Layout::Prisma | Layout::Diesel => parent.parent().map(Path::to_path_buf),
+            _ => Some(parent.to_path_buf()),
+        }
+    };
+    let mut common = folder(ms.first()?)?;
+    for m in ms {
+        let f = folder(m)?;
+        while !f.starts_with(&common) {
+            common = common.parent()?.to_path_buf();
+        }
+    }
+    Some(common)
 }
 
 fn toml_string(s: &str) -> String {

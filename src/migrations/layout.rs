@@ -19,8 +19,10 @@
 //!    up/down file, **sqlx** otherwise.
 //! 4. Otherwise, when the folder has SQL files → **plain**, over the SQL files of its
 //!    subfolders too (at any depth, natural sort of the paths).
-//! 5. When the folder has no SQL file of its own but subfolders (at any depth) do → **plain**
-//!    over all of them (recursively, natural sort of the paths).
+//! 5. When the folder has no SQL file of its own but subfolders (at any depth) do: if they all
+//!    sit in one subfolder, that subfolder is detected as if it had been named (so
+//!    `persistence/sql/migrations` finds the pop files in its `sql/`); else → **plain** over all
+//!    of them (recursively, natural sort of the paths).
 //! 6. Otherwise: [`DiscoverError::NoMigrations`].
 //!
 //! Content markers are only looked for in the folder's own SQL files, so a folder without
@@ -753,8 +755,15 @@ pub(crate) fn discover_folder(dir: &Path, opts: &Opts) -> Result<Found, Discover
                 (Layout::Diesel, Vec::new())
             } else {
                 let files = collect_sql_recursive(dir)?;
-                if files.is_empty() {
+                let Some(first) = files.first() else {
                     return Err(no_migrations());
+                };
+                // all of them in one subfolder: that is the migration folder
+                if let Some(parent) = first.parent()
+                    && parent != dir
+                    && files.iter().all(|f| f.parent() == Some(parent))
+                {
+                    return discover_folder(parent, opts);
                 }
                 (Layout::Plain, read_all(&files)?)
             }

@@ -331,6 +331,11 @@ fn kratos_tree_from_the_corpus() {
     );
     // every generic file is used by some dialect: nothing is skipped without --dialect
     assert!(d.skipped.is_empty(), "{:?}", d.skipped);
+    // the folder above, as `persistence/sql/migrations` is above kratos' `sql/`: the one
+    // subfolder holding SQL is detected as if it had been named
+    let above = run("corpus/kratos", None);
+    assert!(above.migrations.iter().all(|m| m.layout == Layout::Pop));
+    assert_eq!(file_names(&above.migrations), file_names(&d.migrations));
 
     // --dialect postgres: the MySQL and SQLite files and the generic files with a PostgreSQL
     // variant are listed as skipped; every file is accounted for

@@ -294,3 +294,34 @@ fn man_pages_are_current() {
         );
     }
 }
+
+#[test]
+fn init_finds_the_folder_that_holds_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = root().join("fixtures/migrations/corpus/kratos/sql");
+    for entry in fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        let text = fs::read_to_string(entry.path()).unwrap();
+        write_file(
+            d,
+            &format!(
+                "persistence/sql/migrations/sql/{}",
+                entry.file_name().to_string_lossy()
+            ),
+            &text,
+        );
+    }
+    let r = migsafe_in(d, &["init"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "  persistence/sql/migrations/sql: pop, 27 migrations, mysql/postgres/sqlite"
+        ),
+        "{}",
+        r.stdout
+    );
+    let config = fs::read_to_string(d.join("migsafe.toml")).unwrap();
+    assert!(config.contains("paths = [\"persistence/sql/migrations/sql\"]"));
+    assert!(config.contains("\n# dialect = \"mysql\"\n"), "{config}");
+}
