@@ -48,13 +48,21 @@ pub fn render(report: &Report, repo: &Repo) -> String {
         out,
         "::notice title=migsafe::{}",
         data(&format!(
-            "{} migrations, {} statements: verdict {}, release class {}, gate {} (--fail-on {})",
+            "{} migrations, {} statements: verdict {}, release class {}, gate {} (--fail-on {}){}",
             s.migrations,
             s.statements,
             report.verdict,
             report.release_class.as_str(),
             if report.passed { "passed" } else { "failed" },
-            report.fail_on
+            report.fail_on,
+            if s.skipped > 0 {
+                format!(
+                    "; {} files found but not checked (see the job log)",
+                    s.skipped
+                )
+            } else {
+                String::new()
+            }
         ))
     );
     out

@@ -92,6 +92,14 @@ fn a_selected_dialect_lists_the_other_files_as_skipped() {
     assert!(verbose.stdout.contains(
         "20230705000000000001_cookie_flow_request_url.sqlite.up.sql  written for sqlite"
     ));
+    let gh = kratos_postgres(&["--format", "github"]);
+    assert!(
+        gh.stdout
+            .trim_end()
+            .ends_with("; 14 files found but not checked (see the job log)"),
+        "{}",
+        gh.stdout
+    );
     let v = json(&kratos_postgres(&["--format", "json"]));
     assert_eq!(v["summary"]["migrations"], 9);
     assert_eq!(v["summary"]["skipped"], 14);
