@@ -9,6 +9,8 @@ pub mod backup;
 pub mod classify;
 /// Command-line definitions and validation into settings.
 pub mod cli;
+/// Per-command wiring: operation, progress, renderer, exit code.
+pub mod commands;
 /// `migsafe.toml` schema and discovery.
 pub mod config;
 /// `dry-run`: apply migrations to a throwaway database, observe, diff, throw away.
@@ -17,6 +19,8 @@ pub mod dry_run;
 pub mod engines;
 /// `integrity-check`: cost-aware read-only checks that a database is sound.
 pub mod integrity;
+/// Journals of operations that change a database: one fsynced event per step.
+pub mod journal;
 pub mod migrations;
 pub mod model;
 /// Renderers for reports and rule documentation.
@@ -25,5 +29,7 @@ pub mod report;
 pub mod rules;
 /// Statement splitting, parsing and the statement model (the only sqlparser boundary).
 pub mod sql;
+/// System plumbing: durable files, process identity, child processes, signals.
+pub mod sys;
 /// Changed files since a git revision (`--since`).
 pub mod vcs;

@@ -17,16 +17,18 @@ fn run() -> Result<app::Outcome, app::AppError> {
     match cli.command {
         Command::Check(args) => app::check(args.resolve(&globals, &config)?),
         Command::IntegrityCheck(args) => {
-            migsafe::integrity::command::run(args.resolve(&globals, &config)?)
+            migsafe::commands::integrity::run(args.resolve(&globals, &config)?)
         }
-        Command::Backup(args) => migsafe::backup::command::run(args.resolve(&globals, &config)?),
-        Command::Restore(args) => migsafe::backup::command::run(args.resolve(&globals, &config)?),
-        Command::DryRun(args) => migsafe::dry_run::command::run(args.resolve(&globals, &config)?),
+        Command::Backup(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
+        Command::Restore(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
+        Command::DryRun(args) => migsafe::commands::dry_run::run(args.resolve(&globals, &config)?),
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
     }
 }
 
 fn main() -> ExitCode {
+    // one signal mechanism for every command: cleanup and a message on SIGINT/SIGTERM/SIGHUP
+    migsafe::sys::signals::install();
     match run() {
         Ok(outcome) => {
             let mut out = std::io::stdout().lock();

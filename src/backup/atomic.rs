@@ -1,130 +1,20 @@
 //! Writing backups so a failure never leaves a file that looks complete: work happens in a
-//! private staging directory (0700) inside the backup folder, files are 0600, fsynced, then
-//! renamed into place without replacing anything, and the folder is fsynced. Also the streaming
-//! sha256 used while a dump tool writes through migsafe.
+//! private staging directory (0700) inside the backup folder, reserved under the backup's final
+//! name before the dump starts; files are 0600, fsynced, then renamed into place without
+//! replacing anything, and the folder is fsynced (the file primitives are `sys::durable`).
 
+pub use crate::sys::durable::{
+    Digest256, copy_hashing, create_private, fsync_dir, fsync_tree, hash_file, hex, make_private,
+    rename_noreplace, write_replace,
+};
 use sha2::{Digest, Sha256};
-use std::ffi::CString;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Prefix of staging directories; `backup list` ignores them and `backup prune` removes those
 /// whose process is gone.
 pub const STAGING_PREFIX: &str = ".migsafe-staging-";
-
-const CHUNK: usize = 256 * 1024;
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Creates a file that did not exist, mode 0600.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-/// Replaces `path` with `bytes` atomically: a 0600 temp file in the same folder, fsync, rename,
-/// fsync of the folder. Readers see the old content or the new, never a mix.
-pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut n = 0u32;
-    let (tmp, mut f) = loop {
-        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-        match create_private(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-            Err(e) => return Err(e),
-        }
-    };
-    let result = f
-        .write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    fsync_dir(dir)
-}
-
-/// Renames `from` to `to` unless `to` exists (renameat2 RENAME_NOREPLACE; filesystems without
-/// it get a check-then-rename, still inside our own name reservation).
-pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
-    };
-    let (f, t) = (c(from)?, c(to)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
-            if to.exists() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} already exists", to.display()),
-                ));
-            }
-            std::fs::rename(from, to)
-        }
-        _ => Err(err),
-    }
-}
-
-/// fsyncs every file under `path` (or `path` itself), then each directory.
-pub fn fsync_tree(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            fsync_tree(&entry?.path())?;
-        }
-        fsync_dir(path)
-    } else {
-        File::open(path)?.sync_all()
-    }
-}
-
-/// Makes every file under `path` 0600 and every directory 0700.
-pub fn make_private(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-        for entry in std::fs::read_dir(path)? {
-            make_private(&entry?.path())?;
-        }
-        Ok(())
-    } else {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-    }
-}
 
 /// A reserved backup name and its private staging directory. Dropping it without
 /// [`Staging::commit`] removes the staging directory and everything in it.
@@ -207,55 +97,6 @@ pub fn staging_pid(name: &str) -> Option<u32> {
         .ok()
 }
 
-/// Running sha256 and byte count.
-#[derive(Default)]
-pub struct Digest256 {
-    hasher: Sha256,
-    pub bytes: u64,
-}
-
-impl Digest256 {
-    pub fn update(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-        self.bytes += data.len() as u64;
-    }
-
-    pub fn hex(self) -> String {
-        hex(&self.hasher.finalize())
-    }
-}
-
-/// Copies `from` into `to` while hashing, reporting progress; returns bytes and sha256.
-/// A write error (ENOSPC, EFBIG, EIO) is returned as is: the caller removes the partial file.
-pub fn copy_hashing(
-    from: &mut dyn Read,
-    to: &mut dyn Write,
-    on_bytes: &dyn Fn(u64),
-) -> io::Result<(u64, String)> {
-    let mut d = Digest256::default();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        d.update(&buf[..n]);
-        on_bytes(n as u64);
-    }
-    to.flush()?;
-    let bytes = d.bytes;
-    Ok((bytes, d.hex()))
-}
-
-/// sha256 and size of a file.
-pub fn hash_file(path: &Path, on_bytes: &dyn Fn(u64)) -> io::Result<(u64, String)> {
-    let mut f = File::open(path)?;
-    copy_hashing(&mut f, &mut io::sink(), on_bytes)
-}
-
 /// Every file under `root` as (relative path, bytes, sha256), sorted by path, and the digest of
 /// the listing (`<sha256>  <path>\n` per file, like `sha256sum`) that stands for the directory.
 pub fn hash_dir(
@@ -308,20 +149,7 @@ pub fn listing_digest(entries: &[super::manifest::FileEntry]) -> (u64, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_replace_is_private_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.json");
-        write_replace(&p, b"one").unwrap();
-        write_replace(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(
-            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn reservations_within_a_second_get_suffixes_and_uncommitted_ones_vanish() {
@@ -349,16 +177,6 @@ mod tests {
             staging_pid(&c.dir.file_name().unwrap().to_string_lossy()),
             Some(std::process::id())
         );
-    }
-
-    #[test]
-    fn rename_noreplace_refuses_to_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        std::fs::write(&a, b"a").unwrap();
-        std::fs::write(&b, b"b").unwrap();
-        assert!(rename_noreplace(&a, &b).is_err());
-        assert_eq!(std::fs::read(&b).unwrap(), b"b");
     }
 
     #[test]

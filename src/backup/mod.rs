@@ -4,19 +4,18 @@
 //! `restore` lives in [`restore`]. Orchestration only: rendering is in `crate::report::backup`.
 
 pub mod atomic;
-pub mod child;
-pub mod command;
 pub mod manifest;
 pub mod restore;
 pub mod store;
-pub mod target;
 
 use crate::engines::conn::Conn;
 use crate::engines::mysql::backup as mybk;
 use crate::engines::postgres::backup::{self as pgbk, PgFormat};
 use crate::engines::snapshot::{self, TableRows};
 use crate::engines::sqlite::backup as sqbk;
+use crate::engines::target::{self, MyTarget, PgTarget, SqliteTarget, Target};
 use crate::engines::{EngineError, EngineKind};
+use crate::sys::child;
 use chrono::{DateTime, Utc};
 use manifest::{
     AppliedMigration, DatabaseSettings, DumpTool, FileEntry, Fingerprint, Manifest, Purpose,
@@ -27,7 +26,6 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use target::{MyTarget, PgTarget, SqliteTarget, Target};
 
 /// Progress of long steps (dump, hashing, restore), shown by the caller (a byte bar on a TTY).
 pub trait Progress: Send + Sync {
@@ -487,7 +485,7 @@ pub async fn applied_migrations(conn: &mut Conn) -> Result<Vec<AppliedMigration>
 }
 
 fn scrub_tail(text: &str, secret: Option<&str>) -> String {
-    target::scrub(&crate::engines::process::tail(text, 12), secret)
+    target::scrub(&child::tail(text, 12), secret)
 }
 
 /// A dump tool that exited non-zero or was killed: what to tell the user.
@@ -530,12 +528,11 @@ fn dir_dump(
 ) -> Result<child::Finished, BackupError> {
     use std::process::Stdio;
     let tool = child::tool_name(&cmd);
-    let mut c = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| io_err(format!("cannot start {tool}"), e))?;
+        .stderr(Stdio::piped());
+    let (mut c, _tracked) =
+        child::spawn(&mut cmd).map_err(|e| io_err(format!("cannot start {tool}"), e))?;
     let mut stderr = c.stderr.take();
     let err = std::thread::spawn(move || {
         let mut s = String::new();
@@ -769,7 +766,8 @@ async fn create_mysql(
         )
     })?;
     let defaults = t.defaults_file()?;
-    let cmd = mybk::dump_command(&tools, &defaults.arg(), &t.database);
+    let mut cmd = mybk::dump_command(&tools, &defaults.arg(), &t.database);
+    defaults.pass_to(&mut cmd);
     let partial = staging.partial.clone();
     progress.begin(&format!("dumping {}", t.database), None);
     let p2 = progress.clone();
@@ -1023,7 +1021,7 @@ async fn file_checks_inner(
                     details: format!(
                         "pg_restore could not read the archive ({}): {}",
                         child::describe(&f.status),
-                        crate::engines::process::tail(&f.stderr, 3)
+                        child::tail(&f.stderr, 3)
                     ),
                 }
             };
@@ -1062,7 +1060,7 @@ async fn file_checks_inner(
                 } else {
                     format!(
                         "pg_restore could not read the archive: {}",
-                        crate::engines::process::tail(&f.stderr, 3)
+                        child::tail(&f.stderr, 3)
                     )
                 },
             };
@@ -1435,7 +1433,7 @@ async fn drill_pg(
         let first = fatal
             .first()
             .map(|i| i.message.clone())
-            .unwrap_or_else(|| crate::engines::process::tail(&f.stderr, 3));
+            .unwrap_or_else(|| child::tail(&f.stderr, 3));
         return Err(format!(
             "the restore failed ({} errors): {first}",
             fatal.len().max(1)
@@ -1479,7 +1477,8 @@ async fn drill_mysql(
     admin.close().await;
     let t = MyTarget::parse(&server.url(&db)).map_err(|e| e.to_string())?;
     let defaults = t.defaults_file().map_err(|e| e.to_string())?;
-    let cmd = myr::load_command(&tools, &defaults.arg(), &db);
+    let mut cmd = myr::load_command(&tools, &defaults.arg(), &db);
+    defaults.pass_to(&mut cmd);
     let p = path.to_path_buf();
     progress.begin(
         "restore drill",
@@ -1499,7 +1498,7 @@ async fn drill_mysql(
             issues
                 .first()
                 .map(|i| i.message.clone())
-                .unwrap_or_else(|| crate::engines::process::tail(&f.stderr, 3))
+                .unwrap_or_else(|| child::tail(&f.stderr, 3))
         ));
     }
     let mut conn = Conn::open(&t.sqlx_url(&db))

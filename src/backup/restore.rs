@@ -8,25 +8,25 @@
 //!   verified and dropped, a safety backup, then the load into the live database.
 //! - SQLite `swap`: a verified copy replaces the file with one rename under an exclusive lock.
 
-use super::target::{MyTarget, PgTarget, SqliteTarget, Target};
 use super::{
-    BackupError, BackupRef, CreateSettings, Located, Progress, StepResult, child, compare, locate,
-    store,
+    BackupError, BackupRef, CreateSettings, Located, Progress, StepResult, compare, locate, store,
 };
 use crate::backup::manifest::{Manifest, Purpose};
 use crate::engines::EngineKind;
 use crate::engines::conn::Conn;
+pub use crate::engines::dump::{ErrorClass, RestoreIssue};
 use crate::engines::mysql::{backup as mybk, restore as myr};
 use crate::engines::postgres::backup::{self as pgbk, PgFormat};
-use crate::engines::postgres::restore::{self as pgr, ErrorClass, RestoreIssue};
+use crate::engines::postgres::restore as pgr;
 use crate::engines::snapshot::TableRows;
 use crate::engines::sqlite::{backup as sqbk, restore as sqr};
+use crate::engines::target::{self, MyTarget, PgTarget, SqliteTarget, Target};
+use crate::sys::child;
 use chrono::Utc;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -215,38 +215,6 @@ impl RestoreReport {
         self.status = Status::Failed;
         self.live_untouched = untouched;
         self.message = message.into();
-    }
-}
-
-/// Holds off SIGINT/SIGTERM/SIGHUP while the live database is closed to new connections: the
-/// swap must finish, or reopen it, before migsafe may stop. A signal received meanwhile is
-/// remembered; once the section ends, signals end the process as usual (exit 128 + signal).
-/// (SIGKILL cannot be held off: after one during the drain, run
-/// `ALTER DATABASE <db> WITH ALLOW_CONNECTIONS true`.)
-struct CriticalSection {
-    armed: Arc<AtomicBool>,
-    hit: Arc<AtomicBool>,
-}
-
-impl CriticalSection {
-    fn enter() -> CriticalSection {
-        let armed = Arc::new(AtomicBool::new(false));
-        let hit = Arc::new(AtomicBool::new(false));
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, armed.clone());
-            let _ = signal_hook::flag::register(sig, hit.clone());
-        }
-        CriticalSection { armed, hit }
-    }
-
-    fn interrupted(&self) -> bool {
-        self.hit.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for CriticalSection {
-    fn drop(&mut self) {
-        self.armed.store(true, Ordering::SeqCst);
     }
 }
 
@@ -500,14 +468,14 @@ fn restore_failure(
         return Some(format!(
             "{tool}: {} fatal error(s), first: {}",
             fatal.len(),
-            super::target::scrub(&first.message, secret)
+            target::scrub(&first.message, secret)
         ));
     }
     if !f.status.success() && issues.is_empty() {
         return Some(format!(
             "{tool} failed ({}): {}",
             child::describe(&f.status),
-            super::target::scrub(&crate::engines::process::tail(&f.stderr, 5), secret)
+            target::scrub(&child::tail(&f.stderr, 5), secret)
         ));
     }
     None
@@ -1039,14 +1007,13 @@ async fn pg_swap(
         let (keep, skipped) = pgr::database_properties(&out);
         r.carried_over = keep.clone();
         r.not_carried_over = skipped;
-        let guard = CriticalSection::enter();
+        let guard = crate::sys::signals::Critical::enter();
         let swapped = pgr::swap(admin, &db, new_db, keep_db, &keep, s.drain).await;
-        let note = if guard.interrupted() {
+        let note = if guard.finish().is_some() {
             "; an interrupt arrived meanwhile and waited for the swap to finish"
         } else {
             ""
         };
-        drop(guard);
         match swapped {
             Ok(o) => {
                 r.step("swap", began, true, format!("{db} is the restored database; the previous one is {keep_db} ({} session(s) left during the drain, {} terminated){note}", o.drained, o.terminated));
@@ -1233,7 +1200,8 @@ async fn mysql_load(
     what: &str,
 ) -> Result<child::Finished, BackupError> {
     let defaults = t.defaults_file()?;
-    let cmd = myr::load_command(tools, &defaults.arg(), db);
+    let mut cmd = myr::load_command(tools, &defaults.arg(), db);
+    defaults.pass_to(&mut cmd);
     let p = path.to_path_buf();
     progress.begin(what, std::fs::metadata(path).map(|x| x.len()).ok());
     let p2 = progress.clone();
@@ -1392,7 +1360,7 @@ async fn restore_mysql(
         let why = issues
             .first()
             .map(|i| i.message.clone())
-            .unwrap_or_else(|| crate::engines::process::tail(&f.stderr, 3));
+            .unwrap_or_else(|| child::tail(&f.stderr, 3));
         r.step("rehearsal", began, false, why.clone());
         let _ = myr::drop_database(&mut admin, &scratch).await;
         r.fail(
@@ -1477,7 +1445,7 @@ async fn restore_mysql(
             .errors
             .first()
             .map(|i| i.message.clone())
-            .unwrap_or_else(|| crate::engines::process::tail(&f.stderr, 3));
+            .unwrap_or_else(|| child::tail(&f.stderr, 3));
         r.step("restore", began, false, why.clone());
         let undo = r
             .safety_backup

@@ -3,7 +3,6 @@
 //! the schema per file, merges what execution showed with the static verdicts, and throws the
 //! database away. Orchestration only: renderers live in `crate::report::dry_run`.
 
-pub mod command;
 pub mod diff;
 pub mod dynamic;
 pub mod exec;
@@ -997,13 +996,7 @@ async fn run_new(
     let stmts = top_level(&m.up, dialect);
     let text: &str = &m.up.text;
     let fk_check = async |sess: &mut Session| -> Result<Vec<FkViolation>, ObserveError> {
-        if sess.kind == EngineKind::Sqlite {
-            sqlite::dry_run::foreign_key_check(&mut sess.conn)
-                .await
-                .map_err(|e| ObserveError(e.to_string()))
-        } else {
-            Ok(Vec::new())
-        }
+        sess.foreign_key_violations().await
     };
     let fk_before = fk_check(sess).await?;
     let exec = exec::apply(sess, text, &stmts, m.transaction, true, Some(&before)).await?;

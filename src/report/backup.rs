@@ -395,10 +395,10 @@ pub fn restore(r: &RestoreReport, json_out: bool, color: bool) -> String {
         let _ = writeln!(out, "restore errors:");
         for e in &r.errors {
             let class = match e.class {
-                crate::engines::postgres::restore::ErrorClass::Harmless => {
+                crate::backup::restore::ErrorClass::Harmless => {
                     format!("harmless ({})", e.reason)
                 }
-                crate::engines::postgres::restore::ErrorClass::Fatal => "fatal".to_string(),
+                crate::backup::restore::ErrorClass::Fatal => "fatal".to_string(),
             };
             let _ = writeln!(out, "  {class}: {}", e.message);
         }

@@ -4,6 +4,7 @@
 
 use super::backup::{PgFormat, PgTools, major_of};
 use crate::engines::conn::Conn;
+pub use crate::engines::dump::{ErrorClass, RestoreIssue};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -200,24 +201,6 @@ pub fn filter_toc(toc: &str) -> (String, usize) {
         .collect::<Vec<_>>()
         .join("\n");
     (text + "\n", dropped)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorClass {
-    /// Ownership or a comment on an extension could not be set; the data and schema are intact.
-    Harmless,
-    Fatal,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RestoreIssue {
-    pub class: ErrorClass,
-    /// What about the error decided its class: owner, comment-on-extension, or error.
-    pub reason: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
 }
 
 /// Errors in pg_restore or psql output, classified. Harmless: ownership that could not be

@@ -7,7 +7,7 @@ use crate::report::{dry_run as render, progress::Progress};
 
 pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
     let mut bar: Option<Progress> = None;
-    let report = super::run(&cmd.settings, &mut |done, total| {
+    let report = crate::dry_run::run(&cmd.settings, &mut |done, total| {
         let b = bar.get_or_insert_with(|| Progress::new(total, "dry-run", cmd.progress));
         b.set(done);
     });

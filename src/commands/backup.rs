@@ -2,15 +2,15 @@
 //! progress, asks for confirmation when interactive, renders, and maps results to exit codes
 //! (0 ok, 1 a check failed or the restore was refused, 2 migsafe could not do its job).
 
-use super::restore::{self, RestoreReport};
-use super::{Progress, store};
 use crate::app::{AppError, Outcome};
+use crate::backup::restore::{self, RestoreReport};
+use crate::backup::{self, Progress, store};
 use crate::cli::backup::{BackupAction, Output};
 use crate::report::backup as render;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-fn err(e: super::BackupError) -> AppError {
+fn err(e: backup::BackupError) -> AppError {
     AppError::Other(e.to_string())
 }
 
@@ -46,7 +46,7 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
     match action {
         BackupAction::Create(s, out) => {
             let r = rt
-                .block_on(super::create(&s, progress(&out)))
+                .block_on(backup::create(&s, progress(&out)))
                 .map_err(err)?;
             Ok(Outcome {
                 stdout: render::create(&r, out.json, out.color),
@@ -55,7 +55,7 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
         }
         BackupAction::Verify(s, out) => {
             let r = rt
-                .block_on(super::verify(&s, progress(&out)))
+                .block_on(backup::verify(&s, progress(&out)))
                 .map_err(err)?;
             Ok(Outcome {
                 stdout: render::verify(&r, out.json, out.color),
