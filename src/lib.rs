@@ -23,8 +23,13 @@ pub mod integrity;
 pub mod journal;
 pub mod migrations;
 pub mod model;
+/// `migsafe recover`: ends unfinished operations from their journals.
+pub mod recover;
 /// Renderers for reports and rule documentation.
 pub mod report;
+/// `restore`: proves the backup and the target ready, then restores so a failure or a crash
+/// leaves a consistent database (journaled).
+pub mod restore;
 /// The rule catalog and registry.
 pub mod rules;
 /// Statement splitting, parsing and the statement model (the only sqlparser boundary).

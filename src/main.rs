@@ -21,6 +21,7 @@ fn run() -> Result<app::Outcome, app::AppError> {
         }
         Command::Backup(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
         Command::Restore(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
+        Command::Recover(args) => migsafe::commands::recover::run(args.resolve(&globals, &config)?),
         Command::DryRun(args) => migsafe::commands::dry_run::run(args.resolve(&globals, &config)?),
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
     }
@@ -29,7 +30,10 @@ fn run() -> Result<app::Outcome, app::AppError> {
 fn main() -> ExitCode {
     // one signal mechanism for every command: cleanup and a message on SIGINT/SIGTERM/SIGHUP
     migsafe::sys::signals::install();
-    match run() {
+    let result = run();
+    // an interrupt is being handled on the signal thread: it exits when its cleanup is done
+    migsafe::sys::signals::wait_if_terminating();
+    match result {
         Ok(outcome) => {
             let mut out = std::io::stdout().lock();
             // a closed pipe (e.g. `| head`) is not an error worth a panic

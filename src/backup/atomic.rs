@@ -43,9 +43,17 @@ impl Staging {
             if final_path.exists() || super::manifest::Manifest::path_for(&final_path).exists() {
                 continue;
             }
-            let dir = backup_dir.join(format!("{STAGING_PREFIX}{}-{name}", std::process::id()));
+            // the name alone (not the pid) makes the reservation: two runs in the same second
+            // cannot both take it, and the second learns it before its dump starts
+            let dir = backup_dir.join(format!("{STAGING_PREFIX}{name}"));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
+                    let me = std::process::id();
+                    let owner = format!("{me} {}\n", crate::sys::proc::start_time(me).unwrap_or(0));
+                    if let Err(e) = std::fs::write(dir.join(OWNER_FILE), owner) {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(e);
+                    }
                     // re-check: a concurrent run may have finished this name meanwhile
                     if final_path.exists() {
                         let _ = std::fs::remove_dir(&dir);
@@ -88,13 +96,17 @@ impl Drop for Staging {
     }
 }
 
-/// The pid encoded in a staging directory name, to tell a live run from a dead one.
-pub fn staging_pid(name: &str) -> Option<u32> {
-    name.strip_prefix(STAGING_PREFIX)?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
+/// The file in a staging directory that names the run holding the reservation.
+const OWNER_FILE: &str = "owner";
+
+/// Whether the run that reserved a staging directory still runs (pid and start time from its
+/// owner file; a directory without one is judged by its age by the caller).
+pub fn staging_alive(dir: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(dir.join(OWNER_FILE)).ok()?;
+    let mut it = text.split_whitespace();
+    let pid: u32 = it.next()?.parse().ok()?;
+    let start: Option<u64> = it.next().and_then(|s| s.parse().ok()).filter(|s| *s != 0);
+    Some(crate::sys::proc::alive(pid, start))
 }
 
 /// Every file under `root` as (relative path, bytes, sha256), sorted by path, and the digest of
@@ -173,10 +185,7 @@ mod tests {
         assert_eq!(names, vec!["backup_20261129_141500.dump".to_string()]);
         let c = Staging::reserve(dir.path(), "backup_20261129_141500", "dump").unwrap();
         assert_eq!(c.name, "backup_20261129_141500_2.dump");
-        assert_eq!(
-            staging_pid(&c.dir.file_name().unwrap().to_string_lossy()),
-            Some(std::process::id())
-        );
+        assert_eq!(staging_alive(&c.dir), Some(true));
     }
 
     #[test]

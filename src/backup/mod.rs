@@ -1,11 +1,10 @@
 //! `migsafe backup create|verify|list|prune`: dumps taken through migsafe (sha256 computed while
 //! the dump streams), written atomically next to a manifest, verified (checksum, a full read of
 //! the archive, optionally a restore drill into an ephemeral database), listed and pruned.
-//! `restore` lives in [`restore`]. Orchestration only: rendering is in `crate::report::backup`.
+//! `restore` lives in `crate::restore`. Orchestration only: rendering is in `crate::report::backup`.
 
 pub mod atomic;
 pub mod manifest;
-pub mod restore;
 pub mod store;
 
 use crate::engines::conn::Conn;
@@ -61,7 +60,7 @@ pub enum BackupError {
 }
 
 impl BackupError {
-    fn db(what: &str, e: impl std::fmt::Display) -> BackupError {
+    pub(crate) fn db(what: impl std::fmt::Display, e: impl std::fmt::Display) -> BackupError {
         BackupError::Failed(format!("{what}: {e}"))
     }
 }
@@ -926,7 +925,7 @@ pub async fn verify_file(
     Ok(results)
 }
 
-fn checksum_result(m: &Manifest, bytes: u64, sha256: &str) -> StepResult {
+pub fn checksum_result(m: &Manifest, bytes: u64, sha256: &str) -> StepResult {
     let ok = bytes == m.bytes && sha256 == m.sha256;
     let details = if ok {
         format!(

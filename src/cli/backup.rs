@@ -3,11 +3,11 @@
 
 use super::{CliGlobals, UsageError};
 use crate::backup::manifest::Purpose;
-use crate::backup::restore::{RestoreSettings, Strategy};
 use crate::backup::{BackupRef, CreateSettings, VerifySettings};
 use crate::config::Config;
 use crate::engines::postgres::backup::PgFormat;
 use crate::engines::snapshot::DEFAULT_EXACT_LIMIT;
+use crate::restore::{RestoreSettings, Strategy};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -144,6 +144,9 @@ pub struct RestoreArgs {
     /// In-place restores: give up when a lock cannot be had this fast
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub lock_timeout: String,
+    /// Restore a backup of another database (the manifest names a different database than the target)
+    #[arg(long)]
+    pub into_other_database: bool,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -363,6 +366,8 @@ impl RestoreArgs {
                     .as_secs()
                     .max(1),
                 exact_row_limit: config.backup.exact_row_limit.unwrap_or(DEFAULT_EXACT_LIMIT),
+                into_other_database: self.into_other_database,
+                journal_dir: crate::journal::default_dir(),
             },
             out,
         ))

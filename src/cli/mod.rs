@@ -14,6 +14,7 @@ use std::path::PathBuf;
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;
+pub mod recover;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +66,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Put the database back as it was at a backup, after proving the backup and the target ready
     Restore(backup::RestoreArgs),
+    /// End unfinished operations (an interrupted restore) from their journal: resume or abort
+    Recover(recover::RecoverArgs),
     /// Start an ephemeral server, print where it lives, keep it until stdin closes (for tests
     /// and debugging the launcher)
     #[command(hide = true)]

@@ -3,10 +3,10 @@
 //! (0 ok, 1 a check failed or the restore was refused, 2 migsafe could not do its job).
 
 use crate::app::{AppError, Outcome};
-use crate::backup::restore::{self, RestoreReport};
 use crate::backup::{self, Progress, store};
 use crate::cli::backup::{BackupAction, Output};
 use crate::report::backup as render;
+use crate::restore::{self, RestoreReport};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
@@ -45,6 +45,7 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
     let rt = crate::app::runtime()?;
     match action {
         BackupAction::Create(s, out) => {
+            super::unfinished::warn(&rt, &s.url);
             let r = rt
                 .block_on(backup::create(&s, progress(&out)))
                 .map_err(err)?;

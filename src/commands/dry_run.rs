@@ -6,6 +6,15 @@ use crate::cli::dry_run::{DryRunCommand, DryRunFormat};
 use crate::report::{dry_run as render, progress::Progress};
 
 pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
+    let live = match &cmd.settings.start {
+        crate::dry_run::Start::SchemaFrom(u) => Some(u.clone()),
+        _ if cmd.settings.pending => cmd.settings.live_url.clone(),
+        _ => None,
+    };
+    if let Some(url) = live {
+        let rt = crate::app::runtime()?;
+        super::unfinished::warn(&rt, &url);
+    }
     let mut bar: Option<Progress> = None;
     let report = crate::dry_run::run(&cmd.settings, &mut |done, total| {
         let b = bar.get_or_insert_with(|| Progress::new(total, "dry-run", cmd.progress));

@@ -85,6 +85,7 @@ pub fn run(action: IntegrityAction) -> Result<Outcome, AppError> {
     };
     let opts = options(&s)?;
     let rt = crate::app::runtime()?;
+    super::unfinished::warn(&rt, &s.database_url);
     let report = rt.block_on(async {
         let opened = read_only_url(&s.database_url);
         // errors name the URL as the user wrote it (redacted), not the adjusted one

@@ -5,3 +5,5 @@
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;
+pub mod recover;
+pub mod unfinished;

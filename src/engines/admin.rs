@@ -137,34 +137,51 @@ pub trait Admin: Sync {
         value: Option<&str>,
     ) -> Result<(), EngineError>;
 
-    /// Sessions connected to `db`, migsafe's own connection excepted.
-    async fn sessions(&self, conn: &mut Conn, db: &str) -> Result<Vec<SessionInfo>, EngineError>;
+    /// The server's id of the session behind `conn` (PostgreSQL backend pid, MySQL connection
+    /// id), to spare migsafe's other connections in [`Admin::sessions`] and friends.
+    async fn session_id(&self, conn: &mut Conn) -> Result<i64, EngineError>;
 
-    /// Terminates every session of `db` except migsafe's own; returns how many.
-    async fn terminate_sessions(&self, conn: &mut Conn, db: &str) -> Result<u64, EngineError>;
+    /// Sessions connected to `db`, except `conn`'s own and those in `except`.
+    async fn sessions(
+        &self,
+        conn: &mut Conn,
+        db: &str,
+        except: &[i64],
+    ) -> Result<Vec<SessionInfo>, EngineError>;
+
+    /// Terminates every session of `db` except `conn`'s own and those in `except`; returns how
+    /// many.
+    async fn terminate_sessions(
+        &self,
+        conn: &mut Conn,
+        db: &str,
+        except: &[i64],
+    ) -> Result<u64, EngineError>;
 
     /// Gives the sessions of `db` up to `grace` to end, terminates the rest and waits (up to
-    /// 5 s) until they are gone. Callers deny new connections first.
+    /// 5 s) until they are gone, sparing `except`. Callers deny new connections (or writes)
+    /// first.
     async fn drain(
         &self,
         conn: &mut Conn,
         db: &str,
         grace: Duration,
+        except: &[i64],
     ) -> Result<DrainOutcome, EngineError> {
         let began = std::time::Instant::now();
-        let at_start = self.sessions(conn, db).await?.len() as u64;
+        let at_start = self.sessions(conn, db, except).await?.len() as u64;
         let mut now = at_start;
         while began.elapsed() < grace && now > 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            now = self.sessions(conn, db).await?.len() as u64;
+            now = self.sessions(conn, db, except).await?.len() as u64;
         }
         let remaining = now;
         let mut terminated = 0;
         let wait_until = std::time::Instant::now() + Duration::from_secs(5);
         while now > 0 {
-            terminated += self.terminate_sessions(conn, db).await?;
+            terminated += self.terminate_sessions(conn, db, except).await?;
             tokio::time::sleep(Duration::from_millis(50)).await;
-            now = self.sessions(conn, db).await?.len() as u64;
+            now = self.sessions(conn, db, except).await?.len() as u64;
             if std::time::Instant::now() > wait_until {
                 break;
             }

@@ -7,6 +7,9 @@
 //! `migsafe recover` reads journals without an `end` event ([`unfinished`]) and ends them through
 //! the kind registered in `crate::recover`.
 
+pub mod recover;
+
+use crate::engines::admin::Marker;
 use crate::engines::target::Target;
 use crate::sys::durable;
 use chrono::{DateTime, Utc};
@@ -250,10 +253,13 @@ impl Journal {
         self.write(EventKind::Step {
             step: step.to_string(),
             state,
-        })
+        })?;
+        crash_point(step, "before");
+        Ok(())
     }
 
     pub fn done(&mut self, step: &str, result: Value) -> Result<(), JournalError> {
+        crash_point(step, "after");
         self.write(EventKind::Done {
             step: step.to_string(),
             result,
@@ -279,6 +285,24 @@ impl Journal {
             outcome: outcome.to_string(),
             detail: detail.to_string(),
         })
+    }
+}
+
+/// Fault injection for the crash tests (kill -9 at every step): with `MIGSAFE_CRASH_AT` set to
+/// `<step>:before`, migsafe kills itself with SIGKILL right after journaling that the step is
+/// about to act; with `<step>:after`, right after the step acted, before its `done` is
+/// journaled. A real SIGKILL: nothing runs after it, children die with migsafe.
+fn crash_point(step: &str, when: &str) {
+    if let Some(v) = std::env::var_os("MIGSAFE_CRASH_AT")
+        && v.to_string_lossy() == format!("{step}:{when}")
+    {
+        // SAFETY: kill and getpid have no preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 }
 
@@ -451,6 +475,98 @@ pub fn unfinished(dir: &Path) -> Vec<Result<JournalState, JournalError>> {
         .filter(|r| r.as_ref().map_or(true, |s| s.ended.is_none()))
         .collect();
     out.sort_by_key(|r| r.as_ref().map(|s| s.started_at).ok());
+    out
+}
+
+/// An unfinished operation seen from a command that connects to a database: from this
+/// machine's journals and the server's markers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unfinished {
+    pub operation: String,
+    pub kind: String,
+    pub database: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub host: String,
+    pub command: String,
+    /// Where it was found: `journal` (this machine) or `marker` (the server).
+    pub source: String,
+    /// Its process still runs on this host.
+    pub running: bool,
+}
+
+impl Unfinished {
+    /// One line for stderr: what, when, which host, and the command that ends it.
+    pub fn describe(&self) -> String {
+        let state = if self.running {
+            "is running".to_string()
+        } else {
+            format!(
+                "did not finish: run `migsafe recover --operation {}` (add --abort to undo it, --resume to finish it)",
+                self.operation
+            )
+        };
+        format!(
+            "an unfinished {} of database {} (operation {}, started {} on host {} by `{}`) {state}",
+            self.kind,
+            self.database,
+            self.operation,
+            self.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.host,
+            self.command
+        )
+    }
+
+    fn from_journal(s: &JournalState) -> Unfinished {
+        Unfinished {
+            operation: s.op.clone(),
+            kind: s.kind.clone(),
+            database: s.target.database.clone(),
+            started_at: s.started_at,
+            host: s.host.clone(),
+            command: s.command.clone(),
+            source: "journal".into(),
+            running: s.running(),
+        }
+    }
+
+    fn from_marker(db: &str, m: &Marker) -> Unfinished {
+        Unfinished {
+            operation: m.operation.clone(),
+            kind: m.kind.clone(),
+            database: db.to_string(),
+            started_at: m.started_at,
+            host: m.host.clone(),
+            command: m.command.clone(),
+            source: "marker".into(),
+            running: m.host == crate::sys::proc::hostname() && crate::sys::proc::alive(m.pid, None),
+        }
+    }
+}
+
+/// Unfinished operations that concern `target`'s server: this machine's journals for the same
+/// server, and the markers on the server (read through an admin connection, so a database that
+/// refuses connections is still seen). Markers of operations whose journal is here are not
+/// listed twice. Never fails: what cannot be read is left out.
+pub async fn unfinished_for(target: &Target, journal_dir: &std::path::Path) -> Vec<Unfinished> {
+    let mut out: Vec<Unfinished> = unfinished(journal_dir)
+        .into_iter()
+        .flatten()
+        .filter(|s| s.target.same_server(target))
+        .map(|s| Unfinished::from_journal(&s))
+        .collect();
+    let admin = target.kind().engine().admin();
+    if admin.has_server()
+        && let Ok(mut conn) = admin.connect_admin(target).await
+    {
+        if let Ok(markers) = admin.markers(&mut conn).await {
+            for (db, m) in markers {
+                if !out.iter().any(|u| u.operation == m.operation) {
+                    out.push(Unfinished::from_marker(&db, &m));
+                }
+            }
+        }
+        conn.close().await;
+    }
     out
 }
 

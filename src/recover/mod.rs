@@ -4,69 +4,12 @@
 //! the markers other machines left on the server), picks the kind by the journal's `kind`, and
 //! runs it. A journal whose process still runs on this host is left alone.
 
-use crate::engines::admin::Marker;
+use crate::engines::EngineKind;
 use crate::engines::target::Target;
-use crate::engines::{EngineError, EngineKind};
-use crate::journal::{self, Journal, JournalError, JournalState};
+pub use crate::journal::recover::{Action, RecoverCtx, RecoverError, RecoverKind};
+use crate::journal::{self, Journal, unfinished_for};
 use serde::Serialize;
 use std::path::PathBuf;
-
-/// What to do with an unfinished operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// Finish what the operation set out to do.
-    Resume,
-    /// Undo it: the database as it was before the operation.
-    Abort,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Resume => "resume",
-            Action::Abort => "abort",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecoverError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// What a recovery kind is given.
-pub struct RecoverCtx<'a> {
-    /// The target with credentials (from `--database-url`), same server as the journal's.
-    pub target: &'a Target,
-    /// The journal, reopened: a kind records each step it takes before taking it.
-    pub journal: &'a mut Journal,
-    pub settings: &'a RecoverSettings,
-}
-
-/// One operation kind that can be resumed or aborted from its journal.
-#[async_trait::async_trait]
-pub trait RecoverKind: Sync {
-    /// The journal kind it handles (`restore-swap`).
-    fn kind(&self) -> &'static str;
-    /// What recover does without `--resume`/`--abort`: the end that loses nothing.
-    fn default_action(&self, state: &JournalState) -> Action;
-    /// Brings the operation to a consistent end; returns what was done, one line each. On
-    /// success recover ends the journal with outcome `aborted` or `resumed`.
-    async fn recover(
-        &self,
-        ctx: &mut RecoverCtx<'_>,
-        state: &JournalState,
-        action: Action,
-    ) -> Result<Vec<String>, RecoverError>;
-}
 
 /// Every kind `migsafe recover` knows. Read-only, maintenance, apply and release add theirs here.
 pub static KINDS: &[&dyn RecoverKind] = &[
@@ -120,98 +63,6 @@ impl RecoverReport {
             .iter()
             .all(|o| matches!(o.status.as_str(), "recovered" | "listed"))
     }
-}
-
-/// An unfinished operation seen from a command that connects to a database: from this
-/// machine's journals and the server's markers.
-#[derive(Debug, Clone, Serialize)]
-pub struct Unfinished {
-    pub operation: String,
-    pub kind: String,
-    pub database: String,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub host: String,
-    pub command: String,
-    /// Where it was found: `journal` (this machine) or `marker` (the server).
-    pub source: String,
-    /// Its process still runs on this host.
-    pub running: bool,
-}
-
-impl Unfinished {
-    /// One line for stderr: what, when, which host, and the command that ends it.
-    pub fn describe(&self) -> String {
-        let state = if self.running {
-            "is running".to_string()
-        } else {
-            format!(
-                "did not finish: run `migsafe recover --operation {}` (add --abort to undo it, --resume to finish it)",
-                self.operation
-            )
-        };
-        format!(
-            "an unfinished {} of database {} (operation {}, started {} on host {} by `{}`) {state}",
-            self.kind,
-            self.database,
-            self.operation,
-            self.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            self.host,
-            self.command
-        )
-    }
-
-    fn from_journal(s: &JournalState) -> Unfinished {
-        Unfinished {
-            operation: s.op.clone(),
-            kind: s.kind.clone(),
-            database: s.target.database.clone(),
-            started_at: s.started_at,
-            host: s.host.clone(),
-            command: s.command.clone(),
-            source: "journal".into(),
-            running: s.running(),
-        }
-    }
-
-    fn from_marker(db: &str, m: &Marker) -> Unfinished {
-        Unfinished {
-            operation: m.operation.clone(),
-            kind: m.kind.clone(),
-            database: db.to_string(),
-            started_at: m.started_at,
-            host: m.host.clone(),
-            command: m.command.clone(),
-            source: "marker".into(),
-            running: m.host == crate::sys::proc::hostname() && crate::sys::proc::alive(m.pid, None),
-        }
-    }
-}
-
-/// Unfinished operations that concern `target`'s server: this machine's journals for the same
-/// server, and the markers on the server (read through an admin connection, so a database that
-/// refuses connections is still seen). Markers of operations whose journal is here are not
-/// listed twice. Never fails: what cannot be read is left out.
-pub async fn unfinished_for(target: &Target, journal_dir: &std::path::Path) -> Vec<Unfinished> {
-    let mut out: Vec<Unfinished> = journal::unfinished(journal_dir)
-        .into_iter()
-        .flatten()
-        .filter(|s| s.target.same_server(target))
-        .map(|s| Unfinished::from_journal(&s))
-        .collect();
-    let admin = target.kind().engine().admin();
-    if admin.has_server()
-        && let Ok(mut conn) = admin.connect_admin(target).await
-    {
-        if let Ok(markers) = admin.markers(&mut conn).await {
-            for (db, m) in markers {
-                if !out.iter().any(|u| u.operation == m.operation) {
-                    out.push(Unfinished::from_marker(&db, &m));
-                }
-            }
-        }
-        conn.close().await;
-    }
-    out
 }
 
 /// Runs `migsafe recover`.
@@ -293,7 +144,10 @@ pub async fn recover(s: &RecoverSettings) -> Result<RecoverReport, RecoverError>
         };
         if st.running() {
             r.status = "running".into();
-            r.message = format!("its process {} still runs: wait for it, or stop it first", st.pid);
+            r.message = format!(
+                "its process {} still runs: wait for it, or stop it first",
+                st.pid
+            );
             report.operations.push(r);
             continue;
         }
@@ -325,11 +179,15 @@ pub async fn recover(s: &RecoverSettings) -> Result<RecoverReport, RecoverError>
             )));
         }
         let mut journal = Journal::reopen(&st)?;
-        journal.note(&format!("recover: {} by `{}`", action.as_str(), journal::command_line()))?;
+        journal.note(&format!(
+            "recover: {} by `{}`",
+            action.as_str(),
+            journal::command_line()
+        ))?;
         let mut ctx = RecoverCtx {
             target: t,
             journal: &mut journal,
-            settings: s,
+            pg_bin_dir: s.pg_bin_dir.clone(),
         };
         match k.recover(&mut ctx, &st, action).await {
             Ok(done) => {

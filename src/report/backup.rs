@@ -2,9 +2,9 @@
 //! JSON documented in docs/backup.md), and the byte progress bar for dumps and restores.
 
 use crate::backup::manifest::Manifest;
-use crate::backup::restore::{RestoreReport, Status};
 use crate::backup::store::{Entry, PruneReport};
 use crate::backup::{CreateReport, Progress, StepResult, VerifyReport};
+use crate::restore::{RestoreReport, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -395,10 +395,10 @@ pub fn restore(r: &RestoreReport, json_out: bool, color: bool) -> String {
         let _ = writeln!(out, "restore errors:");
         for e in &r.errors {
             let class = match e.class {
-                crate::backup::restore::ErrorClass::Harmless => {
+                crate::restore::ErrorClass::Harmless => {
                     format!("harmless ({})", e.reason)
                 }
-                crate::backup::restore::ErrorClass::Fatal => "fatal".to_string(),
+                crate::restore::ErrorClass::Fatal => "fatal".to_string(),
             };
             let _ = writeln!(out, "  {class}: {}", e.message);
         }
@@ -463,7 +463,7 @@ pub fn restore_plan(r: &RestoreReport, color: bool) -> String {
                 c.rows,
                 c.tables.len(),
                 c.method,
-                if r.strategy == crate::backup::restore::Strategy::Swap {
+                if r.strategy == crate::restore::Strategy::Swap {
                     " (the current database is kept under another name)"
                 } else {
                     " (a safety backup keeps them)"

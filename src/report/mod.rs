@@ -8,6 +8,7 @@ pub mod human;
 pub mod integrity;
 pub mod json;
 pub mod progress;
+pub mod recover;
 pub mod rules_doc;
 pub mod sarif;
 pub mod style;

@@ -86,8 +86,24 @@ pub fn install() {
     });
 }
 
+static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether an interrupt is being handled (its cleanup runs on the signal thread).
+pub fn terminating() -> bool {
+    TERMINATING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Blocks forever while an interrupt is handled, so the main thread never exits (and cuts the
+/// cleanup short) before the signal thread has finished and exited itself.
+pub fn wait_if_terminating() {
+    while terminating() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Stops children, runs cleanups, says what was done and exits with 128 + `sig`.
 pub fn terminate(sig: i32) -> ! {
+    TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
     let (children, cleanups) = {
         let mut st = state();
         (

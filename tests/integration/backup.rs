@@ -121,6 +121,28 @@ async fn pg_setup(server: &EphemeralPostgres, db: &str) {
     c.close().await;
 }
 
+/// Marks `db` as being in a migsafe mode (`read-only`, `maintenance`), as those commands do.
+async fn mark_mode(server: &EphemeralPostgres, db: &str, kind: &str) {
+    use migsafe::engines::EngineKind;
+    use migsafe::engines::admin::Marker;
+    let mut c = pg_conn(server, "postgres").await;
+    let m = Marker {
+        operation: format!("{kind}-test"),
+        kind: kind.into(),
+        started_at: chrono::Utc::now(),
+        host: "elsewhere".into(),
+        pid: 1,
+        command: format!("migsafe {kind} on"),
+    };
+    EngineKind::Postgres
+        .engine()
+        .admin()
+        .set_marker(&mut c, db, &m)
+        .await
+        .unwrap();
+    c.close().await;
+}
+
 async fn pg_exec(server: &EphemeralPostgres, db: &str, sql: &str) {
     let mut c = pg_conn(server, db).await;
     c.execute(sql)
@@ -353,6 +375,8 @@ fn postgres_read_only_settings_never_travel_and_missing_roles_refuse() {
         pg_setup(&a, "shop").await;
         pg_exec(&a, "shop", "CREATE ROLE appowner NOLOGIN; ALTER TABLE orders OWNER TO appowner; CREATE ROLE reader NOLOGIN").await;
         pg_exec(&a, "postgres", "ALTER DATABASE shop SET default_transaction_read_only = on; ALTER DATABASE shop SET work_mem = '8MB'; GRANT CONNECT ON DATABASE shop TO reader").await;
+        // the read-only setting is migsafe's own (a read-only window is on): it must not travel
+        mark_mode(&a, "shop", "read-only").await;
         let url = a.url("shop");
         let created = ok_json(&run(work.path(), &["backup", "create", "--database-url", &url, "--dir", d, "--format", "plain", "--globals", "--output", "json"]));
         let file = PathBuf::from(created["file"].as_str().unwrap());
@@ -363,7 +387,8 @@ fn postgres_read_only_settings_never_travel_and_missing_roles_refuse() {
         let g = std::fs::read_to_string(&globals).unwrap();
         assert!(g.contains("CREATE ROLE appowner") && !g.contains("PASSWORD '"), "globals without passwords: {g}");
 
-        // swap on the same server: the database-level settings are carried over, except read-only
+        // swap on the same server: the database-level settings are carried over, except the
+        // read-only mode migsafe switched on
         let r = run(work.path(), &["restore", "latest", "--database-url", &url, "--dir", d, "--yes", "--drain", "1s", "--output", "json"]);
         let v = ok_json(&r);
         assert_eq!(v["status"], "restored", "{}", r.stdout);

@@ -124,7 +124,25 @@ impl Admin for Mysql {
         Err(unsupported("MySQL/MariaDB", "database-level settings"))
     }
 
-    async fn sessions(&self, conn: &mut Conn, db: &str) -> Result<Vec<SessionInfo>, EngineError> {
+    async fn session_id(&self, conn: &mut Conn) -> Result<i64, EngineError> {
+        let r = rows(
+            conn,
+            "reading CONNECTION_ID()",
+            "SELECT CAST(CONNECTION_ID() AS CHAR)",
+        )
+        .await?;
+        r.first()
+            .and_then(|r| cell(r, 0))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| EngineError::step("reading CONNECTION_ID()", "no value"))
+    }
+
+    async fn sessions(
+        &self,
+        conn: &mut Conn,
+        db: &str,
+        except: &[i64],
+    ) -> Result<Vec<SessionInfo>, EngineError> {
         let r = rows(
             conn,
             "reading the process list",
@@ -144,12 +162,18 @@ impl Admin for Mysql {
                 state: cell(&r, 3).unwrap_or_default(),
                 writing: cell(&r, 4).as_deref() == Some("1"),
             })
+            .filter(|s| !except.contains(&s.id))
             .collect())
     }
 
-    async fn terminate_sessions(&self, conn: &mut Conn, db: &str) -> Result<u64, EngineError> {
+    async fn terminate_sessions(
+        &self,
+        conn: &mut Conn,
+        db: &str,
+        except: &[i64],
+    ) -> Result<u64, EngineError> {
         let mut n = 0;
-        for s in self.sessions(conn, db).await? {
+        for s in self.sessions(conn, db, except).await? {
             // a session that ended meanwhile is not an error
             if conn
                 .execute(&format!("KILL CONNECTION {}", s.id))
@@ -198,15 +222,16 @@ impl Admin for Mysql {
         exec(
             conn,
             "creating the migsafe marker table",
-            &format!("CREATE TABLE IF NOT EXISTS {s}.operations (database_name VARCHAR(64) NOT NULL PRIMARY KEY, marker TEXT NOT NULL)"),
+            &format!("CREATE TABLE IF NOT EXISTS {s}.operations (database_name VARCHAR(64) NOT NULL, operation VARCHAR(128) NOT NULL, marker TEXT NOT NULL, PRIMARY KEY (database_name, operation))"),
         )
         .await?;
         exec(
             conn,
             "writing the migsafe marker",
             &format!(
-                "REPLACE INTO {s}.operations VALUES ({}, {})",
+                "REPLACE INTO {s}.operations VALUES ({}, {}, {})",
                 lit(db),
+                lit(&marker.operation),
                 lit(&json)
             ),
         )
@@ -229,9 +254,10 @@ impl Admin for Mysql {
                 conn,
                 "removing the migsafe marker",
                 &format!(
-                    "DELETE FROM {}.operations WHERE database_name = {}",
+                    "DELETE FROM {}.operations WHERE database_name = {} AND operation = {}",
                     ident(MARKER_SCHEMA),
-                    lit(db)
+                    lit(db),
+                    lit(operation)
                 ),
             )
             .await?;

@@ -1,8 +1,9 @@
 //! PostgreSQL administration: database settings in `pg_database` and `pg_db_role_setting`,
 //! sessions in `pg_stat_activity`, `ALTER DATABASE` for connections, limits, names and settings.
-//! The marker of an unfinished operation is a database-level setting, `migsafe.operation`: it
-//! lives in a shared catalog (visible from any database of the cluster, even one that refuses
-//! connections), follows the database through a rename, and means nothing to applications.
+//! The markers of unfinished operations are a database-level setting, `migsafe.operation` (a
+//! JSON array, one entry per operation): it lives in a shared catalog (visible from any database
+//! of the cluster, even one that refuses connections), follows the database through a rename,
+//! and means nothing to applications.
 
 use super::Postgres;
 use crate::engines::EngineError;
@@ -37,6 +38,16 @@ async fn exec(conn: &mut Conn, what: &str, sql: &str) -> Result<(), EngineError>
         .await
         .map(|_| ())
         .map_err(|e| EngineError::db(what.to_string(), e))
+}
+
+/// ` AND pid NOT IN (…)` for sessions to spare.
+fn spare(except: &[i64]) -> String {
+    if except.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = except.iter().map(|p| p.to_string()).collect();
+        format!(" AND pid NOT IN ({})", ids.join(", "))
+    }
 }
 
 fn cell(r: &[Option<String>], i: usize) -> Option<String> {
@@ -127,7 +138,7 @@ impl Admin for Postgres {
 
     async fn drop_database(&self, conn: &mut Conn, db: &str) -> Result<(), EngineError> {
         // connections of our own (a failed verification's) may linger for a moment
-        let _ = self.terminate_sessions(conn, db).await;
+        let _ = self.terminate_sessions(conn, db, &[]).await;
         exec(
             conn,
             &format!("dropping {db}"),
@@ -200,15 +211,34 @@ impl Admin for Postgres {
         exec(conn, &format!("changing {name} on {db}"), &sql).await
     }
 
-    async fn sessions(&self, conn: &mut Conn, db: &str) -> Result<Vec<SessionInfo>, EngineError> {
+    async fn session_id(&self, conn: &mut Conn) -> Result<i64, EngineError> {
+        let r = rows(
+            conn,
+            "reading pg_backend_pid()",
+            "SELECT pg_backend_pid()::text",
+        )
+        .await?;
+        r.first()
+            .and_then(|r| cell(r, 0))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| EngineError::step("reading pg_backend_pid()", "no value"))
+    }
+
+    async fn sessions(
+        &self,
+        conn: &mut Conn,
+        db: &str,
+        except: &[i64],
+    ) -> Result<Vec<SessionInfo>, EngineError> {
         let r = rows(
             conn,
             "reading pg_stat_activity",
             &format!(
                 "SELECT pid::text, COALESCE(usename::text, ''), COALESCE(application_name, ''), COALESCE(state, backend_type, ''), \
                         (backend_xid IS NOT NULL)::text \
-                 FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid() ORDER BY pid",
-                lit(db)
+                 FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid(){} ORDER BY pid",
+                lit(db),
+                spare(except)
             ),
         )
         .await?;
@@ -223,13 +253,19 @@ impl Admin for Postgres {
             .collect())
     }
 
-    async fn terminate_sessions(&self, conn: &mut Conn, db: &str) -> Result<u64, EngineError> {
+    async fn terminate_sessions(
+        &self,
+        conn: &mut Conn,
+        db: &str,
+        except: &[i64],
+    ) -> Result<u64, EngineError> {
         let r = rows(
             conn,
             &format!("terminating the sessions of {db}"),
             &format!(
-                "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
-                lit(db)
+                "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid(){}",
+                lit(db),
+                spare(except)
             ),
         )
         .await?;
@@ -258,9 +294,10 @@ impl Admin for Postgres {
         db: &str,
         marker: &Marker,
     ) -> Result<(), EngineError> {
-        let json = serde_json::to_string(marker).map_err(|e| EngineError::Io(e.to_string()))?;
-        self.set_database_setting(conn, db, MARKER_SETTING, Some(&json))
-            .await
+        let mut all = markers_of(conn, db).await?;
+        all.retain(|m| m.operation != marker.operation);
+        all.push(marker.clone());
+        write_markers(conn, db, &all).await
     }
 
     async fn clear_marker(
@@ -269,14 +306,11 @@ impl Admin for Postgres {
         db: &str,
         operation: &str,
     ) -> Result<(), EngineError> {
-        let mine = self
-            .markers(conn)
-            .await?
-            .into_iter()
-            .any(|(d, m)| d == db && m.operation == operation);
-        if mine {
-            self.set_database_setting(conn, db, MARKER_SETTING, None)
-                .await?;
+        let mut all = markers_of(conn, db).await?;
+        let before = all.len();
+        all.retain(|m| m.operation != operation);
+        if all.len() != before {
+            write_markers(conn, db, &all).await?;
         }
         Ok(())
     }
@@ -294,11 +328,37 @@ impl Admin for Postgres {
         )
         .await?;
         Ok(r.into_iter()
-            .filter_map(|r| {
-                let db = cell(&r, 0)?;
-                let m: Marker = serde_json::from_str(&cell(&r, 1)?).ok()?;
-                Some((db, m))
-            })
+            .filter_map(|r| Some((cell(&r, 0)?, parse_markers(&cell(&r, 1)?))))
+            .flat_map(|(db, ms)| ms.into_iter().map(move |m| (db.clone(), m)))
             .collect())
     }
+}
+
+/// The markers in a setting's value: a JSON array (or one object, as a single marker).
+fn parse_markers(value: &str) -> Vec<Marker> {
+    serde_json::from_str::<Vec<Marker>>(value)
+        .or_else(|_| serde_json::from_str::<Marker>(value).map(|m| vec![m]))
+        .unwrap_or_default()
+}
+
+async fn markers_of(conn: &mut Conn, db: &str) -> Result<Vec<Marker>, EngineError> {
+    Ok(Postgres
+        .markers(conn)
+        .await?
+        .into_iter()
+        .filter(|(d, _)| d == db)
+        .map(|(_, m)| m)
+        .collect())
+}
+
+async fn write_markers(conn: &mut Conn, db: &str, all: &[Marker]) -> Result<(), EngineError> {
+    if all.is_empty() {
+        return Postgres
+            .set_database_setting(conn, db, MARKER_SETTING, None)
+            .await;
+    }
+    let json = serde_json::to_string(all).map_err(|e| EngineError::Io(e.to_string()))?;
+    Postgres
+        .set_database_setting(conn, db, MARKER_SETTING, Some(&json))
+        .await
 }

@@ -50,10 +50,23 @@ impl Admin for Sqlite {
     ) -> Result<(), EngineError> {
         Err(unsupported(WHAT, "database-level settings"))
     }
-    async fn sessions(&self, _: &mut Conn, _: &str) -> Result<Vec<SessionInfo>, EngineError> {
+    async fn session_id(&self, _: &mut Conn) -> Result<i64, EngineError> {
+        Err(unsupported(WHAT, "sessions"))
+    }
+    async fn sessions(
+        &self,
+        _: &mut Conn,
+        _: &str,
+        _: &[i64],
+    ) -> Result<Vec<SessionInfo>, EngineError> {
         Err(unsupported(WHAT, "session list"))
     }
-    async fn terminate_sessions(&self, _: &mut Conn, _: &str) -> Result<u64, EngineError> {
+    async fn terminate_sessions(
+        &self,
+        _: &mut Conn,
+        _: &str,
+        _: &[i64],
+    ) -> Result<u64, EngineError> {
         Err(unsupported(WHAT, "sessions to terminate"))
     }
     async fn read_only(&self, _: &mut Conn, _: &str) -> Result<bool, EngineError> {
