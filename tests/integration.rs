@@ -9,6 +9,8 @@ mod backup;
 mod catalog;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/crash.rs"]
+mod crash;
 #[path = "integration/docs.rs"]
 mod docs;
 #[path = "integration/dry_run.rs"]

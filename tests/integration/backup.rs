@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run_with(dir: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run {
+pub(crate) fn run_with(dir: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run {
     let mut c = Command::new(env!("CARGO_BIN_EXE_migsafe"));
     c.args(args)
         .current_dir(dir)
@@ -29,17 +29,17 @@ fn run_with(dir: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run 
     }
 }
 
-fn run(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Run {
     run_with(dir, args, |_| {})
 }
 
-fn ok_json(r: &Run) -> Value {
+pub(crate) fn ok_json(r: &Run) -> Value {
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     json(r)
 }
 
 /// Names in a folder, sorted.
-fn names(dir: &Path) -> Vec<String> {
+pub(crate) fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -57,7 +57,7 @@ fn latest(dir: &Path) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-const PG_SCHEMA: &str = "
+pub(crate) const PG_SCHEMA: &str = "
 CREATE TYPE mood AS ENUM ('ok', 'meh');
 CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL UNIQUE, mood mood DEFAULT 'ok', created timestamptz DEFAULT '2026-01-01');
 CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int NOT NULL REFERENCES users, total numeric(10,2), note text);
@@ -70,7 +70,7 @@ INSERT INTO orders (user_id, total, note) SELECT 1 + g % 200, g * 1.25, CASE WHE
 ANALYZE;
 ";
 
-const PG_CHANGE: &str = "
+pub(crate) const PG_CHANGE: &str = "
 DELETE FROM orders WHERE id > 500;
 UPDATE users SET email = 'changed' || id WHERE id < 20;
 INSERT INTO users (email) VALUES ('late@example.com');
@@ -78,7 +78,7 @@ SELECT pg_stat_force_next_flush();
 ";
 
 /// Every row of the test tables, as text, in key order.
-async fn pg_rows(c: &mut Conn) -> Vec<Option<String>> {
+pub(crate) async fn pg_rows(c: &mut Conn) -> Vec<Option<String>> {
     let mut all = Vec::new();
     for sql in [
         "SELECT u::text FROM users u ORDER BY id",
@@ -96,11 +96,11 @@ async fn pg_rows(c: &mut Conn) -> Vec<Option<String>> {
     all
 }
 
-async fn pg_conn(server: &EphemeralPostgres, db: &str) -> Conn {
+pub(crate) async fn pg_conn(server: &EphemeralPostgres, db: &str) -> Conn {
     Conn::Postgres(server.connect(db).await.unwrap())
 }
 
-async fn pg_databases(server: &EphemeralPostgres) -> Vec<String> {
+pub(crate) async fn pg_databases(server: &EphemeralPostgres) -> Vec<String> {
     let mut c = pg_conn(server, "postgres").await;
     let (_, rows) = c
         .query_text("SELECT datname::text FROM pg_database ORDER BY 1")
@@ -112,7 +112,7 @@ async fn pg_databases(server: &EphemeralPostgres) -> Vec<String> {
         .collect()
 }
 
-async fn pg_setup(server: &EphemeralPostgres, db: &str) {
+pub(crate) async fn pg_setup(server: &EphemeralPostgres, db: &str) {
     let mut c = pg_conn(server, "postgres").await;
     c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
     c.close().await;
@@ -122,7 +122,7 @@ async fn pg_setup(server: &EphemeralPostgres, db: &str) {
 }
 
 /// Marks `db` as being in a migsafe mode (`read-only`, `maintenance`), as those commands do.
-async fn mark_mode(server: &EphemeralPostgres, db: &str, kind: &str) {
+pub(crate) async fn mark_mode(server: &EphemeralPostgres, db: &str, kind: &str) {
     use migsafe::engines::EngineKind;
     use migsafe::engines::admin::Marker;
     let mut c = pg_conn(server, "postgres").await;
@@ -143,7 +143,7 @@ async fn mark_mode(server: &EphemeralPostgres, db: &str, kind: &str) {
     c.close().await;
 }
 
-async fn pg_exec(server: &EphemeralPostgres, db: &str, sql: &str) {
+pub(crate) async fn pg_exec(server: &EphemeralPostgres, db: &str, sql: &str) {
     let mut c = pg_conn(server, db).await;
     c.execute(sql)
         .await
