@@ -19,6 +19,8 @@ mod dry_run;
 mod engines;
 #[path = "integration/integrity.rs"]
 mod integrity;
+#[path = "integration/restore_defects.rs"]
+mod restore_defects;
 #[path = "integration/robustness.rs"]
 mod robustness;
 #[path = "integration/support.rs"]

@@ -4,6 +4,7 @@
 //! `restore` lives in `crate::restore`. Orchestration only: rendering is in `crate::report::backup`.
 
 pub mod atomic;
+pub mod kept;
 pub mod manifest;
 pub mod store;
 

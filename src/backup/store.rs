@@ -89,6 +89,11 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Entry>> {
             });
         }
     }
+    // LATEST names the newest verified backup: an entry that is not (its manifest was replaced,
+    // its file is gone) is never shown as LATEST, whatever the file says
+    for e in out.iter_mut() {
+        e.latest = e.latest && e.verified && e.problem.is_none();
+    }
     out.sort_by(|a, b| {
         let ka = a.manifest.as_ref().map(|m| m.started_at);
         let kb = b.manifest.as_ref().map(|m| m.started_at);

@@ -110,6 +110,9 @@ pub struct PruneArgs {
     /// How many of the newest backups to keep (default: `[backup] keep`)
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+    /// Also drop the copies swap restores kept of the database (`<db>_before_restore_<ts>`) that are older than this, never the newest (needs the database URL)
+    #[arg(long, value_name = "DURATION")]
+    pub keep_before_restore: Option<String>,
     /// Show what would be removed, remove nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -166,11 +169,14 @@ pub struct Output {
 pub enum BackupAction {
     Create(CreateSettings, Output),
     Verify(VerifySettings, Output),
-    List(PathBuf, Output),
+    /// The folder, and the database whose kept copies are listed too (when a URL is known).
+    List(PathBuf, Option<String>, Output),
     Prune {
         dir: PathBuf,
         keep: usize,
         dry_run: bool,
+        /// Kept copies older than this are dropped (with the database URL).
+        before_restore: Option<(Duration, String)>,
         out: Output,
     },
     Restore(RestoreSettings, Output),
@@ -306,6 +312,7 @@ impl BackupArgs {
             }
             BackupCommand::List(a) => Ok(BackupAction::List(
                 dir(a.common.dir, config),
+                database_url(cli, "").ok(),
                 output(&a.common.output, cli)?,
             )),
             BackupCommand::Prune(a) => {
@@ -320,10 +327,18 @@ impl BackupArgs {
                             .into(),
                     ));
                 }
+                let before_restore = match a.keep_before_restore.as_deref() {
+                    None => None,
+                    Some(d) => Some((
+                        duration("--keep-before-restore", d)?,
+                        database_url(cli, "`backup prune --keep-before-restore`")?,
+                    )),
+                };
                 Ok(BackupAction::Prune {
                     dir: dir(a.common.dir, config),
                     keep,
                     dry_run: a.dry_run,
+                    before_restore,
                     out: output(&a.common.output, cli)?,
                 })
             }

@@ -55,19 +55,28 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
             })
         }
         BackupAction::Verify(s, out) => {
-            let r = rt
-                .block_on(backup::verify(&s, progress(&out)))
-                .map_err(err)?;
+            let r = rt.block_on(backup::verify(&s, progress(&out)));
+            // LATEST follows every outcome, a refused manifest included
+            let _ = store::refresh_latest(&s.dir);
+            let r = r.map_err(err)?;
             Ok(Outcome {
                 stdout: render::verify(&r, out.json, out.color),
                 code: code(r.passed()),
             })
         }
-        BackupAction::List(dir, out) => {
+        BackupAction::List(dir, url, out) => {
             let entries = store::list(&dir)
                 .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
+            let kept = match url {
+                Some(u) => {
+                    let t = crate::engines::target::Target::parse(&u)
+                        .map_err(|e| AppError::Other(e.to_string()))?;
+                    Some(rt.block_on(backup::kept::list(&t)).map_err(err)?)
+                }
+                None => None,
+            };
             Ok(Outcome {
-                stdout: render::list(&dir, &entries, out.json),
+                stdout: render::list(&dir, &entries, kept.as_deref(), out.json),
                 code: 0,
             })
         }
@@ -75,6 +84,7 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
             dir,
             keep,
             dry_run,
+            before_restore,
             out,
         } => {
             if !dir.is_dir() {
@@ -83,8 +93,25 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
                     dir.display()
                 )));
             }
-            let r = store::prune(&dir, keep, dry_run)
+            let mut r = store::prune(&dir, keep, dry_run)
                 .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
+            if let Some((age, url)) = before_restore {
+                let t = crate::engines::target::Target::parse(&url)
+                    .map_err(|e| AppError::Other(e.to_string()))?;
+                for c in rt
+                    .block_on(backup::kept::prune(&t, age, dry_run))
+                    .map_err(err)?
+                {
+                    r.removed.push(store::Removed {
+                        file: c.name,
+                        reason: format!(
+                            "a copy a restore kept of {}, older than {}",
+                            c.database,
+                            humantime::format_duration(age)
+                        ),
+                    });
+                }
+            }
             Ok(Outcome {
                 stdout: render::prune(&r, out.json),
                 code: 0,

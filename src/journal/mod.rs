@@ -180,7 +180,17 @@ impl Journal {
                 format!("{kind}-{stamp}-{pid}-{n}")
             };
             let path = dir.join(format!("{op}.jsonl"));
-            match durable::create_private(&path) {
+            // O_APPEND: the interrupt handler appends through its own handle while this one
+            // lives; neither may write over the other's lines
+            let opened = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+            };
+            match opened {
                 Ok(f) => break (op, path, f),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
                 Err(e) => return Err(jerr(&path, e)),

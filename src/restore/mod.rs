@@ -649,7 +649,43 @@ pub(crate) struct Operation {
     journal: Option<Journal>,
     kind: EngineKind,
     marked: Option<String>,
+    gate: Arc<Gate>,
     _on_interrupt: CleanupGuard,
+}
+
+/// Who may act on the database: the restore between its steps, the interrupt handler once it
+/// has waited for the step in flight to end (children are stopped first, so a load ends at
+/// once). After that the restore takes no further step.
+#[derive(Default)]
+struct Gate {
+    state: std::sync::Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    in_step: bool,
+    handler_owns: bool,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits (up to 30 s) for the step in flight, then takes the database over.
+    fn take_over(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let mut st = self.lock();
+                if !st.in_step || Instant::now() > deadline {
+                    st.handler_owns = true;
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 fn journal_failed(e: impl std::fmt::Display) -> BackupError {
@@ -678,11 +714,17 @@ impl Operation {
         r.operation = Some(journal.id().to_string());
         r.journal = Some(journal.path().to_path_buf());
         let (url, path) = (url.to_string(), journal.path().to_path_buf());
-        let guard = signals::on_interrupt(move || Some(recover::interrupted(&url, &path)));
+        let gate = Arc::new(Gate::default());
+        let g = gate.clone();
+        let guard = signals::on_interrupt(move || {
+            g.take_over();
+            Some(recover::interrupted(&url, &path))
+        });
         let mut op = Operation {
             journal: Some(journal),
             kind: target.kind(),
             marked: None,
+            gate,
             _on_interrupt: guard,
         };
         if let (Some(admin), Some(db)) = (admin, marker_db) {
@@ -725,6 +767,11 @@ impl Operation {
     }
 
     fn journal(&mut self) -> Result<&mut Journal, BackupError> {
+        // once an interrupt is being handled, its handler owns the journal and the database:
+        // the restore takes no further step
+        if signals::terminating() {
+            return Err(BackupError::Failed("interrupted".into()));
+        }
         self.journal
             .as_mut()
             .ok_or_else(|| journal_failed("the journal was closed"))
@@ -732,11 +779,25 @@ impl Operation {
 
     /// Journals that `name` is about to change the database; `state` is what undoing it needs.
     pub(crate) fn step(&mut self, name: &str, state: Value) -> Result<(), BackupError> {
+        {
+            let mut g = self.gate.lock();
+            // an interrupt is being handled: the step in flight (if any) has ended, and the
+            // handler may take over now
+            if g.handler_owns || signals::terminating() {
+                g.in_step = false;
+                return Err(BackupError::Failed("interrupted".into()));
+            }
+            g.in_step = true;
+        }
         self.journal()?.step(name, state).map_err(journal_failed)
     }
 
     pub(crate) fn done(&mut self, name: &str, result: Value) -> Result<(), BackupError> {
-        self.journal()?.done(name, result).map_err(journal_failed)
+        let r = self
+            .journal()
+            .and_then(|j| j.done(name, result).map_err(journal_failed));
+        self.gate.lock().in_step = false;
+        r
     }
 
     /// Best effort: the failure is also in the report.
@@ -744,6 +805,7 @@ impl Operation {
         if let Ok(j) = self.journal() {
             let _ = j.failed(name, error);
         }
+        self.gate.lock().in_step = false;
     }
 
     /// Ends the operation: a consistent end (restored, or failed with nothing left to undo)
@@ -756,6 +818,9 @@ impl Operation {
         other_names: &[&str],
         r: &mut RestoreReport,
     ) {
+        if signals::terminating() {
+            return;
+        }
         let inconsistent = !r.live_untouched && r.status != Status::Restored;
         if error.is_some() || inconsistent {
             let id = self.id();

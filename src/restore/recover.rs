@@ -369,13 +369,20 @@ impl RecoverKind for PgInPlace {
                 "the load had not committed: {db} holds its data from before the restore"
             )),
             (Action::Abort, true) => {
-                let safety = state
+                let Some(safety) = state
                     .step("safety-backup")
                     .and_then(|s| s.result.as_ref())
                     .and_then(|r| r.get("path"))
                     .and_then(|p| p.as_str())
                     .map(PathBuf::from)
-                    .ok_or_else(|| RecoverError::Failed(format!("{db} already holds the backup's data and there is no safety backup to go back to: use --resume")))?;
+                else {
+                    // the load committed (or the data never differed from the backup): a
+                    // consistent end, but not the one asked for
+                    done.push(format!("{db} already holds the backup's data (verified) and there is no safety backup to go back to: it stays restored"));
+                    unmark(pg(), &mut conn, state, std::slice::from_ref(&db)).await;
+                    conn.close().await;
+                    return Ok(done);
+                };
                 let sloc = crate::backup::locate(
                     safety.parent().unwrap_or(Path::new(".")),
                     &crate::backup::BackupRef::Path(safety.clone()),

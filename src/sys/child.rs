@@ -96,6 +96,12 @@ pub fn die_with_migsafe(cmd: &mut Command) {
 /// Spawns `cmd` bound to migsafe (see [`die_with_migsafe`]) and registers its process group
 /// with the signal handler, which stops it on SIGINT/SIGTERM/SIGHUP.
 pub fn spawn(cmd: &mut Command) -> io::Result<(Child, signals::ChildGuard)> {
+    if signals::terminating() {
+        return Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "migsafe is being interrupted",
+        ));
+    }
     die_with_migsafe(cmd);
     let child = cmd.spawn()?;
     let guard = signals::track_child(child.id());

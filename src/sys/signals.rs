@@ -176,7 +176,12 @@ impl Drop for ChildGuard {
 
 pub fn track_child(pgid: u32) -> ChildGuard {
     install();
-    state().children.push(pgid);
+    let mut st = state();
+    // started while an interrupt is handled (its stop list is taken already): stop it now
+    if terminating() {
+        super::proc::signal_group(pgid, libc::SIGTERM);
+    }
+    st.children.push(pgid);
     ChildGuard(pgid)
 }
 
