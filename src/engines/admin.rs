@@ -224,3 +224,28 @@ pub trait Admin: Sync {
 pub fn unsupported(engine: &str, what: &str) -> EngineError {
     EngineError::Unsupported(format!("{engine} has no {what}"))
 }
+
+/// Rows of an admin query, as text; a failure names `what`.
+pub(crate) async fn rows(
+    conn: &mut Conn,
+    what: &str,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, EngineError> {
+    conn.query_text(sql)
+        .await
+        .map(|(_, r)| r)
+        .map_err(|e| EngineError::db(what.to_string(), e))
+}
+
+/// Runs an admin statement; a failure names `what`.
+pub(crate) async fn exec(conn: &mut Conn, what: &str, sql: &str) -> Result<(), EngineError> {
+    conn.execute(sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| EngineError::db(what.to_string(), e))
+}
+
+/// Column `i` of a text row.
+pub(crate) fn cell(r: &[Option<String>], i: usize) -> Option<String> {
+    r.get(i).cloned().flatten()
+}

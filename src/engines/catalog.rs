@@ -47,8 +47,19 @@ pub trait CatalogEngine: Sync {
     }
     /// An identifier quoted for the engine.
     fn quote_ident(&self, s: &str) -> String;
-    /// `SELECT version` text of the server.
-    async fn server_version(&self, conn: &mut Conn) -> Result<String, EngineError>;
+    /// The query that returns the server's version text.
+    fn version_sql(&self) -> &'static str;
+    /// The server's version text.
+    async fn server_version(&self, conn: &mut Conn) -> Result<String, EngineError> {
+        let (_, rows) = conn
+            .query_text(self.version_sql())
+            .await
+            .map_err(|e| EngineError::db("reading the server version", e))?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default())
+    }
 }
 
 /// A database schema as the engines describe it. Keys are qualified names as the engine shows

@@ -113,6 +113,25 @@ async fn matches_manifest(
     Ok(diffs.unwrap_or_else(|e| vec![e]))
 }
 
+/// The safety backup the journal recorded (path and manifest), if the step finished.
+fn safety_backup_of(state: &JournalState) -> Result<Option<Located>, RecoverError> {
+    let Some(path) = state
+        .step("safety-backup")
+        .and_then(|s| s.result.as_ref())
+        .and_then(|r| r.get("path"))
+        .and_then(|p| p.as_str())
+        .map(PathBuf::from)
+    else {
+        return Ok(None);
+    };
+    crate::backup::locate(
+        path.parent().unwrap_or(Path::new(".")),
+        &crate::backup::BackupRef::Path(path.clone()),
+    )
+    .map(Some)
+    .map_err(|e| failed("the safety backup", e))
+}
+
 /// `restore-swap`.
 pub struct PgSwap;
 
@@ -369,13 +388,7 @@ impl RecoverKind for PgInPlace {
                 "the load had not committed: {db} holds its data from before the restore"
             )),
             (Action::Abort, true) => {
-                let Some(safety) = state
-                    .step("safety-backup")
-                    .and_then(|s| s.result.as_ref())
-                    .and_then(|r| r.get("path"))
-                    .and_then(|p| p.as_str())
-                    .map(PathBuf::from)
-                else {
+                let Some(sloc) = safety_backup_of(state)? else {
                     // the load committed (or the data never differed from the backup): a
                     // consistent end, but not the one asked for
                     done.push(format!("{db} already holds the backup's data (verified) and there is no safety backup to go back to: it stays restored"));
@@ -383,11 +396,7 @@ impl RecoverKind for PgInPlace {
                     conn.close().await;
                     return Ok(done);
                 };
-                let sloc = crate::backup::locate(
-                    safety.parent().unwrap_or(Path::new(".")),
-                    &crate::backup::BackupRef::Path(safety.clone()),
-                )
-                .map_err(|e| failed("the safety backup", e))?;
+                let safety = sloc.path.clone();
                 step(
                     ctx.journal,
                     "load-safety-backup",
@@ -510,18 +519,8 @@ impl RecoverKind for MysqlInPlace {
                 ));
             }
             (Action::Abort, true) => {
-                let safety = state
-                    .step("safety-backup")
-                    .and_then(|s| s.result.as_ref())
-                    .and_then(|r| r.get("path"))
-                    .and_then(|p| p.as_str())
-                    .map(PathBuf::from)
-                    .ok_or_else(|| RecoverError::Failed(format!("{db} is partly loaded and there is no safety backup to go back to: use --resume to load the backup")))?;
-                let sloc = crate::backup::locate(
-                    safety.parent().unwrap_or(Path::new(".")),
-                    &crate::backup::BackupRef::Path(safety.clone()),
-                )
-                .map_err(|e| failed("the safety backup", e))?;
+                let sloc = safety_backup_of(state)?.ok_or_else(|| RecoverError::Failed(format!("{db} is partly loaded and there is no safety backup to go back to: use --resume to load the backup")))?;
+                let safety = sloc.path.clone();
                 step(
                     ctx.journal,
                     "load-safety-backup",

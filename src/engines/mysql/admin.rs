@@ -6,7 +6,9 @@
 
 use super::Mysql;
 use crate::engines::EngineError;
-use crate::engines::admin::{Admin, DatabaseState, Marker, SessionInfo, unsupported};
+use crate::engines::admin::{
+    Admin, DatabaseState, Marker, SessionInfo, cell, exec, rows, unsupported,
+};
 use crate::engines::conn::Conn;
 use crate::engines::target::Target;
 
@@ -19,28 +21,6 @@ pub fn ident(s: &str) -> String {
 
 pub fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-async fn rows(
-    conn: &mut Conn,
-    what: &str,
-    sql: &str,
-) -> Result<Vec<Vec<Option<String>>>, EngineError> {
-    conn.query_text(sql)
-        .await
-        .map(|(_, r)| r)
-        .map_err(|e| EngineError::db(what.to_string(), e))
-}
-
-async fn exec(conn: &mut Conn, what: &str, sql: &str) -> Result<(), EngineError> {
-    conn.execute(sql)
-        .await
-        .map(|_| ())
-        .map_err(|e| EngineError::db(what.to_string(), e))
-}
-
-fn cell(r: &[Option<String>], i: usize) -> Option<String> {
-    r.get(i).cloned().flatten()
 }
 
 #[async_trait::async_trait]

@@ -508,15 +508,8 @@ impl crate::engines::catalog::CatalogEngine for super::Mysql {
     fn quote_ident(&self, s: &str) -> String {
         ident(s)
     }
-    async fn server_version(&self, conn: &mut Conn) -> Result<String, crate::engines::EngineError> {
-        let (_, rows) = conn
-            .query_text("SELECT VERSION()")
-            .await
-            .map_err(|e| crate::engines::EngineError::db("reading the server version", e))?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default())
+    fn version_sql(&self) -> &'static str {
+        "SELECT VERSION()"
     }
     async fn in_transaction(&self, conn: &mut Conn) -> Result<Option<bool>, sqlx::Error> {
         in_transaction(conn).await.map(Some)

@@ -7,7 +7,7 @@
 
 use super::Postgres;
 use crate::engines::EngineError;
-use crate::engines::admin::{Admin, DatabaseState, Marker, SessionInfo};
+use crate::engines::admin::{Admin, DatabaseState, Marker, SessionInfo, cell, exec, rows};
 use crate::engines::conn::Conn;
 use crate::engines::target::Target;
 
@@ -22,24 +22,6 @@ pub fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-async fn rows(
-    conn: &mut Conn,
-    what: &str,
-    sql: &str,
-) -> Result<Vec<Vec<Option<String>>>, EngineError> {
-    conn.query_text(sql)
-        .await
-        .map(|(_, r)| r)
-        .map_err(|e| EngineError::db(what.to_string(), e))
-}
-
-async fn exec(conn: &mut Conn, what: &str, sql: &str) -> Result<(), EngineError> {
-    conn.execute(sql)
-        .await
-        .map(|_| ())
-        .map_err(|e| EngineError::db(what.to_string(), e))
-}
-
 /// ` AND pid NOT IN (…)` for sessions to spare.
 fn spare(except: &[i64]) -> String {
     if except.is_empty() {
@@ -48,10 +30,6 @@ fn spare(except: &[i64]) -> String {
         let ids: Vec<String> = except.iter().map(|p| p.to_string()).collect();
         format!(" AND pid NOT IN ({})", ids.join(", "))
     }
-}
-
-fn cell(r: &[Option<String>], i: usize) -> Option<String> {
-    r.get(i).cloned().flatten()
 }
 
 /// `name=value` entries of a `setconfig` array, as text rows.

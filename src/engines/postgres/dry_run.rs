@@ -554,15 +554,8 @@ impl crate::engines::catalog::CatalogEngine for super::Postgres {
     fn quote_ident(&self, s: &str) -> String {
         ident(s)
     }
-    async fn server_version(&self, conn: &mut Conn) -> Result<String, crate::engines::EngineError> {
-        let (_, rows) = conn
-            .query_text("SHOW server_version")
-            .await
-            .map_err(|e| crate::engines::EngineError::db("reading the server version", e))?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default())
+    fn version_sql(&self) -> &'static str {
+        "SHOW server_version"
     }
 }
 

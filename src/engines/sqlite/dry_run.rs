@@ -270,15 +270,8 @@ impl crate::engines::catalog::CatalogEngine for super::Sqlite {
     fn quote_ident(&self, s: &str) -> String {
         ident(s)
     }
-    async fn server_version(&self, conn: &mut Conn) -> Result<String, crate::engines::EngineError> {
-        let (_, rows) = conn
-            .query_text("SELECT sqlite_version()")
-            .await
-            .map_err(|e| crate::engines::EngineError::db("reading the server version", e))?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default())
+    fn version_sql(&self) -> &'static str {
+        "SELECT sqlite_version()"
     }
     async fn foreign_key_violations(
         &self,
