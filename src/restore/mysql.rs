@@ -226,19 +226,18 @@ pub(super) async fn run(
         r,
     )
     .await?;
-    let result = steps(
+    let steps = Steps {
         t,
         loc,
         s,
-        &progress,
-        &tools,
-        &mut admin,
-        &mut op,
-        &scratch,
+        progress,
+        tools: &tools,
+        admin: &mut admin,
+        op: &mut op,
+        scratch,
         live_exists,
-        r,
-    )
-    .await;
+    };
+    let result = steps.run(r).await;
     op.close(result.as_ref().err(), Some(&mut admin), &[], r)
         .await;
     admin.close().await;
@@ -246,208 +245,248 @@ pub(super) async fn run(
 }
 
 /// The steps after the preflight, each journaled before it changes the server.
-#[allow(clippy::too_many_arguments)]
-async fn steps(
-    t: &MyTarget,
-    loc: &Located,
-    s: &RestoreSettings,
-    progress: &Arc<dyn Progress>,
-    tools: &mybk::MyTools,
-    admin: &mut Conn,
-    op: &mut Operation,
-    scratch: &str,
+struct Steps<'a> {
+    t: &'a MyTarget,
+    loc: &'a Located,
+    s: &'a RestoreSettings,
+    progress: Arc<dyn Progress>,
+    tools: &'a mybk::MyTools,
+    admin: &'a mut Conn,
+    op: &'a mut Operation,
+    scratch: String,
     live_exists: bool,
-    r: &mut RestoreReport,
-) -> Result<(), BackupError> {
-    let m = &loc.manifest;
-    let db = t.database.clone();
-    let progress = progress.clone();
-    let scratch = scratch.to_string();
-    // rehearsal: prove the dump loads on this server and matches the manifest
-    let began = Instant::now();
-    let ds = &m.database_settings;
-    op.step("create-scratch", serde_json::json!({"database": scratch}))?;
-    myr::create_database(
-        admin,
-        &scratch,
-        ds.encoding.as_deref(),
-        ds.collate.as_deref(),
-    )
-    .await
-    .map_err(|e| BackupError::db("creating the scratch database", e))?;
-    op.done("create-scratch", serde_json::json!({}))?;
-    let f = mysql_load(
-        tools,
-        t,
-        &scratch,
-        &loc.path,
-        &progress,
-        &format!("rehearsing in {scratch}"),
-    )
-    .await;
-    let f = match f {
-        Ok(f) => f,
-        Err(e) => {
-            drop_scratch(admin, op, &scratch).await?;
-            return Err(e);
+}
+
+impl Steps<'_> {
+    async fn run(mut self, r: &mut RestoreReport) -> Result<(), BackupError> {
+        if self.rehearse(r).await? && self.safety_backup(r).await? {
+            self.stop_writes(r).await?;
+            self.load(r).await?;
         }
-    };
-    let issues = myr::classify_errors(&f.stderr);
-    if !f.status.success() {
-        r.errors = issues.clone();
-        let why = issues
-            .first()
-            .map(|i| i.message.clone())
-            .unwrap_or_else(|| child::tail(&f.stderr, 3));
-        r.step("rehearsal", began, false, why.clone());
-        drop_scratch(admin, op, &scratch).await?;
-        r.fail(
-            true,
-            format!(
-                "the dump does not load on this server ({why}); the live database was not touched"
-            ),
-        );
-        return Ok(());
+        Ok(())
     }
-    let mut conn = Conn::open(&t.sqlx_url(&scratch)).await?;
-    let diffs = verify_restored(&mut conn, m, Some((&scratch, &m.database)))
-        .await
-        .unwrap_or_else(|e| vec![e]);
-    conn.close().await;
-    drop_scratch(admin, op, &scratch).await?;
-    r.step(
-        "rehearsal",
-        began,
-        diffs.is_empty(),
-        format!(
-            "loaded into {scratch} (dropped again): {}",
-            summary_ok(&diffs, m.tables.len())
-        ),
-    );
-    if !diffs.is_empty() {
-        r.mismatches = diffs;
-        r.fail(
-            true,
-            "the rehearsal load does not match the manifest; the live database was not touched"
-                .to_string(),
-        );
-        return Ok(());
-    }
-    if live_exists && s.safety_backup {
+
+    /// Proves the dump loads on this server and matches the manifest, in a scratch database
+    /// dropped again. False: refused (the report says why).
+    async fn rehearse(&mut self, r: &mut RestoreReport) -> Result<bool, BackupError> {
+        let (t, loc, tools) = (self.t, self.loc, self.tools);
+        let (m, scratch) = (&loc.manifest, self.scratch.clone());
+        let progress = self.progress.clone();
+        let (admin, op) = (&mut *self.admin, &mut *self.op);
+        // rehearsal: prove the dump loads on this server and matches the manifest
         let began = Instant::now();
-        op.step(
-            "safety-backup",
-            serde_json::json!({"dir": absolute(&s.dir)}),
-        )?;
-        match safety_backup(s, PgFormat::Custom, &progress).await {
-            Ok(p) => {
-                op.done("safety-backup", serde_json::json!({"path": absolute(&p)}))?;
-                r.step(
-                    "safety-backup",
-                    began,
-                    true,
-                    format!("{} (restore it to undo)", p.display()),
-                );
-                r.safety_backup = Some(p);
-            }
+        let ds = &m.database_settings;
+        op.step("create-scratch", serde_json::json!({"database": scratch}))?;
+        myr::create_database(
+            admin,
+            &scratch,
+            ds.encoding.as_deref(),
+            ds.collate.as_deref(),
+        )
+        .await
+        .map_err(|e| BackupError::db("creating the scratch database", e))?;
+        op.done("create-scratch", serde_json::json!({}))?;
+        let f = mysql_load(
+            tools,
+            t,
+            &scratch,
+            &loc.path,
+            &progress,
+            &format!("rehearsing in {scratch}"),
+        )
+        .await;
+        let f = match f {
+            Ok(f) => f,
             Err(e) => {
-                op.failed("safety-backup", &e.to_string());
-                r.step("safety-backup", began, false, e.to_string());
-                r.fail(true, format!("the pre-restore safety backup failed ({e}); the live database was not touched"));
-                return Ok(());
+                drop_scratch(admin, op, &scratch).await?;
+                return Err(e);
             }
+        };
+        let issues = myr::classify_errors(&f.stderr);
+        if !f.status.success() {
+            r.errors = issues.clone();
+            let why = issues
+                .first()
+                .map(|i| i.message.clone())
+                .unwrap_or_else(|| child::tail(&f.stderr, 3));
+            r.step("rehearsal", began, false, why.clone());
+            drop_scratch(admin, op, &scratch).await?;
+            r.fail(
+                true,
+                format!(
+                    "the dump does not load on this server ({why}); the live database was not touched"
+                ),
+            );
+            return Ok(false);
         }
-    }
-    if !live_exists {
-        op.step("create-database", serde_json::json!({"database": db}))?;
-        myr::create_database(admin, &db, ds.encoding.as_deref(), ds.collate.as_deref())
+        let mut conn = Conn::open(&t.sqlx_url(&scratch)).await?;
+        let diffs = verify_restored(&mut conn, m, Some((&scratch, &m.database)))
             .await
-            .map_err(|e| BackupError::db("creating the database", e))?;
-        op.done("create-database", serde_json::json!({}))?;
-    } else {
-        // MySQL has no per-database connection switch: the sessions of the database are ended
-        // right before the final count and the load, so the count is as late as it can be
-        let began = Instant::now();
-        let eng = EngineKind::Mysql.engine().admin();
-        op.step("drain", serde_json::json!({"database": db}))?;
-        let drained = eng.drain(admin, &db, s.drain, &[]).await?;
-        op.done("drain", serde_json::json!(drained))?;
-        let mut conn = Conn::open(&t.sqlx_url(&db)).await?;
-        let now = crate::engines::snapshot::row_counts(&mut conn, u64::MAX).await;
+            .unwrap_or_else(|e| vec![e]);
         conn.close().await;
-        let now = now.map_err(|e| BackupError::db("counting rows", e))?;
-        let mut c = changes(m, EngineKind::Mysql, &now, None);
-        if let Some(before) = &r.changes
-            && before.rows > c.rows
-        {
-            c.rows = before.rows;
-        }
-        c.note = Some("counted right before the load, after the database's sessions were ended; MySQL/MariaDB cannot refuse new connections to one database, so a session that reconnects during the load can still write, and that write is lost too".into());
-        r.changes = Some(c);
+        drop_scratch(admin, op, &scratch).await?;
         r.step(
-            "stop-writes",
+            "rehearsal",
             began,
-            true,
+            diffs.is_empty(),
             format!(
-                "{} session(s) left, {} ended",
-                drained.left, drained.terminated
+                "loaded into {scratch} (dropped again): {}",
+                summary_ok(&diffs, m.tables.len())
             ),
         );
+        if !diffs.is_empty() {
+            r.mismatches = diffs;
+            r.fail(
+                true,
+                "the rehearsal load does not match the manifest; the live database was not touched"
+                    .to_string(),
+            );
+            return Ok(false);
+        }
+        Ok(true)
     }
-    let began = Instant::now();
-    op.step("load", serde_json::json!({"database": db, "safety_backup": r.safety_backup.as_deref().map(absolute)}))?;
-    let f = mysql_load(
-        tools,
-        t,
-        &db,
-        &loc.path,
-        &progress,
-        &format!("restoring {db}"),
-    )
-    .await?;
-    r.live_untouched = false;
-    if !f.status.success() {
-        op.failed("load", &child::tail(&f.stderr, 3));
-        r.errors = myr::classify_errors(&f.stderr);
-        let why = r
-            .errors
-            .first()
-            .map(|i| i.message.clone())
-            .unwrap_or_else(|| child::tail(&f.stderr, 3));
-        r.step("restore", began, false, why.clone());
-        let undo = r
-            .safety_backup
-            .as_ref()
-            .map(|p| format!("; restore {} to return to the state before", p.display()))
-            .unwrap_or_default();
-        r.fail(false, format!("the load failed ({why}) after the rehearsal passed; {db} is partly restored{undo}; `migsafe recover --operation {}` reloads the backup (or with --abort the safety backup)", op.id()));
-        return Ok(());
+
+    /// The pre-restore safety backup of the live database. False: it failed.
+    async fn safety_backup(&mut self, r: &mut RestoreReport) -> Result<bool, BackupError> {
+        let s = self.s;
+        let progress = self.progress.clone();
+        let live_exists = self.live_exists;
+        let op = &mut *self.op;
+        if live_exists && s.safety_backup {
+            let began = Instant::now();
+            op.step(
+                "safety-backup",
+                serde_json::json!({"dir": absolute(&s.dir)}),
+            )?;
+            match safety_backup(s, PgFormat::Custom, &progress).await {
+                Ok(p) => {
+                    op.done("safety-backup", serde_json::json!({"path": absolute(&p)}))?;
+                    r.step(
+                        "safety-backup",
+                        began,
+                        true,
+                        format!("{} (restore it to undo)", p.display()),
+                    );
+                    r.safety_backup = Some(p);
+                }
+                Err(e) => {
+                    op.failed("safety-backup", &e.to_string());
+                    r.step("safety-backup", began, false, e.to_string());
+                    r.fail(true, format!("the pre-restore safety backup failed ({e}); the live database was not touched"));
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
-    op.done("load", serde_json::json!({}))?;
-    r.step("restore", began, true, format!("{db} loaded"));
-    let began = Instant::now();
-    let mut conn = Conn::open(&t.sqlx_url(&db)).await?;
-    let diffs = verify_restored(&mut conn, m, Some((&db, &m.database)))
-        .await
-        .unwrap_or_else(|e| vec![e]);
-    conn.close().await;
-    r.step(
-        "verify",
-        began,
-        diffs.is_empty(),
-        summary_ok(&diffs, m.tables.len()),
-    );
-    if !diffs.is_empty() {
-        r.mismatches = diffs;
-        r.fail(
-            false,
-            format!("{db} was restored but does not match the manifest"),
+
+    /// Creates the database, or ends its sessions and counts what the load discards.
+    async fn stop_writes(&mut self, r: &mut RestoreReport) -> Result<(), BackupError> {
+        let (t, loc, s) = (self.t, self.loc, self.s);
+        let (m, db) = (&loc.manifest, t.database.clone());
+        let ds = &m.database_settings;
+        let live_exists = self.live_exists;
+        let (admin, op) = (&mut *self.admin, &mut *self.op);
+        if !live_exists {
+            op.step("create-database", serde_json::json!({"database": db}))?;
+            myr::create_database(admin, &db, ds.encoding.as_deref(), ds.collate.as_deref())
+                .await
+                .map_err(|e| BackupError::db("creating the database", e))?;
+            op.done("create-database", serde_json::json!({}))?;
+        } else {
+            // MySQL has no per-database connection switch: the sessions of the database are ended
+            // right before the final count and the load, so the count is as late as it can be
+            let began = Instant::now();
+            let eng = EngineKind::Mysql.engine().admin();
+            op.step("drain", serde_json::json!({"database": db}))?;
+            let drained = eng.drain(admin, &db, s.drain, &[]).await?;
+            op.done("drain", serde_json::json!(drained))?;
+            let mut conn = Conn::open(&t.sqlx_url(&db)).await?;
+            let now = crate::engines::snapshot::row_counts(&mut conn, u64::MAX).await;
+            conn.close().await;
+            let now = now.map_err(|e| BackupError::db("counting rows", e))?;
+            let mut c = changes(m, EngineKind::Mysql, &now, None);
+            if let Some(before) = &r.changes
+                && before.rows > c.rows
+            {
+                c.rows = before.rows;
+            }
+            c.note = Some("counted right before the load, after the database's sessions were ended; MySQL/MariaDB cannot refuse new connections to one database, so a session that reconnects during the load can still write, and that write is lost too".into());
+            r.changes = Some(c);
+            r.step(
+                "stop-writes",
+                began,
+                true,
+                format!(
+                    "{} session(s) left, {} ended",
+                    drained.left, drained.terminated
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The load into the live database, then its verification.
+    async fn load(&mut self, r: &mut RestoreReport) -> Result<(), BackupError> {
+        let (t, loc, tools) = (self.t, self.loc, self.tools);
+        let (m, db) = (&loc.manifest, t.database.clone());
+        let progress = self.progress.clone();
+        let op = &mut *self.op;
+        let began = Instant::now();
+        op.step("load", serde_json::json!({"database": db, "safety_backup": r.safety_backup.as_deref().map(absolute)}))?;
+        let f = mysql_load(
+            tools,
+            t,
+            &db,
+            &loc.path,
+            &progress,
+            &format!("restoring {db}"),
+        )
+        .await?;
+        r.live_untouched = false;
+        if !f.status.success() {
+            op.failed("load", &child::tail(&f.stderr, 3));
+            r.errors = myr::classify_errors(&f.stderr);
+            let why = r
+                .errors
+                .first()
+                .map(|i| i.message.clone())
+                .unwrap_or_else(|| child::tail(&f.stderr, 3));
+            r.step("restore", began, false, why.clone());
+            let undo = r
+                .safety_backup
+                .as_ref()
+                .map(|p| format!("; restore {} to return to the state before", p.display()))
+                .unwrap_or_default();
+            r.fail(false, format!("the load failed ({why}) after the rehearsal passed; {db} is partly restored{undo}; `migsafe recover --operation {}` reloads the backup (or with --abort the safety backup)", op.id()));
+            return Ok(());
+        }
+        op.done("load", serde_json::json!({}))?;
+        r.step("restore", began, true, format!("{db} loaded"));
+        let began = Instant::now();
+        let mut conn = Conn::open(&t.sqlx_url(&db)).await?;
+        let diffs = verify_restored(&mut conn, m, Some((&db, &m.database)))
+            .await
+            .unwrap_or_else(|e| vec![e]);
+        conn.close().await;
+        r.step(
+            "verify",
+            began,
+            diffs.is_empty(),
+            summary_ok(&diffs, m.tables.len()),
         );
-        return Ok(());
+        if !diffs.is_empty() {
+            r.mismatches = diffs;
+            r.fail(
+                false,
+                format!("{db} was restored but does not match the manifest"),
+            );
+            return Ok(());
+        }
+        r.status = Status::Restored;
+        r.message = format!("restored {db} in place from {}", m.file);
+        Ok(())
     }
-    r.status = Status::Restored;
-    r.message = format!("restored {db} in place from {}", m.file);
-    Ok(())
 }
 
 #[cfg(test)]

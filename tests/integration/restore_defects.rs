@@ -15,10 +15,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_migsafe"));
-    c.env_remove("DATABASE_URL").env("NO_COLOR", "1");
-    c
+/// Starts migsafe in `work` without a terminal (stdin closed, output captured).
+fn spawn_in(work: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_migsafe"))
+        .args(args)
+        .current_dir(work)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// The text of every journal of the run in `work`.
@@ -239,14 +247,7 @@ fn a_mariadb_load_killed_halfway_is_noticed_and_reloaded_and_leaves_no_password_
         let mut c = Conn::open(&url).await.unwrap();
         c.execute("DELETE FROM big WHERE id > 300000; DROP TRIGGER orders_bi").await.unwrap();
         c.close().await;
-        let mut child = bin()
-            .args(["restore", "latest", "--database-url", &url, "--dir", "backups", "--yes", "--drain", "1s", "--no-safety-backup"])
-            .current_dir(w)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_in(w, &["restore", "latest", "--database-url", &url, "--dir", "backups", "--yes", "--drain", "1s", "--no-safety-backup"]);
         wait_for_step(w, "load", &mut child);
         // kill -9 while the client loads (the dump locks each table while it fills it, so the
         // load is timed, not watched: the rehearsal showed it takes seconds)
@@ -494,8 +495,9 @@ fn an_in_place_restore_gives_up_on_a_lock_after_lock_timeout() {
         )
         .await;
         let began = Instant::now();
-        let mut child = bin()
-            .args([
+        let mut child = spawn_in(
+            w,
+            &[
                 "restore",
                 "latest",
                 "--database-url",
@@ -512,13 +514,8 @@ fn an_in_place_restore_gives_up_on_a_lock_after_lock_timeout() {
                 "2s",
                 "--output",
                 "json",
-            ])
-            .current_dir(w)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            ],
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         while child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -608,14 +605,7 @@ fn sigterm_and_sigint_without_a_terminal_undo_the_restore_and_say_so() {
             let w = work.path();
             ok_json(&run(w, &["backup", "create", "--database-url", &url, "--dir", "backups", "--output", "json"]));
             pg_exec(&server, "shop", "DELETE FROM big WHERE id > 299000").await;
-            let mut child = bin()
-                .args(["restore", "latest", "--database-url", &url, "--dir", "backups", "--yes", "--drain", "1s", "--no-safety-backup", "--strategy", strategy, "--output", "json"])
-                .current_dir(w)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let mut child = spawn_in(w, &["restore", "latest", "--database-url", &url, "--dir", "backups", "--yes", "--drain", "1s", "--no-safety-backup", "--strategy", strategy, "--output", "json"]);
             wait_for_step(w, step, &mut child);
             migsafe::sys::proc::send_signal(child.id(), sig);
             let r = finish(child);
@@ -676,8 +666,9 @@ fn two_backups_started_in_the_same_second_both_succeed() {
         let url = server.url("shop");
         for _round in 0..3 {
             let spawn = || {
-                bin()
-                    .args([
+                spawn_in(
+                    w,
+                    &[
                         "backup",
                         "create",
                         "--database-url",
@@ -686,12 +677,8 @@ fn two_backups_started_in_the_same_second_both_succeed() {
                         "backups",
                         "--output",
                         "json",
-                    ])
-                    .current_dir(w)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                    ],
+                )
             };
             let (a, b) = (spawn(), spawn());
             let (a, b) = (finish(a), finish(b));
