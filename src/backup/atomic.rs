@@ -26,6 +26,8 @@ pub struct Staging {
     /// Where the tool writes: `<staging>/<name>.partial`.
     pub partial: PathBuf,
     committed: bool,
+    /// Removes the staging directory if migsafe is interrupted meanwhile.
+    _on_interrupt: crate::sys::signals::CleanupGuard,
 }
 
 impl Staging {
@@ -60,11 +62,18 @@ impl Staging {
                         continue;
                     }
                     let partial = dir.join(format!("{name}.partial"));
+                    let (d, n) = (dir.clone(), name.clone());
+                    let guard = crate::sys::signals::on_interrupt(move || {
+                        std::fs::remove_dir_all(&d)
+                            .ok()
+                            .map(|_| format!("the unfinished backup {n} was removed"))
+                    });
                     return Ok(Staging {
                         dir,
                         name,
                         partial,
                         committed: false,
+                        _on_interrupt: guard,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,

@@ -11,9 +11,15 @@ pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
         _ if cmd.settings.pending => cmd.settings.live_url.clone(),
         _ => None,
     };
-    if let Some(url) = live {
+    let servers: Vec<String> = live
+        .into_iter()
+        .chain(cmd.settings.scratch_url.clone())
+        .collect();
+    if !servers.is_empty() {
         let rt = crate::app::runtime()?;
-        super::unfinished::warn(&rt, &url);
+        for url in &servers {
+            super::unfinished::warn(&rt, url);
+        }
     }
     let mut bar: Option<Progress> = None;
     let report = crate::dry_run::run(&cmd.settings, &mut |done, total| {

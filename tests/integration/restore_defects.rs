@@ -823,3 +823,30 @@ fn copies_kept_by_swap_restores_are_listed_and_pruned_but_never_the_newest() {
         a.close().await;
     });
 }
+
+#[test]
+fn a_backup_interrupted_without_a_terminal_leaves_no_staging_folder() {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
+        pg_setup(&server, "shop").await;
+        pg_exec(&server, "shop", "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS pad FROM generate_series(1, 300000) g").await;
+        let url = server.url("shop");
+        let mut child = spawn_in(w, &["backup", "create", "--database-url", &url, "--dir", "backups", "--format", "plain"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !names(&w.join("backups")).iter().any(|n| n.starts_with(".migsafe-staging-")) {
+            assert!(child.try_wait().unwrap().is_none(), "the backup ended before it was interrupted");
+            assert!(Instant::now() < deadline, "no staging folder appeared");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        migsafe::sys::proc::send_signal(child.id(), libc::SIGTERM);
+        let r = finish(child);
+        assert_eq!(r.code, 128 + libc::SIGTERM, "{}", r.stderr);
+        assert!(r.stderr.contains("interrupted by SIGTERM") && r.stderr.contains("unfinished backup"), "{}", r.stderr);
+        assert!(names(&w.join("backups")).is_empty(), "{:?}", names(&w.join("backups")));
+    });
+}
