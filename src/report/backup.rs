@@ -447,8 +447,17 @@ pub fn restore(r: &RestoreReport, json_out: bool, color: bool) -> String {
             r.carried_over.len()
         );
         for s in &r.not_carried_over {
-            let _ = writeln!(out, "  not carried over (maintenance leftover): {s}");
+            let _ = writeln!(
+                out,
+                "  not carried over (migsafe's read-only or maintenance mode): {s}"
+            );
         }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    if let (Some(op), Some(j)) = (&r.operation, &r.journal) {
+        let _ = writeln!(out, "journal: {} (operation {op})", j.display());
     }
     let status = match (r.status, color) {
         (Status::Restored | Status::Checked, true) => {
