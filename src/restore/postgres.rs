@@ -740,11 +740,32 @@ impl<'a> PgRestore<'a> {
         // own session overrides the default (PGOPTIONS)
         let began = Instant::now();
         op.step("read-only", json!({"database": db, "prior": prior}))?;
-        eng().set_read_only(&mut self.admin, &db, true).await?;
-        op.done("read-only", json!({}))?;
+        // ALTER DATABASE needs the owner (or a superuser): a role that may restore the tables but
+        // not change the database restores anyway, and says what that means for the count
+        let read_only = match eng().set_read_only(&mut self.admin, &db, true).await {
+            Ok(()) => {
+                op.done("read-only", json!({}))?;
+                true
+            }
+            Err(e) => {
+                op.failed("read-only", &e.to_string());
+                r.warnings.push(format!("new sessions could not be made read-only ({e}): they can still write while the restore runs, and the changes counted below miss those writes"));
+                false
+            }
+        };
         op.step("drain", json!({"database": db}))?;
-        let drained = eng().drain(&mut self.admin, &db, self.s.drain, &[]).await?;
-        op.done("drain", json!(drained))?;
+        let drained = match eng().drain(&mut self.admin, &db, self.s.drain, &[]).await {
+            Ok(d) => {
+                op.done("drain", json!(d))?;
+                d
+            }
+            Err(e) => {
+                // terminating other roles' sessions needs a superuser or pg_signal_backend
+                op.failed("drain", &e.to_string());
+                r.warnings.push(format!("the open sessions could not be ended ({e}): the restore waits for their locks, up to --lock-timeout"));
+                Default::default()
+            }
+        };
         let mut conn = Conn::open(&self.t.sqlx_url(&db)).await?;
         let c = count_changes(&mut conn, m).await;
         conn.close().await;
@@ -759,17 +780,27 @@ impl<'a> PgRestore<'a> {
         r.step(
             "stop-writes",
             began,
-            true,
+            read_only,
             format!(
-                "{db} read-only for new sessions; {} session(s) left, {} terminated",
-                drained.left, drained.terminated
+                "{}; {} session(s) left, {} terminated",
+                if read_only {
+                    format!("{db} read-only for new sessions")
+                } else {
+                    format!("{db} could not be made read-only")
+                },
+                drained.left,
+                drained.terminated
             ),
         );
         let began = Instant::now();
         op.step("load", json!({"database": db}))?;
         let what = format!("restoring {db} in place");
         let loaded = self.load(&db, &what, true, r).await;
-        let restored_prior = self.put_back(op, &prior).await;
+        let restored_prior = if read_only {
+            self.put_back(op, &prior).await
+        } else {
+            Ok(())
+        };
         let (f, failure) = loaded?;
         restored_prior?;
         if let Some(why) = failure {

@@ -274,7 +274,9 @@ async fn put_back_read_only(
     db: &str,
     done: &mut Vec<String>,
 ) -> Result<(), RecoverError> {
-    if state.started("read-only") && !state.finished("read-write") {
+    // a read-only step that failed changed nothing; one cut short may have
+    let changed = state.step("read-only").is_some_and(|s| s.error.is_none());
+    if changed && !state.finished("read-write") {
         let was = prior(state).and_then(|p| {
             p.setting("default_transaction_read_only")
                 .map(str::to_string)

@@ -850,3 +850,33 @@ fn a_backup_interrupted_without_a_terminal_leaves_no_staging_folder() {
         assert!(names(&w.join("backups")).is_empty(), "{:?}", names(&w.join("backups")));
     });
 }
+
+#[test]
+fn an_in_place_restore_by_a_role_that_does_not_own_the_database_still_restores_and_says_what_it_could_not_do()
+ {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
+        pg_exec(&server, "postgres", "CREATE ROLE restorer LOGIN").await;
+        pg_exec(&server, "postgres", "CREATE DATABASE shop2").await;
+        pg_exec(&server, "shop2", "CREATE TABLE mine (a int); INSERT INTO mine VALUES (1), (2); ALTER TABLE mine OWNER TO restorer; ALTER SCHEMA public OWNER TO restorer").await;
+        let url = server.url("shop2").replace("postgres@", "restorer@");
+        ok_json(&run(w, &["backup", "create", "--database-url", &url, "--dir", "backups", "--output", "json"]));
+        pg_exec(&server, "shop2", "INSERT INTO mine VALUES (3)").await;
+        // a superuser's session the restorer may not end
+        let mut other = pg_conn(&server, "shop2").await;
+        other.execute("SELECT 1").await.unwrap();
+        let r = run(w, &["restore", "latest", "--database-url", &url, "--dir", "backups", "--yes", "--strategy", "in-place", "--no-safety-backup", "--drain", "1s", "--output", "json"]);
+        let v = ok_json(&r);
+        assert_eq!(v["status"], "restored", "{}", r.stdout);
+        let warnings = v["warnings"].to_string();
+        assert!(warnings.contains("could not be made read-only") && warnings.contains("could not be ended"), "{warnings}");
+        assert_eq!(scalar(&mut other, "SELECT count(*)::text FROM mine").await, "2");
+        other.close().await;
+        assert!(migsafe::journal::unfinished(&w.join(".migsafe/journal")).is_empty());
+    });
+}
