@@ -1,6 +1,7 @@
 //! `migsafe.toml`: schema, discovery (walking up from the working directory) and validation.
 
 use crate::classify::Level;
+use crate::engines::postgres::backup::PgFormat;
 use crate::migrations::TxSetting;
 use crate::model::Severity;
 use crate::rules::{self, Version};
@@ -8,6 +9,7 @@ use crate::sql::Dialect;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const FILE_NAME: &str = "migsafe.toml";
 
@@ -25,7 +27,7 @@ struct Raw {
     #[serde(default)]
     integrity: crate::integrity::RawIntegrityConfig,
     #[serde(default)]
-    backup: crate::cli::backup::RawBackupConfig,
+    backup: RawBackupConfig,
 }
 
 /// A validated config file.
@@ -44,7 +46,7 @@ pub struct Config {
     /// `[[integrity.assert]]`: custom assertions for `integrity-check`.
     pub integrity_asserts: Vec<crate::integrity::Assertion>,
     /// `[backup]`: defaults for `backup` and `restore`.
-    pub backup: crate::cli::backup::BackupConfig,
+    pub backup: BackupConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +248,66 @@ fn parse_migrations(value: Option<toml::Value>) -> Result<MigrationsConfig, Stri
     Ok(out)
 }
 
+/// `[backup]` in `migsafe.toml`, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupConfig {
+    dir: Option<PathBuf>,
+    format: Option<String>,
+    jobs: Option<u32>,
+    keep: Option<usize>,
+    exact_row_limit: Option<u64>,
+    drain: Option<String>,
+    pg_bin_dir: Option<PathBuf>,
+}
+
+/// `[backup]`, validated; relative paths are relative to the config file's folder.
+#[derive(Debug, Clone, Default)]
+pub struct BackupConfig {
+    pub dir: Option<PathBuf>,
+    pub format: Option<PgFormat>,
+    pub jobs: Option<u32>,
+    pub keep: Option<usize>,
+    pub exact_row_limit: Option<u64>,
+    pub drain: Option<Duration>,
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl RawBackupConfig {
+    pub fn validate(self, base: &Path) -> Result<BackupConfig, String> {
+        let format = match self.format.as_deref() {
+            None => None,
+            Some(f) => Some(PgFormat::parse(f).ok_or_else(|| {
+                format!("[backup] format = {f:?}: expected \"custom\", \"directory\" or \"plain\"")
+            })?),
+        };
+        if self.jobs == Some(0) {
+            return Err("[backup] jobs = 0: expected 1 or more".into());
+        }
+        if self.keep == Some(0) {
+            return Err(
+                "[backup] keep = 0: expected 1 or more (the newest verified backup is always kept)"
+                    .into(),
+            );
+        }
+        let drain = match self.drain.as_deref() {
+            None => None,
+            Some(d) => Some(humantime::parse_duration(d).map_err(|_| {
+                format!("[backup] drain = {d:?}: expected a duration such as \"10s\"")
+            })?),
+        };
+        Ok(BackupConfig {
+            dir: self.dir.map(|d| base.join(d)),
+            format,
+            jobs: self.jobs,
+            keep: self.keep,
+            exact_row_limit: self.exact_row_limit,
+            drain,
+            pg_bin_dir: self.pg_bin_dir.map(|d| base.join(d)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +383,19 @@ mod tests {
                 .to_string()
                 .contains("expected one of sqlx")
         );
+    }
+
+    #[test]
+    fn config_section_is_validated() {
+        let raw: RawBackupConfig =
+            toml::from_str("dir = \"bk\"\nformat = \"directory\"\njobs = 4\ndrain = \"5s\"\n")
+                .unwrap();
+        let c = raw.validate(Path::new("/repo")).unwrap();
+        assert_eq!(c.dir, Some(PathBuf::from("/repo/bk")));
+        assert_eq!(c.format, Some(PgFormat::Directory));
+        assert_eq!(c.drain, Some(Duration::from_secs(5)));
+        let bad: RawBackupConfig = toml::from_str("format = \"tar\"\n").unwrap();
+        assert!(bad.validate(Path::new("/")).unwrap_err().contains("format"));
+        assert!(toml::from_str::<RawBackupConfig>("dirr = \"x\"\n").is_err());
     }
 }

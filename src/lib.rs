@@ -9,6 +9,8 @@ pub mod backup;
 pub mod classify;
 /// Command-line definitions and validation into settings.
 pub mod cli;
+/// Per-command wiring: operation, progress, renderer, exit code.
+pub mod commands;
 /// `migsafe.toml` schema and discovery.
 pub mod config;
 /// `dry-run`: apply migrations to a throwaway database, observe, diff, throw away.
@@ -19,13 +21,22 @@ pub mod engines;
 pub mod init;
 /// `integrity-check`: cost-aware read-only checks that a database is sound.
 pub mod integrity;
+/// Journals of operations that change a database: one fsynced event per step.
+pub mod journal;
 pub mod migrations;
 pub mod model;
+/// `migsafe recover`: ends unfinished operations from their journals.
+pub mod recover;
 /// Renderers for reports and rule documentation.
 pub mod report;
+/// `restore`: proves the backup and the target ready, then restores so a failure or a crash
+/// leaves a consistent database (journaled).
+pub mod restore;
 /// The rule catalog and registry.
 pub mod rules;
 /// Statement splitting, parsing and the statement model (the only sqlparser boundary).
 pub mod sql;
+/// System plumbing: durable files, process identity, child processes, signals.
+pub mod sys;
 /// Changed files since a git revision (`--since`).
 pub mod vcs;

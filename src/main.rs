@@ -18,14 +18,19 @@ fn run() -> Result<app::Outcome, app::AppError> {
     match cli.command {
         Command::Check(args) => app::check(args.resolve(&globals, &config()?)?),
         Command::IntegrityCheck(args) => {
-            migsafe::integrity::command::run(args.resolve(&globals, &config()?)?)
+            migsafe::commands::integrity::run(args.resolve(&globals, &config()?)?)
         }
-        Command::Backup(args) => migsafe::backup::command::run(args.resolve(&globals, &config()?)?),
+        Command::Backup(args) => {
+            migsafe::commands::backup::run(args.resolve(&globals, &config()?)?)
+        }
         Command::Restore(args) => {
-            migsafe::backup::command::run(args.resolve(&globals, &config()?)?)
+            migsafe::commands::backup::run(args.resolve(&globals, &config()?)?)
+        }
+        Command::Recover(args) => {
+            migsafe::commands::recover::run(args.resolve(&globals, &config()?)?)
         }
         Command::DryRun(args) => {
-            migsafe::dry_run::command::run(args.resolve(&globals, &config()?)?)
+            migsafe::commands::dry_run::run(args.resolve(&globals, &config()?)?)
         }
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
         Command::Init(args) => app::init(&args, &globals, &cwd),
@@ -35,7 +40,12 @@ fn run() -> Result<app::Outcome, app::AppError> {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    // one signal mechanism for every command: cleanup and a message on SIGINT/SIGTERM/SIGHUP
+    migsafe::sys::signals::install();
+    let result = run();
+    // an interrupt is being handled on the signal thread: it exits when its cleanup is done
+    migsafe::sys::signals::wait_if_terminating();
+    match result {
         Ok(outcome) => {
             let mut out = std::io::stdout().lock();
             // a closed pipe (e.g. `| head`) is not an error worth a panic

@@ -1,6 +1,8 @@
 //! Integration tests: the real `migsafe` binary and the library on fixtures. One test binary;
 //! its modules live in `tests/integration/`.
 
+#[path = "integration/architecture.rs"]
+mod architecture;
 #[path = "integration/backup.rs"]
 mod backup;
 #[path = "integration/catalog.rs"]
@@ -9,6 +11,8 @@ mod catalog;
 mod check_output;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/crash.rs"]
+mod crash;
 #[path = "integration/docs.rs"]
 mod docs;
 #[path = "integration/dry_run.rs"]
@@ -19,6 +23,8 @@ mod engines;
 mod integrity;
 #[path = "integration/packaging.rs"]
 mod packaging;
+#[path = "integration/restore_defects.rs"]
+mod restore_defects;
 #[path = "integration/robustness.rs"]
 mod robustness;
 #[path = "integration/support.rs"]

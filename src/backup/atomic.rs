@@ -1,130 +1,20 @@
 //! Writing backups so a failure never leaves a file that looks complete: work happens in a
-//! private staging directory (0700) inside the backup folder, files are 0600, fsynced, then
-//! renamed into place without replacing anything, and the folder is fsynced. Also the streaming
-//! sha256 used while a dump tool writes through migsafe.
+//! private staging directory (0700) inside the backup folder, reserved under the backup's final
+//! name before the dump starts; files are 0600, fsynced, then renamed into place without
+//! replacing anything, and the folder is fsynced (the file primitives are `sys::durable`).
 
+pub use crate::sys::durable::{
+    Digest256, copy_hashing, create_private, fsync_dir, fsync_tree, hash_file, hex, make_private,
+    rename_noreplace, write_replace,
+};
 use sha2::{Digest, Sha256};
-use std::ffi::CString;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// Prefix of staging directories; `backup list` ignores them and `backup prune` removes those
 /// whose process is gone.
 pub const STAGING_PREFIX: &str = ".migsafe-staging-";
-
-const CHUNK: usize = 256 * 1024;
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Creates a file that did not exist, mode 0600.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-/// Replaces `path` with `bytes` atomically: a 0600 temp file in the same folder, fsync, rename,
-/// fsync of the folder. Readers see the old content or the new, never a mix.
-pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut n = 0u32;
-    let (tmp, mut f) = loop {
-        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-        match create_private(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-            Err(e) => return Err(e),
-        }
-    };
-    let result = f
-        .write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    fsync_dir(dir)
-}
-
-/// Renames `from` to `to` unless `to` exists (renameat2 RENAME_NOREPLACE; filesystems without
-/// it get a check-then-rename, still inside our own name reservation).
-pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
-    };
-    let (f, t) = (c(from)?, c(to)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
-            if to.exists() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} already exists", to.display()),
-                ));
-            }
-            std::fs::rename(from, to)
-        }
-        _ => Err(err),
-    }
-}
-
-/// fsyncs every file under `path` (or `path` itself), then each directory.
-pub fn fsync_tree(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            fsync_tree(&entry?.path())?;
-        }
-        fsync_dir(path)
-    } else {
-        File::open(path)?.sync_all()
-    }
-}
-
-/// Makes every file under `path` 0600 and every directory 0700.
-pub fn make_private(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-        for entry in std::fs::read_dir(path)? {
-            make_private(&entry?.path())?;
-        }
-        Ok(())
-    } else {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-    }
-}
 
 /// A reserved backup name and its private staging directory. Dropping it without
 /// [`Staging::commit`] removes the staging directory and everything in it.
@@ -136,6 +26,8 @@ pub struct Staging {
     /// Where the tool writes: `<staging>/<name>.partial`.
     pub partial: PathBuf,
     committed: bool,
+    /// Removes the staging directory if migsafe is interrupted meanwhile.
+    _on_interrupt: crate::sys::signals::CleanupGuard,
 }
 
 impl Staging {
@@ -153,20 +45,35 @@ impl Staging {
             if final_path.exists() || super::manifest::Manifest::path_for(&final_path).exists() {
                 continue;
             }
-            let dir = backup_dir.join(format!("{STAGING_PREFIX}{}-{name}", std::process::id()));
+            // the name alone (not the pid) makes the reservation: two runs in the same second
+            // cannot both take it, and the second learns it before its dump starts
+            let dir = backup_dir.join(format!("{STAGING_PREFIX}{name}"));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
+                    let me = std::process::id();
+                    let owner = format!("{me} {}\n", crate::sys::proc::start_time(me).unwrap_or(0));
+                    if let Err(e) = std::fs::write(dir.join(OWNER_FILE), owner) {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(e);
+                    }
                     // re-check: a concurrent run may have finished this name meanwhile
                     if final_path.exists() {
                         let _ = std::fs::remove_dir(&dir);
                         continue;
                     }
                     let partial = dir.join(format!("{name}.partial"));
+                    let (d, n) = (dir.clone(), name.clone());
+                    let guard = crate::sys::signals::on_interrupt(move || {
+                        std::fs::remove_dir_all(&d)
+                            .ok()
+                            .map(|_| format!("the unfinished backup {n} was removed"))
+                    });
                     return Ok(Staging {
                         dir,
                         name,
                         partial,
                         committed: false,
+                        _on_interrupt: guard,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -198,62 +105,17 @@ impl Drop for Staging {
     }
 }
 
-/// The pid encoded in a staging directory name, to tell a live run from a dead one.
-pub fn staging_pid(name: &str) -> Option<u32> {
-    name.strip_prefix(STAGING_PREFIX)?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
-}
+/// The file in a staging directory that names the run holding the reservation.
+const OWNER_FILE: &str = "owner";
 
-/// Running sha256 and byte count.
-#[derive(Default)]
-pub struct Digest256 {
-    hasher: Sha256,
-    pub bytes: u64,
-}
-
-impl Digest256 {
-    pub fn update(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-        self.bytes += data.len() as u64;
-    }
-
-    pub fn hex(self) -> String {
-        hex(&self.hasher.finalize())
-    }
-}
-
-/// Copies `from` into `to` while hashing, reporting progress; returns bytes and sha256.
-/// A write error (ENOSPC, EFBIG, EIO) is returned as is: the caller removes the partial file.
-pub fn copy_hashing(
-    from: &mut dyn Read,
-    to: &mut dyn Write,
-    on_bytes: &dyn Fn(u64),
-) -> io::Result<(u64, String)> {
-    let mut d = Digest256::default();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        d.update(&buf[..n]);
-        on_bytes(n as u64);
-    }
-    to.flush()?;
-    let bytes = d.bytes;
-    Ok((bytes, d.hex()))
-}
-
-/// sha256 and size of a file.
-pub fn hash_file(path: &Path, on_bytes: &dyn Fn(u64)) -> io::Result<(u64, String)> {
-    let mut f = File::open(path)?;
-    copy_hashing(&mut f, &mut io::sink(), on_bytes)
+/// Whether the run that reserved a staging directory still runs (pid and start time from its
+/// owner file; a directory without one is judged by its age by the caller).
+pub fn staging_alive(dir: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(dir.join(OWNER_FILE)).ok()?;
+    let mut it = text.split_whitespace();
+    let pid: u32 = it.next()?.parse().ok()?;
+    let start: Option<u64> = it.next().and_then(|s| s.parse().ok()).filter(|s| *s != 0);
+    Some(crate::sys::proc::alive(pid, start))
 }
 
 /// Every file under `root` as (relative path, bytes, sha256), sorted by path, and the digest of
@@ -308,20 +170,7 @@ pub fn listing_digest(entries: &[super::manifest::FileEntry]) -> (u64, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_replace_is_private_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.json");
-        write_replace(&p, b"one").unwrap();
-        write_replace(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(
-            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn reservations_within_a_second_get_suffixes_and_uncommitted_ones_vanish() {
@@ -345,20 +194,7 @@ mod tests {
         assert_eq!(names, vec!["backup_20261129_141500.dump".to_string()]);
         let c = Staging::reserve(dir.path(), "backup_20261129_141500", "dump").unwrap();
         assert_eq!(c.name, "backup_20261129_141500_2.dump");
-        assert_eq!(
-            staging_pid(&c.dir.file_name().unwrap().to_string_lossy()),
-            Some(std::process::id())
-        );
-    }
-
-    #[test]
-    fn rename_noreplace_refuses_to_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        std::fs::write(&a, b"a").unwrap();
-        std::fs::write(&b, b"b").unwrap();
-        assert!(rename_noreplace(&a, &b).is_err());
-        assert_eq!(std::fs::read(&b).unwrap(), b"b");
+        assert_eq!(staging_alive(&c.dir), Some(true));
     }
 
     #[test]

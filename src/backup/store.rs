@@ -89,6 +89,11 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Entry>> {
             });
         }
     }
+    // LATEST names the newest verified backup: an entry that is not (its manifest was replaced,
+    // its file is gone) is never shown as LATEST, whatever the file says
+    for e in out.iter_mut() {
+        e.latest = e.latest && e.verified && e.problem.is_none();
+    }
     out.sort_by(|a, b| {
         let ka = a.manifest.as_ref().map(|m| m.started_at);
         let kb = b.manifest.as_ref().map(|m| m.started_at);
@@ -150,6 +155,41 @@ fn remove_path(p: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Staging folders whose run is gone (its owner file names a dead process, or it has none and
+/// is older than an hour).
+fn dead_staging(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for s in std::fs::read_dir(dir)?.flatten() {
+        let name = s.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(STAGING_PREFIX) {
+            continue;
+        }
+        let path = s.path();
+        let dead = match atomic::staging_alive(&path) {
+            Some(alive) => !alive,
+            None => std::fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > ORPHAN_AGE),
+        };
+        if dead {
+            out.push((name, path));
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the staging folders of runs that died (a safety backup killed mid-dump); returns how
+/// many.
+pub fn sweep_dead_staging(dir: &Path) -> usize {
+    dead_staging(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, p)| std::fs::remove_dir_all(p).is_ok())
+        .count()
+}
+
 /// Keeps the `keep` newest backups and the newest verified one; removes the rest with their
 /// manifests and globals, plus staging folders of dead runs and old incomplete files.
 pub fn prune(dir: &Path, keep: usize, dry_run: bool) -> std::io::Result<PruneReport> {
@@ -201,21 +241,13 @@ pub fn prune(dir: &Path, keep: usize, dry_run: bool) -> std::io::Result<PruneRep
             }
         }
     }
-    for s in std::fs::read_dir(dir)?.flatten() {
-        let name = s.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(STAGING_PREFIX) {
-            continue;
-        }
-        let dead =
-            atomic::staging_pid(&name).is_none_or(|pid| !crate::engines::process::alive(pid, None));
-        if dead {
-            removed.push(Removed {
-                file: name.clone(),
-                reason: "staging folder of a run that died".into(),
-            });
-            if !dry_run {
-                std::fs::remove_dir_all(s.path())?;
-            }
+    for (name, path) in dead_staging(dir)? {
+        removed.push(Removed {
+            file: name,
+            reason: "staging folder of a run that died".into(),
+        });
+        if !dry_run {
+            std::fs::remove_dir_all(path)?;
         }
     }
     let latest = if dry_run {
@@ -303,18 +335,13 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        std::fs::create_dir(
-            dir.path()
-                .join(format!("{STAGING_PREFIX}{dead}-backup_1.dump")),
-        )
-        .unwrap();
-        std::fs::create_dir(dir.path().join(format!(
-            "{STAGING_PREFIX}{}-backup_2.dump",
-            std::process::id()
-        )))
-        .unwrap();
+        let d1 = dir.path().join(format!("{STAGING_PREFIX}backup_1.dump"));
+        std::fs::create_dir(&d1).unwrap();
+        std::fs::write(d1.join("owner"), format!("{dead} 1\n")).unwrap();
+        let live = crate::backup::atomic::Staging::reserve(dir.path(), "backup_2", "dump").unwrap();
         let r = prune(dir.path(), 5, false).unwrap();
         assert_eq!(r.removed.len(), 1);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(live.dir.exists());
     }
 }

@@ -1,77 +1,16 @@
-//! Arguments of `backup create|verify|list|prune` and `restore`, and the `[backup]` section of
-//! `migsafe.toml`, validated into settings.
+//! Arguments of `backup create|verify|list|prune` and `restore`, validated into settings (with
+//! the defaults of the `[backup]` section of `migsafe.toml`).
 
 use super::{CliGlobals, UsageError};
 use crate::backup::manifest::Purpose;
-use crate::backup::restore::{RestoreSettings, Strategy};
 use crate::backup::{BackupRef, CreateSettings, VerifySettings};
 use crate::config::Config;
 use crate::engines::postgres::backup::PgFormat;
 use crate::engines::snapshot::DEFAULT_EXACT_LIMIT;
+use crate::restore::{RestoreSettings, Strategy};
 use clap::{Args, Subcommand};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-
-/// `[backup]` in `migsafe.toml`, as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBackupConfig {
-    dir: Option<PathBuf>,
-    format: Option<String>,
-    jobs: Option<u32>,
-    keep: Option<usize>,
-    exact_row_limit: Option<u64>,
-    drain: Option<String>,
-    pg_bin_dir: Option<PathBuf>,
-}
-
-/// `[backup]`, validated; relative paths are relative to the config file's folder.
-#[derive(Debug, Clone, Default)]
-pub struct BackupConfig {
-    pub dir: Option<PathBuf>,
-    pub format: Option<PgFormat>,
-    pub jobs: Option<u32>,
-    pub keep: Option<usize>,
-    pub exact_row_limit: Option<u64>,
-    pub drain: Option<Duration>,
-    pub pg_bin_dir: Option<PathBuf>,
-}
-
-impl RawBackupConfig {
-    pub fn validate(self, base: &Path) -> Result<BackupConfig, String> {
-        let format = match self.format.as_deref() {
-            None => None,
-            Some(f) => Some(PgFormat::parse(f).ok_or_else(|| {
-                format!("[backup] format = {f:?}: expected \"custom\", \"directory\" or \"plain\"")
-            })?),
-        };
-        if self.jobs == Some(0) {
-            return Err("[backup] jobs = 0: expected 1 or more".into());
-        }
-        if self.keep == Some(0) {
-            return Err(
-                "[backup] keep = 0: expected 1 or more (the newest verified backup is always kept)"
-                    .into(),
-            );
-        }
-        let drain = match self.drain.as_deref() {
-            None => None,
-            Some(d) => Some(humantime::parse_duration(d).map_err(|_| {
-                format!("[backup] drain = {d:?}: expected a duration such as \"10s\"")
-            })?),
-        };
-        Ok(BackupConfig {
-            dir: self.dir.map(|d| base.join(d)),
-            format,
-            jobs: self.jobs,
-            keep: self.keep,
-            exact_row_limit: self.exact_row_limit,
-            drain,
-            pg_bin_dir: self.pg_bin_dir.map(|d| base.join(d)),
-        })
-    }
-}
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -171,6 +110,9 @@ pub struct PruneArgs {
     /// How many of the newest backups to keep (default: `[backup] keep`)
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+    /// Also drop the copies swap restores kept of the database (`<db>_before_restore_<ts>`) that are older than this, never the newest (needs the database URL)
+    #[arg(long, value_name = "DURATION")]
+    pub keep_before_restore: Option<String>,
     /// Show what would be removed, remove nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -205,6 +147,9 @@ pub struct RestoreArgs {
     /// In-place restores: give up when a lock cannot be had this fast
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub lock_timeout: String,
+    /// Restore a backup of another database (the manifest names a different database than the target)
+    #[arg(long)]
+    pub into_other_database: bool,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -224,11 +169,14 @@ pub struct Output {
 pub enum BackupAction {
     Create(CreateSettings, Output),
     Verify(VerifySettings, Output),
-    List(PathBuf, Output),
+    /// The folder, and the database whose kept copies are listed too (when a URL is known).
+    List(PathBuf, Option<String>, Output),
     Prune {
         dir: PathBuf,
         keep: usize,
         dry_run: bool,
+        /// Kept copies older than this are dropped (with the database URL).
+        before_restore: Option<(Duration, String)>,
         out: Output,
     },
     Restore(RestoreSettings, Output),
@@ -364,6 +312,7 @@ impl BackupArgs {
             }
             BackupCommand::List(a) => Ok(BackupAction::List(
                 dir(a.common.dir, config),
+                database_url(cli, "").ok(),
                 output(&a.common.output, cli)?,
             )),
             BackupCommand::Prune(a) => {
@@ -378,10 +327,18 @@ impl BackupArgs {
                             .into(),
                     ));
                 }
+                let before_restore = match a.keep_before_restore.as_deref() {
+                    None => None,
+                    Some(d) => Some((
+                        duration("--keep-before-restore", d)?,
+                        database_url(cli, "`backup prune --keep-before-restore`")?,
+                    )),
+                };
                 Ok(BackupAction::Prune {
                     dir: dir(a.common.dir, config),
                     keep,
                     dry_run: a.dry_run,
+                    before_restore,
                     out: output(&a.common.output, cli)?,
                 })
             }
@@ -424,27 +381,10 @@ impl RestoreArgs {
                     .as_secs()
                     .max(1),
                 exact_row_limit: config.backup.exact_row_limit.unwrap_or(DEFAULT_EXACT_LIMIT),
+                into_other_database: self.into_other_database,
+                journal_dir: crate::journal::default_dir(),
             },
             out,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_section_is_validated() {
-        let raw: RawBackupConfig =
-            toml::from_str("dir = \"bk\"\nformat = \"directory\"\njobs = 4\ndrain = \"5s\"\n")
-                .unwrap();
-        let c = raw.validate(Path::new("/repo")).unwrap();
-        assert_eq!(c.dir, Some(PathBuf::from("/repo/bk")));
-        assert_eq!(c.format, Some(PgFormat::Directory));
-        assert_eq!(c.drain, Some(Duration::from_secs(5)));
-        let bad: RawBackupConfig = toml::from_str("format = \"tar\"\n").unwrap();
-        assert!(bad.validate(Path::new("/")).unwrap_err().contains("format"));
-        assert!(toml::from_str::<RawBackupConfig>("dirr = \"x\"\n").is_err());
     }
 }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;
+pub mod recover;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,6 +79,8 @@ pub enum Command {
         /// A subcommand, for its own page (migsafe-check.1)
         command: Option<String>,
     },
+    /// End unfinished operations (an interrupted restore) from their journal: resume or abort
+    Recover(recover::RecoverArgs),
     /// Start an ephemeral server, print where it lives, keep it until stdin closes (for tests
     /// and debugging the launcher)
     #[command(hide = true)]

@@ -1,89 +1,9 @@
-//! The structured catalog each engine reads before and after a migration file (tables, columns,
-//! types, nullability, defaults, indexes, constraints, views, functions, enums, sequences,
-//! triggers), and the schema diff between two of them.
+//! The schema diff between two catalogs (the structured catalog each engine reads before and
+//! after a migration file lives in `engines::catalog`).
 
+pub use crate::engines::catalog::{Catalog, Column, Constraint, Index, Table, View};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
-
-/// A database schema as the engines describe it. Keys are qualified names as the engine shows
-/// them (`public.users` on PostgreSQL, `users` on MySQL and SQLite).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Catalog {
-    pub tables: BTreeMap<String, Table>,
-    pub views: BTreeMap<String, View>,
-    /// Signature (`public.f(integer)`) → definition digest with the result type.
-    pub functions: BTreeMap<String, String>,
-    /// Type name → labels in order.
-    pub enums: BTreeMap<String, Vec<String>>,
-    pub sequences: BTreeSet<String>,
-    /// `table.trigger` → definition digest.
-    pub triggers: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Table {
-    /// Engine identity that survives a rename (PostgreSQL oid, SQLite root page), when there is one.
-    pub id: Option<String>,
-    pub columns: Vec<Column>,
-    pub indexes: BTreeMap<String, Index>,
-    pub constraints: BTreeMap<String, Constraint>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    /// Engine identity of the column (PostgreSQL attnum): a different id under the same name
-    /// means the column was dropped and re-added, so its values are gone.
-    pub id: Option<String>,
-    /// 1-based position.
-    pub position: usize,
-    pub data_type: String,
-    pub nullable: bool,
-    pub default: Option<String>,
-    /// Identity, generated expression, auto_increment …
-    pub extra: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Index {
-    pub definition: String,
-    pub unique: bool,
-    pub valid: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Constraint {
-    /// `primary key`, `unique`, `foreign key`, `check`, `exclusion`, `not null`.
-    pub kind: String,
-    pub definition: String,
-    pub validated: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct View {
-    pub materialized: bool,
-    /// Whitespace-normalised definition.
-    pub definition: String,
-}
-
-impl Column {
-    /// `varchar(20) not null default 'x'`.
-    pub fn describe(&self) -> String {
-        let mut s = self.data_type.clone();
-        if !self.nullable {
-            s.push_str(" not null");
-        }
-        if let Some(d) = &self.default {
-            s.push_str(" default ");
-            s.push_str(d);
-        }
-        if let Some(e) = &self.extra {
-            s.push(' ');
-            s.push_str(e);
-        }
-        s
-    }
-}
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,8 +5,9 @@
 use super::diff::{Catalog, Column};
 use super::model::{LockTaken, Rewrite};
 use super::observe::{Probe, RawError, RelState, pg_lock};
+use crate::engines::catalog::CatalogEngine;
 use crate::engines::conn::Conn;
-use crate::engines::{EngineKind, mysql, postgres, sqlite};
+use crate::engines::{EngineKind, postgres};
 use crate::sql::ir::{Op, Statement};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(1);
 impl Session {
     pub async fn new(mut conn: Conn, monitor: Option<Conn>) -> Session {
         let kind = conn.kind();
-        let mariadb = kind == EngineKind::Mysql && mysql::dry_run::is_mariadb(&mut conn).await;
+        let mariadb = kind.engine().catalog().is_mariadb(&mut conn).await;
         let monitor = match (kind, monitor) {
             (EngineKind::Postgres, Some(m)) => {
                 match conn.query_text("SELECT pg_backend_pid()::text").await {
@@ -94,7 +95,7 @@ impl Session {
                 () = sample => unreachable!("the sampling loop never ends"),
             }
         };
-        (result.map_err(|e| postgres::dry_run::error(&e)), Some(seen))
+        (result.map_err(|e| self.engine().error(&e)), Some(seen))
     }
 
     pub async fn close(self) {
@@ -104,42 +105,45 @@ impl Session {
         }
     }
 
+    /// The engine's catalog and observation trait.
+    pub fn engine(&self) -> &'static dyn CatalogEngine {
+        self.kind.engine().catalog()
+    }
+
     pub async fn exec(&mut self, sql: &str) -> Result<u64, RawError> {
-        self.conn.execute(sql).await.map_err(|e| match self.kind {
-            EngineKind::Postgres => postgres::dry_run::error(&e),
-            EngineKind::Mysql => mysql::dry_run::error(&e),
-            EngineKind::Sqlite => sqlite::dry_run::error(&e),
-        })
+        let eng = self.engine();
+        self.conn.execute(sql).await.map_err(|e| eng.error(&e))
     }
 
     pub async fn catalog(&mut self) -> Result<Catalog, ObserveError> {
-        match self.kind {
-            EngineKind::Postgres => postgres::dry_run::catalog(&mut self.conn).await,
-            EngineKind::Mysql => mysql::dry_run::catalog(&mut self.conn).await,
-            EngineKind::Sqlite => sqlite::dry_run::catalog(&mut self.conn).await,
-        }
-        .map_err(obs)
+        self.engine().catalog(&mut self.conn).await.map_err(obs)
+    }
+
+    /// Rows breaking a foreign key the engine does not enforce by itself.
+    pub async fn foreign_key_violations(
+        &mut self,
+    ) -> Result<Vec<super::model::FkViolation>, ObserveError> {
+        self.engine()
+            .foreign_key_violations(&mut self.conn)
+            .await
+            .map_err(obs)
     }
 
     async fn probe(&mut self, ids: Option<&[String]>) -> Result<Probe, ObserveError> {
-        match self.kind {
-            EngineKind::Postgres => postgres::dry_run::probe(&mut self.conn, ids).await,
-            EngineKind::Mysql => mysql::dry_run::probe(&mut self.conn, ids, self.mariadb).await,
-            EngineKind::Sqlite => sqlite::dry_run::probe(&mut self.conn, ids).await,
-        }
-        .map_err(obs)
+        self.engine()
+            .probe(&mut self.conn, ids, self.mariadb)
+            .await
+            .map_err(obs)
     }
 
     async fn columns(
         &mut self,
         ids: &[String],
     ) -> Result<BTreeMap<String, Vec<Column>>, ObserveError> {
-        match self.kind {
-            EngineKind::Postgres => postgres::dry_run::columns(&mut self.conn, ids).await,
-            EngineKind::Mysql => mysql::dry_run::columns(&mut self.conn, ids).await,
-            EngineKind::Sqlite => sqlite::dry_run::columns(&mut self.conn, ids).await,
-        }
-        .map_err(obs)
+        self.engine()
+            .columns(&mut self.conn, ids)
+            .await
+            .map_err(obs)
     }
 }
 
@@ -343,11 +347,13 @@ pub async fn apply(
                     _ => {}
                 }
                 // MySQL/MariaDB DDL commits the open transaction implicitly
-                if sess.kind == EngineKind::Mysql
-                    && let Some(g) = open_group
-                    && !mysql::dry_run::in_transaction(&mut sess.conn)
+                if let Some(g) = open_group
+                    && sess
+                        .engine()
+                        .in_transaction(&mut sess.conn)
                         .await
                         .map_err(obs)?
+                        == Some(false)
                 {
                     committed_groups.insert(g);
                     open_group = None;

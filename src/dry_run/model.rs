@@ -2,6 +2,7 @@
 //! docs/dry-run.md) share.
 
 use super::diff::Change;
+pub use crate::engines::observe::FkViolation;
 use crate::model::{Finding, Tool, Verdict};
 use serde::Serialize;
 
@@ -211,13 +212,6 @@ pub struct DynamicFinding {
     pub message: String,
     /// The static classifier rated the statement lower: only execution revealed this.
     pub found_by_execution: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FkViolation {
-    pub table: String,
-    pub rowid: Option<i64>,
-    pub parent: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,52 +4,7 @@
 //! PostgreSQL lock-mode table: what each mode blocks.
 
 use super::model::LockTaken;
-use std::collections::BTreeMap;
-
-/// One relation as a probe sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelState {
-    /// Qualified name (`public.users`).
-    pub name: String,
-    /// `table`, `index`, `view`, `materialized view`, `sequence`, …
-    pub kind: String,
-    /// Storage identity: PostgreSQL relfilenode, InnoDB table id. A change means the relation's
-    /// data was rewritten into new storage.
-    pub storage: Option<String>,
-    /// Digest of the column list (names, types, nullability).
-    pub columns: Option<String>,
-}
-
-/// The state after one statement.
-#[derive(Debug, Clone, Default)]
-pub struct Probe {
-    /// (relation id, engine lock mode) held by the migration's session.
-    pub locks: Vec<(String, String)>,
-    /// Relation id (PostgreSQL oid; the name elsewhere) → state.
-    pub rels: BTreeMap<String, RelState>,
-}
-
-/// An error from the server, before it is located in the file.
-#[derive(Debug, Clone, Default)]
-pub struct RawError {
-    pub sqlstate: Option<String>,
-    pub code: Option<u32>,
-    pub message: String,
-    pub detail: Option<String>,
-    pub hint: Option<String>,
-    /// 1-based character position in the statement text (PostgreSQL error cursor).
-    pub position: Option<usize>,
-}
-
-impl RawError {
-    /// A non-database error (I/O, protocol): only the message.
-    pub fn other(e: impl std::fmt::Display) -> RawError {
-        RawError {
-            message: e.to_string(),
-            ..RawError::default()
-        }
-    }
-}
+pub use crate::engines::observe::{Probe, RawError, RelState};
 
 /// PostgreSQL's lock mode names (`AccessExclusiveLock`) in SQL spelling, with what they block
 /// (from the table-level lock conflict table of the PostgreSQL manual, "Explicit Locking").
@@ -122,23 +77,6 @@ pub fn pg_lock_rank(mode: &str) -> u8 {
         "EXCLUSIVE" => 7,
         "ACCESS EXCLUSIVE" => 8,
         _ => 0,
-    }
-}
-
-/// `pg_class.relkind` in words.
-pub fn pg_relkind(k: &str) -> &'static str {
-    match k {
-        "r" => "table",
-        "p" => "partitioned table",
-        "i" => "index",
-        "I" => "partitioned index",
-        "S" => "sequence",
-        "v" => "view",
-        "m" => "materialized view",
-        "f" => "foreign table",
-        "c" => "composite type",
-        "t" => "toast table",
-        _ => "relation",
     }
 }
 

@@ -6,7 +6,7 @@ use crate::engines::conn::Conn;
 use crate::engines::mysql::ephemeral::EphemeralMysql;
 use crate::engines::postgres::ephemeral::{EphemeralPostgres, PgInstall, PgOptions};
 use crate::engines::sqlite::ephemeral::EphemeralSqlite;
-use crate::engines::{EngineError, EngineKind, mysql, postgres, process, redact_url};
+use crate::engines::{EngineError, EngineKind, postgres, process, redact_url};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -84,13 +84,12 @@ impl Target {
             EngineKind::Sqlite => {
                 let db = EphemeralSqlite::start(opts.sqlite_source.as_deref()).await?;
                 let mut c = Conn::Sqlite(db.connect().await?);
-                let version = match c.query_text("SELECT sqlite_version()").await {
-                    Ok((_, rows)) => rows
-                        .first()
-                        .and_then(|r| r.first().cloned().flatten())
-                        .unwrap_or_default(),
-                    Err(_) => String::new(),
-                };
+                let version = kind
+                    .engine()
+                    .catalog()
+                    .server_version(&mut c)
+                    .await
+                    .unwrap_or_default();
                 c.close().await;
                 Ok(Target {
                     kind,
@@ -127,10 +126,12 @@ impl Target {
                 e,
             )
         })?;
-        let server_version = match kind {
-            EngineKind::Postgres => text1(&mut admin, "SHOW server_version").await,
-            _ => text1(&mut admin, "SELECT VERSION()").await,
-        };
+        let server_version = kind
+            .engine()
+            .catalog()
+            .server_version(&mut admin)
+            .await
+            .unwrap_or_default();
         admin.close().await;
         let url = postgres::dry_run::with_database(admin_url, &name);
         let pg_install = if kind == EngineKind::Postgres {
@@ -234,21 +235,8 @@ impl Target {
     }
 }
 
-async fn text1(c: &mut Conn, sql: &str) -> String {
-    match c.query_text(sql).await {
-        Ok((_, rows)) => rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
 fn quote(kind: EngineKind, s: &str) -> String {
-    match kind {
-        EngineKind::Mysql => mysql::dry_run::ident(s),
-        _ => postgres::dry_run::ident(s),
-    }
+    kind.engine().catalog().quote_ident(s)
 }
 
 fn now_secs() -> u64 {

@@ -1,14 +1,41 @@
-//! Database engines: engine kinds, URL redaction, the process plumbing shared by the ephemeral
-//! servers (unprivileged user, workspaces, orphan reaping, signal cleanup), and one folder per
-//! engine with the same file names so engines can be compared side by side.
+//! Database engines: the traits operations use to drive an engine (owned here, implemented by
+//! one folder per engine with the same file names so engines can be compared side by side), the
+//! engine-neutral types they speak in, connections and targets, and the process plumbing shared
+//! by the ephemeral servers. Engines never import operations or the command line.
+//!
+//! | trait | what | module |
+//! |---|---|---|
+//! | [`Engine`] | the registry entry of one engine: its kind and the traits below | here |
+//! | [`admin::Admin`] | server administration: databases, settings, sessions, drain, rename, read-only, markers | `admin.rs`, `<engine>/admin.rs` |
+//! | [`catalog::CatalogEngine`] | schema catalog, probes after each statement, server errors | `catalog.rs`, `<engine>/dry_run.rs` |
+//! | [`integrity::IntegrityEngine`] | read-only integrity checks: plan, begin/end, classify failures | `integrity.rs`, `<engine>/integrity.rs` |
+//! | [`dump::DumpLoad`] | backup formats, restore error classes, whether a swap is possible | `dump.rs`, `<engine>/backup.rs`, `<engine>/restore.rs` |
+//! | [`snapshot::SnapshotEngine`] | row counts and schema fingerprint queries | `snapshot.rs`, `<engine>/mod.rs` |
 
+pub mod admin;
+pub mod catalog;
 pub mod conn;
+pub mod dump;
+pub mod integrity;
 pub mod mysql;
+pub mod observe;
 pub mod postgres;
 pub mod process;
 pub mod snapshot;
 pub mod sqlite;
+pub mod target;
 pub mod template;
+
+/// One engine: its kind and the traits operations drive it through. A new engine is a folder
+/// implementing these, plus one line in [`EngineKind::engine`].
+pub trait Engine: Sync {
+    fn kind(&self) -> EngineKind;
+    fn admin(&self) -> &dyn admin::Admin;
+    fn catalog(&self) -> &dyn catalog::CatalogEngine;
+    fn integrity(&self) -> &dyn integrity::IntegrityEngine;
+    fn dump(&self) -> &dyn dump::DumpLoad;
+    fn snapshot(&self) -> &dyn snapshot::SnapshotEngine;
+}
 
 use std::fmt;
 
@@ -34,6 +61,15 @@ impl EngineKind {
             "mysql" | "mariadb" => Some(EngineKind::Mysql),
             "sqlite" | "sqlite3" => Some(EngineKind::Sqlite),
             _ => None,
+        }
+    }
+
+    /// The engine's implementation (the one place that maps kinds to engines).
+    pub fn engine(self) -> &'static dyn Engine {
+        match self {
+            EngineKind::Postgres => &postgres::Postgres,
+            EngineKind::Mysql => &mysql::Mysql,
+            EngineKind::Sqlite => &sqlite::Sqlite,
         }
     }
 
@@ -65,9 +101,17 @@ pub enum EngineError {
     Connect { target: String, message: String },
     #[error("{0}")]
     Io(String),
+    /// The engine cannot do this at all (SQLite has no sessions to terminate).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl EngineError {
+    /// A failed database statement while doing `what`.
+    pub fn db(what: impl Into<String>, e: impl fmt::Display) -> Self {
+        EngineError::step(what, e)
+    }
+
     pub fn step(step: impl Into<String>, message: impl fmt::Display) -> Self {
         EngineError::Step {
             step: step.into(),

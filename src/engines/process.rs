@@ -1,22 +1,19 @@
 //! Process plumbing for ephemeral servers: the unprivileged user they run as when migsafe runs
 //! as root, per-server workspaces with an owner file, reaping of servers whose migsafe was
-//! killed, and stopping every live server on SIGINT/SIGTERM.
+//! killed, and stopping every live server on SIGINT/SIGTERM/SIGHUP (through `sys::signals`).
 
 use super::EngineError;
+pub use crate::sys::child::tail;
+pub use crate::sys::proc::{alive, is_root, send_signal, start_time, wait_gone};
+use crate::sys::signals::{self, CleanupGuard};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 /// Where every workspace lives: `$TMPDIR/migsafe-ephemeral/<engine>-<pid>-<n>`.
 pub fn workspace_root() -> PathBuf {
     std::env::temp_dir().join("migsafe-ephemeral")
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// The account a server runs as when migsafe runs as root (PostgreSQL refuses to run as root).
@@ -48,58 +45,6 @@ pub fn service_user(candidates: &[&str]) -> Option<ServiceUser> {
     None
 }
 
-/// Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), used with
-/// the pid to tell a live process from a recycled pid.
-pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // the command name (field 2) may contain spaces and parentheses: skip past the last ')'
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether `pid` runs (a zombie has exited and only waits to be reaped: not alive).
-pub fn alive(pid: u32, start: Option<u64>) -> bool {
-    if is_zombie(pid) {
-        return false;
-    }
-    match (start_time(pid), start) {
-        (Some(now), Some(then)) => now == then,
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
-}
-
-pub fn send_signal(pid: u32, sig: i32) {
-    if let Ok(p) = i32::try_from(pid) {
-        // SAFETY: kill has no memory-safety preconditions; errors (ESRCH) are ignored on purpose.
-        unsafe {
-            libc::kill(p, sig);
-        }
-    }
-}
-
-/// Waits until `pid` is gone (or a zombie we do not own), up to `timeout`.
-pub fn wait_gone(pid: u32, start: Option<u64>, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if !alive(pid, start) || is_zombie(pid) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    !alive(pid, start)
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rfind(')')
-                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 /// Recorded in `owner.json` of each workspace so a later run can tell whether its creator died.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Owner {
@@ -117,6 +62,8 @@ pub struct Owner {
 pub struct Workspace {
     pub path: PathBuf,
     owner: Owner,
+    /// Stops the server and removes the workspace if migsafe is interrupted.
+    cleanup: Option<CleanupGuard>,
 }
 
 impl Workspace {
@@ -147,6 +94,7 @@ impl Workspace {
                 server_start: None,
                 stop_signal,
             },
+            cleanup: None,
         };
         ws.write_owner()?;
         Ok(ws)
@@ -175,12 +123,19 @@ impl Workspace {
         self.owner.server_pid = Some(pid);
         self.owner.server_start = start_time(pid);
         self.write_owner()?;
-        register(
-            pid,
+        let (start, stop, dir) = (
             self.owner.server_start,
             self.owner.stop_signal,
-            &self.path,
+            self.path.clone(),
         );
+        let engine = self.owner.engine.clone();
+        self.cleanup = Some(signals::on_interrupt(move || {
+            stop_server(pid, start, stop, Duration::from_secs(5));
+            let _ = std::fs::remove_dir_all(&dir);
+            Some(format!(
+                "the ephemeral {engine} server was stopped and removed"
+            ))
+        }));
         Ok(())
     }
 
@@ -196,8 +151,8 @@ impl Workspace {
     pub fn teardown(&mut self, grace: Duration) {
         if let Some(pid) = self.owner.server_pid.take() {
             stop_server(pid, self.owner.server_start, self.owner.stop_signal, grace);
-            unregister(pid);
         }
+        self.cleanup = None;
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
@@ -272,60 +227,6 @@ pub fn reap_in(root: &Path) -> Vec<Reaped> {
         });
     }
     out
-}
-
-struct Live {
-    pid: u32,
-    start: Option<u64>,
-    stop_signal: i32,
-    dir: PathBuf,
-}
-
-static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
-static SIGNALS: Once = Once::new();
-
-fn register(pid: u32, start: Option<u64>, stop_signal: i32, dir: &Path) {
-    install_signal_cleanup();
-    if let Ok(mut live) = LIVE.lock() {
-        live.push(Live {
-            pid,
-            start,
-            stop_signal,
-            dir: dir.to_path_buf(),
-        });
-    }
-}
-
-fn unregister(pid: u32) {
-    if let Ok(mut live) = LIVE.lock() {
-        live.retain(|l| l.pid != pid);
-    }
-}
-
-/// On SIGINT/SIGTERM/SIGHUP: stop every live ephemeral server, remove its workspace, and exit
-/// with 128 + signal, so Ctrl-C never leaves a server behind.
-pub fn install_signal_cleanup() {
-    SIGNALS.call_once(|| {
-        let Ok(mut signals) =
-            signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
-        else {
-            return;
-        };
-        std::thread::spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                let live = LIVE
-                    .lock()
-                    .map(|mut l| std::mem::take(&mut *l))
-                    .unwrap_or_default();
-                for l in live {
-                    stop_server(l.pid, l.start, l.stop_signal, Duration::from_secs(5));
-                    let _ = std::fs::remove_dir_all(&l.dir);
-                }
-                eprintln!("migsafe: interrupted; ephemeral servers stopped and removed");
-                std::process::exit(128 + sig);
-            }
-        });
-    });
 }
 
 /// Starts a server process: as `user` when given, in its own process group (a Ctrl-C in the
@@ -407,6 +308,7 @@ pub fn run_setup(
             });
         }
     }
+    crate::sys::child::die_with_migsafe(cmd);
     let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
@@ -419,28 +321,9 @@ pub fn run_setup(
     Ok(())
 }
 
-/// The last `n` non-empty lines of a log, for error messages.
-pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn own_start_time_identifies_this_process() {
-        let me = std::process::id();
-        let st = start_time(me);
-        assert!(st.is_some());
-        assert!(alive(me, st));
-        assert!(
-            !alive(me, st.map(|s| s + 1)),
-            "a recycled pid has another start time"
-        );
-        assert!(!alive(u32::MAX - 1, None));
-    }
 
     #[test]
     fn reaps_workspaces_of_dead_owners_only() {

@@ -1,10 +1,11 @@
 //! Rendering of `backup create|verify|list|prune` and `restore` results (human and JSON, the
 //! JSON documented in docs/backup.md), and the byte progress bar for dumps and restores.
 
+use crate::backup::kept::KeptCopy;
 use crate::backup::manifest::Manifest;
-use crate::backup::restore::{RestoreReport, Status};
 use crate::backup::store::{Entry, PruneReport};
 use crate::backup::{CreateReport, Progress, StepResult, VerifyReport};
+use crate::restore::{RestoreReport, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -252,19 +253,29 @@ fn entry_json(e: &Entry) -> Value {
     })
 }
 
-pub fn list(dir: &std::path::Path, entries: &[Entry], json_out: bool) -> String {
+pub fn list(
+    dir: &std::path::Path,
+    entries: &[Entry],
+    kept: Option<&[KeptCopy]>,
+    json_out: bool,
+) -> String {
     let latest = entries.iter().find(|e| e.latest).map(|e| e.file.clone());
     if json_out {
-        return pretty(&json!({
+        let mut v = json!({
             "schema_version": SCHEMA_VERSION,
             "command": "backup list",
             "dir": dir,
             "latest": latest,
             "backups": entries.iter().map(entry_json).collect::<Vec<_>>(),
-        }));
+        });
+        if let Some(k) = kept {
+            v["before_restore"] = json!(k);
+        }
+        return pretty(&v);
     }
+    let kept_text = kept.map(kept_lines).unwrap_or_default();
     if entries.is_empty() {
-        return format!("no backups in {}\n", dir.display());
+        return format!("no backups in {}\n{kept_text}", dir.display());
     }
     let mut rows: Vec<[String; 8]> = vec![[
         "".into(),
@@ -333,6 +344,29 @@ pub fn list(dir: &std::path::Path, entries: &[Entry], json_out: bool) -> String 
         entries.len(),
         dir.display()
     );
+    out.push_str(&kept_text);
+    out
+}
+
+/// The copies restores kept, with size and age.
+fn kept_lines(kept: &[KeptCopy]) -> String {
+    let mut out = String::new();
+    if kept.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\ncopies kept by swap restores (drop old ones with `backup prune --keep-before-restore 7d`):"
+    );
+    for c in kept {
+        let _ = writeln!(
+            out,
+            "  {}  {}  {} old",
+            c.name,
+            c.bytes.map(short_bytes).unwrap_or_else(|| "-".into()),
+            humantime::format_duration(std::time::Duration::from_secs(c.age_seconds / 60 * 60))
+        );
+    }
     out
 }
 
@@ -395,10 +429,10 @@ pub fn restore(r: &RestoreReport, json_out: bool, color: bool) -> String {
         let _ = writeln!(out, "restore errors:");
         for e in &r.errors {
             let class = match e.class {
-                crate::engines::postgres::restore::ErrorClass::Harmless => {
+                crate::restore::ErrorClass::Harmless => {
                     format!("harmless ({})", e.reason)
                 }
-                crate::engines::postgres::restore::ErrorClass::Fatal => "fatal".to_string(),
+                crate::restore::ErrorClass::Fatal => "fatal".to_string(),
             };
             let _ = writeln!(out, "  {class}: {}", e.message);
         }
@@ -413,8 +447,17 @@ pub fn restore(r: &RestoreReport, json_out: bool, color: bool) -> String {
             r.carried_over.len()
         );
         for s in &r.not_carried_over {
-            let _ = writeln!(out, "  not carried over (maintenance leftover): {s}");
+            let _ = writeln!(
+                out,
+                "  not carried over (migsafe's read-only or maintenance mode): {s}"
+            );
         }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    if let (Some(op), Some(j)) = (&r.operation, &r.journal) {
+        let _ = writeln!(out, "journal: {} (operation {op})", j.display());
     }
     let status = match (r.status, color) {
         (Status::Restored | Status::Checked, true) => {
@@ -463,7 +506,7 @@ pub fn restore_plan(r: &RestoreReport, color: bool) -> String {
                 c.rows,
                 c.tables.len(),
                 c.method,
-                if r.strategy == crate::backup::restore::Strategy::Swap {
+                if r.strategy == crate::restore::Strategy::Swap {
                     " (the current database is kept under another name)"
                 } else {
                     " (a safety backup keeps them)"

@@ -9,6 +9,7 @@ pub mod integrity;
 pub mod json;
 pub mod markdown;
 pub mod progress;
+pub mod recover;
 pub mod rules_doc;
 pub mod sarif;
 pub mod style;

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run_with(dir: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run {
+pub(crate) fn run_with(dir: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run {
     let mut c = Command::new(env!("CARGO_BIN_EXE_migsafe"));
     c.args(args)
         .current_dir(dir)
@@ -29,17 +29,17 @@ fn run_with(dir: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Run 
     }
 }
 
-fn run(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Run {
     run_with(dir, args, |_| {})
 }
 
-fn ok_json(r: &Run) -> Value {
+pub(crate) fn ok_json(r: &Run) -> Value {
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     json(r)
 }
 
 /// Names in a folder, sorted.
-fn names(dir: &Path) -> Vec<String> {
+pub(crate) fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -57,7 +57,7 @@ fn latest(dir: &Path) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-const PG_SCHEMA: &str = "
+pub(crate) const PG_SCHEMA: &str = "
 CREATE TYPE mood AS ENUM ('ok', 'meh');
 CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL UNIQUE, mood mood DEFAULT 'ok', created timestamptz DEFAULT '2026-01-01');
 CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int NOT NULL REFERENCES users, total numeric(10,2), note text);
@@ -70,7 +70,7 @@ INSERT INTO orders (user_id, total, note) SELECT 1 + g % 200, g * 1.25, CASE WHE
 ANALYZE;
 ";
 
-const PG_CHANGE: &str = "
+pub(crate) const PG_CHANGE: &str = "
 DELETE FROM orders WHERE id > 500;
 UPDATE users SET email = 'changed' || id WHERE id < 20;
 INSERT INTO users (email) VALUES ('late@example.com');
@@ -78,7 +78,7 @@ SELECT pg_stat_force_next_flush();
 ";
 
 /// Every row of the test tables, as text, in key order.
-async fn pg_rows(c: &mut Conn) -> Vec<Option<String>> {
+pub(crate) async fn pg_rows(c: &mut Conn) -> Vec<Option<String>> {
     let mut all = Vec::new();
     for sql in [
         "SELECT u::text FROM users u ORDER BY id",
@@ -96,11 +96,11 @@ async fn pg_rows(c: &mut Conn) -> Vec<Option<String>> {
     all
 }
 
-async fn pg_conn(server: &EphemeralPostgres, db: &str) -> Conn {
+pub(crate) async fn pg_conn(server: &EphemeralPostgres, db: &str) -> Conn {
     Conn::Postgres(server.connect(db).await.unwrap())
 }
 
-async fn pg_databases(server: &EphemeralPostgres) -> Vec<String> {
+pub(crate) async fn pg_databases(server: &EphemeralPostgres) -> Vec<String> {
     let mut c = pg_conn(server, "postgres").await;
     let (_, rows) = c
         .query_text("SELECT datname::text FROM pg_database ORDER BY 1")
@@ -112,7 +112,7 @@ async fn pg_databases(server: &EphemeralPostgres) -> Vec<String> {
         .collect()
 }
 
-async fn pg_setup(server: &EphemeralPostgres, db: &str) {
+pub(crate) async fn pg_setup(server: &EphemeralPostgres, db: &str) {
     let mut c = pg_conn(server, "postgres").await;
     c.execute(&format!("CREATE DATABASE {db}")).await.unwrap();
     c.close().await;
@@ -121,7 +121,29 @@ async fn pg_setup(server: &EphemeralPostgres, db: &str) {
     c.close().await;
 }
 
-async fn pg_exec(server: &EphemeralPostgres, db: &str, sql: &str) {
+/// Marks `db` as being in a migsafe mode (`read-only`, `maintenance`), as those commands do.
+pub(crate) async fn mark_mode(server: &EphemeralPostgres, db: &str, kind: &str) {
+    use migsafe::engines::EngineKind;
+    use migsafe::engines::admin::Marker;
+    let mut c = pg_conn(server, "postgres").await;
+    let m = Marker {
+        operation: format!("{kind}-test"),
+        kind: kind.into(),
+        started_at: chrono::Utc::now(),
+        host: "elsewhere".into(),
+        pid: 1,
+        command: format!("migsafe {kind} on"),
+    };
+    EngineKind::Postgres
+        .engine()
+        .admin()
+        .set_marker(&mut c, db, &m)
+        .await
+        .unwrap();
+    c.close().await;
+}
+
+pub(crate) async fn pg_exec(server: &EphemeralPostgres, db: &str, sql: &str) {
     let mut c = pg_conn(server, db).await;
     c.execute(sql)
         .await
@@ -353,6 +375,8 @@ fn postgres_read_only_settings_never_travel_and_missing_roles_refuse() {
         pg_setup(&a, "shop").await;
         pg_exec(&a, "shop", "CREATE ROLE appowner NOLOGIN; ALTER TABLE orders OWNER TO appowner; CREATE ROLE reader NOLOGIN").await;
         pg_exec(&a, "postgres", "ALTER DATABASE shop SET default_transaction_read_only = on; ALTER DATABASE shop SET work_mem = '8MB'; GRANT CONNECT ON DATABASE shop TO reader").await;
+        // the read-only setting is migsafe's own (a read-only window is on): it must not travel
+        mark_mode(&a, "shop", "read-only").await;
         let url = a.url("shop");
         let created = ok_json(&run(work.path(), &["backup", "create", "--database-url", &url, "--dir", d, "--format", "plain", "--globals", "--output", "json"]));
         let file = PathBuf::from(created["file"].as_str().unwrap());
@@ -363,7 +387,8 @@ fn postgres_read_only_settings_never_travel_and_missing_roles_refuse() {
         let g = std::fs::read_to_string(&globals).unwrap();
         assert!(g.contains("CREATE ROLE appowner") && !g.contains("PASSWORD '"), "globals without passwords: {g}");
 
-        // swap on the same server: the database-level settings are carried over, except read-only
+        // swap on the same server: the database-level settings are carried over, except the
+        // read-only mode migsafe switched on
         let r = run(work.path(), &["restore", "latest", "--database-url", &url, "--dir", d, "--yes", "--drain", "1s", "--output", "json"]);
         let v = ok_json(&r);
         assert_eq!(v["status"], "restored", "{}", r.stdout);

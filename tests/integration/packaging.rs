@@ -250,16 +250,14 @@ fn completions_are_valid_scripts() {
 fn man_pages_are_current() {
     let mut stale = Vec::new();
     let mut pages = vec![("docs/man/migsafe.1".to_string(), migsafe(&["man"]))];
-    for cmd in [
-        "check",
-        "dry-run",
-        "backup",
-        "restore",
-        "integrity-check",
-        "init",
-        "completions",
-        "man",
-    ] {
+    // every visible subcommand has its page, so a new command cannot ship without one
+    let commands: Vec<String> = <migsafe::cli::Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect();
+    assert!(commands.iter().any(|c| c == "check"), "{commands:?}");
+    for cmd in &commands {
         pages.push((format!("docs/man/migsafe-{cmd}.1"), migsafe(&["man", cmd])));
     }
     for (rel, r) in &pages {

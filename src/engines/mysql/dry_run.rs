@@ -3,10 +3,10 @@
 //! type changes), whether a transaction is still open (DDL commits implicitly), errors with
 //! SQLSTATE and error number, and the client tools (mariadb/mysql for loading dumps).
 
-use crate::dry_run::diff::{Catalog, Column, Constraint, Index, Table, View};
-use crate::dry_run::observe::{Probe, RawError, RelState};
 use crate::engines::EngineError;
+use crate::engines::catalog::{Catalog, Column, Constraint, Index, Table, View};
 use crate::engines::conn::{Conn, TextRow};
+use crate::engines::observe::{Probe, RawError, RelState};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -316,7 +316,9 @@ pub fn restore_sql(socket: &Path, db: &str, file: &Path) -> Result<(), EngineErr
     })?;
     let input = std::fs::File::open(file)
         .map_err(|e| EngineError::Io(format!("{}: {e}", file.display())))?;
-    let out = std::process::Command::new(client)
+    let mut cmd = std::process::Command::new(client);
+    crate::sys::child::die_with_migsafe(&mut cmd);
+    let out = cmd
         .arg("--no-defaults")
         .arg(format!("--socket={}", socket.display()))
         .args(["--user=root", "--batch"])
@@ -448,7 +450,9 @@ pub fn dump_schema(live: &str, history: Option<&str>, out: &Path) -> Result<(), 
             .truncate(!append)
             .open(out)
             .map_err(|e| EngineError::Io(format!("{}: {e}", out.display())))?;
-        let o = std::process::Command::new(&dump)
+        let mut cmd = std::process::Command::new(&dump);
+        crate::sys::child::die_with_migsafe(&mut cmd);
+        let o = cmd
             .arg(format!("--defaults-extra-file={}", defaults.display()))
             .args(["--single-transaction", "--skip-comments"])
             .args(args)
@@ -476,4 +480,41 @@ pub fn dump_schema(live: &str, history: Option<&str>, out: &Path) -> Result<(), 
     });
     let _ = std::fs::remove_file(&defaults);
     result
+}
+
+#[async_trait::async_trait]
+impl crate::engines::catalog::CatalogEngine for super::Mysql {
+    async fn catalog(&self, conn: &mut Conn) -> Result<Catalog, sqlx::Error> {
+        catalog(conn).await
+    }
+    async fn probe(
+        &self,
+        conn: &mut Conn,
+        ids: Option<&[String]>,
+        mariadb: bool,
+    ) -> Result<Probe, sqlx::Error> {
+        probe(conn, ids, mariadb).await
+    }
+    async fn columns(
+        &self,
+        conn: &mut Conn,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<Column>>, sqlx::Error> {
+        columns(conn, ids).await
+    }
+    fn error(&self, e: &sqlx::Error) -> RawError {
+        error(e)
+    }
+    fn quote_ident(&self, s: &str) -> String {
+        ident(s)
+    }
+    fn version_sql(&self) -> &'static str {
+        "SELECT VERSION()"
+    }
+    async fn in_transaction(&self, conn: &mut Conn) -> Result<Option<bool>, sqlx::Error> {
+        in_transaction(conn).await.map(Some)
+    }
+    async fn is_mariadb(&self, conn: &mut Conn) -> bool {
+        is_mariadb(conn).await
+    }
 }

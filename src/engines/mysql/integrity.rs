@@ -4,7 +4,7 @@
 
 use crate::engines::EngineError;
 use crate::engines::conn::{Conn, TextRow};
-use crate::integrity::{
+use crate::engines::integrity::{
     Check, CostClass, DbFailure, EnginePlan, ExecMode, FailureKind, Level, PlanContext, Planned,
     Problem, Session, Severity, Sizes, TableSize, catalog_query, col, estimate, first_value,
 };
@@ -485,6 +485,42 @@ fn check_table(table: &str, size: TableSize) -> Check {
     c
 }
 
+#[async_trait::async_trait]
+impl crate::engines::integrity::IntegrityEngine for super::Mysql {
+    async fn session_start(&self, conn: &mut Conn) -> Result<Session, EngineError> {
+        session_start(conn).await
+    }
+    async fn begin(
+        &self,
+        conn: &mut Conn,
+        session: &Session,
+        mode: &ExecMode,
+        timeout: Duration,
+    ) -> Result<(), DbFailure> {
+        begin(conn, session, mode, timeout).await
+    }
+    async fn end(&self, conn: &mut Conn, mode: &ExecMode) {
+        end(conn, mode).await
+    }
+    fn classify(&self, e: &sqlx::Error) -> DbFailure {
+        classify(e)
+    }
+    async fn plan(
+        &self,
+        conn: &mut Conn,
+        ctx: &PlanContext<'_>,
+    ) -> Result<EnginePlan, EngineError> {
+        plan(conn, ctx).await
+    }
+    async fn query_no_transaction(
+        &self,
+        conn: &mut Conn,
+        sql: &str,
+    ) -> Result<Vec<TextRow>, DbFailure> {
+        query_unprepared(conn, sql).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,7 +538,7 @@ mod tests {
     #[test]
     fn check_table_messages_become_problems() {
         let c = check_table("t", TableSize::default());
-        let crate::integrity::Exec::Query { judge, .. } = &c.exec else {
+        let crate::engines::integrity::Exec::Query { judge, .. } = &c.exec else {
             panic!()
         };
         let row = |t: &str, m: &str| {
@@ -529,7 +565,7 @@ mod tests {
     #[test]
     fn auto_increment_at_or_below_max_is_a_collision() {
         let c = auto_increment_check("orders", "id");
-        let crate::integrity::Exec::Query { judge, sql } = &c.exec else {
+        let crate::engines::integrity::Exec::Query { judge, sql } = &c.exec else {
             panic!()
         };
         assert!(

@@ -3,7 +3,7 @@
 
 use super::backup::MyTools;
 use crate::engines::conn::Conn;
-use crate::engines::postgres::restore::{ErrorClass, RestoreIssue};
+use crate::engines::dump::{ErrorClass, RestoreIssue};
 use std::collections::BTreeSet;
 use std::process::Command;
 

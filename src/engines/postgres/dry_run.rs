@@ -3,9 +3,9 @@
 //! with their cursor position, and the client tools around it (schema-only clone of a live
 //! database, restore of pg_dump files, scratch databases on an existing server).
 
-use crate::dry_run::diff::{Catalog, Column, Constraint, Index, Table, View};
-use crate::dry_run::observe::{Probe, RawError, RelState, pg_relkind};
+use crate::engines::catalog::{Catalog, Column, Constraint, Index, Table, View};
 use crate::engines::conn::{Conn, TextRow};
+use crate::engines::observe::{Probe, RawError, RelState, pg_relkind};
 use crate::engines::postgres::ephemeral::PgInstall;
 use crate::engines::{EngineError, redact_url};
 use std::collections::BTreeMap;
@@ -401,6 +401,7 @@ impl LibpqTarget {
 }
 
 fn run_tool(mut cmd: Command, step: &str, url: &str) -> Result<Vec<u8>, EngineError> {
+    crate::sys::child::die_with_migsafe(&mut cmd);
     let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
@@ -524,6 +525,38 @@ pub fn with_database(url: &str, db: &str) -> String {
 /// Quotes an identifier.
 pub fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[async_trait::async_trait]
+impl crate::engines::catalog::CatalogEngine for super::Postgres {
+    async fn catalog(&self, conn: &mut Conn) -> Result<Catalog, sqlx::Error> {
+        catalog(conn).await
+    }
+    async fn probe(
+        &self,
+        conn: &mut Conn,
+        ids: Option<&[String]>,
+        mariadb: bool,
+    ) -> Result<Probe, sqlx::Error> {
+        let _ = mariadb;
+        probe(conn, ids).await
+    }
+    async fn columns(
+        &self,
+        conn: &mut Conn,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<Column>>, sqlx::Error> {
+        columns(conn, ids).await
+    }
+    fn error(&self, e: &sqlx::Error) -> RawError {
+        error(e)
+    }
+    fn quote_ident(&self, s: &str) -> String {
+        ident(s)
+    }
+    fn version_sql(&self) -> &'static str {
+        "SHOW server_version"
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! PostgreSQL integrity checks (`migsafe integrity-check`): invalid indexes, NOT VALID
 //! constraints and their violations, FK orphans, sequences behind their column, duplicates under
 //! invalid unique indexes, tables without a primary key, checksum failures and amcheck. Each check
-//! is one read-only statement planned from the catalog; see `crate::integrity` for the model.
+//! is one read-only statement planned from the catalog; see `crate::engines::integrity` for the model.
 
 use crate::engines::EngineError;
 use crate::engines::conn::Conn;
-use crate::integrity::{
+use crate::engines::integrity::{
     Check, CostClass, DbFailure, EnginePlan, ExecMode, FailureKind, Level, NotRun, NotRunReason,
     PlanContext, Planned, Problem, Session, Severity, Sizes, TableSize, catalog_query, col,
     display_name, estimate, first_value,
@@ -193,7 +193,7 @@ pub async fn plan(conn: &mut Conn, ctx: &PlanContext<'_>) -> Result<EnginePlan, 
     })
 }
 
-fn catalog_check(id: &'static str, sql: String, judge: crate::integrity::Judge) -> Check {
+fn catalog_check(id: &'static str, sql: String, judge: crate::engines::integrity::Judge) -> Check {
     Check::query(
         id,
         "database",
@@ -759,7 +759,7 @@ async fn amcheck(
     };
     // heapallindexed needs amcheck 1.1+; an older installed version makes the call fail, which
     // reports the check as not run with the server's message rather than quietly checking less
-    let heap = ctx.opts.heapallindexed;
+    let heap = ctx.req.heapallindexed;
     let mut out = Vec::new();
     for r in &indexes {
         let (is, iname, ts, tb) = (col(r, 0), col(r, 1), col(r, 2), col(r, 3));
@@ -789,6 +789,36 @@ async fn amcheck(
     Ok(out)
 }
 
+#[async_trait::async_trait]
+impl crate::engines::integrity::IntegrityEngine for super::Postgres {
+    async fn session_start(&self, conn: &mut Conn) -> Result<Session, EngineError> {
+        session_start(conn).await
+    }
+    async fn begin(
+        &self,
+        conn: &mut Conn,
+        session: &Session,
+        mode: &ExecMode,
+        timeout: Duration,
+    ) -> Result<(), DbFailure> {
+        let _ = session;
+        begin(conn, mode, timeout).await
+    }
+    async fn end(&self, conn: &mut Conn, mode: &ExecMode) {
+        end(conn, mode).await
+    }
+    fn classify(&self, e: &sqlx::Error) -> DbFailure {
+        classify(e)
+    }
+    async fn plan(
+        &self,
+        conn: &mut Conn,
+        ctx: &PlanContext<'_>,
+    ) -> Result<EnginePlan, EngineError> {
+        plan(conn, ctx).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,7 +837,7 @@ mod tests {
     #[test]
     fn checksum_failures_are_errors_and_zero_is_clean() {
         let c = checksum_failures();
-        let crate::integrity::Exec::Query { judge, .. } = &c.exec else {
+        let crate::engines::integrity::Exec::Query { judge, .. } = &c.exec else {
             panic!()
         };
         assert!(judge(&[vec![Some("0".into()), None]]).is_empty());

@@ -4,7 +4,7 @@
 
 use super::backup::{PgFormat, PgTools, major_of};
 use crate::engines::conn::Conn;
-use serde::Serialize;
+pub use crate::engines::dump::{ErrorClass, RestoreIssue};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -202,24 +202,6 @@ pub fn filter_toc(toc: &str) -> (String, usize) {
     (text + "\n", dropped)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorClass {
-    /// Ownership or a comment on an extension could not be set; the data and schema are intact.
-    Harmless,
-    Fatal,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RestoreIssue {
-    pub class: ErrorClass,
-    /// What about the error decided its class: owner, comment-on-extension, or error.
-    pub reason: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-}
-
 /// Errors in pg_restore or psql output, classified. Harmless: ownership that could not be
 /// assigned (missing role, not permitted) and comments on extensions owned by someone else.
 /// Everything else is fatal, including anything not recognised.
@@ -346,10 +328,15 @@ pub async fn create_roles(conn: &mut Conn, roles: &BTreeSet<String>) -> Result<(
 }
 
 /// Database-level properties of the live database to carry over to its replacement, as the
-/// statements `pg_dump --create` would emit (settings, per-role settings, owner, comment,
-/// grants), minus those a maintenance window leaves behind: `default_transaction_read_only`
-/// and `CONNECTION LIMIT = 0`. Returns (statements, skipped statements).
-pub fn database_properties(pg_dump_create_output: &str) -> (Vec<String>, Vec<String>) {
+/// statements `pg_dump --create` would emit (settings, per-role settings, connection limit,
+/// owner, comment, grants). migsafe's own marker never travels; with `in_mode` (the live
+/// database is in a migsafe read-only or maintenance mode) neither do that mode's
+/// `default_transaction_read_only` and `CONNECTION LIMIT = 0`. Returns (statements, skipped
+/// statements).
+pub fn database_properties(
+    pg_dump_create_output: &str,
+    in_mode: bool,
+) -> (Vec<String>, Vec<String>) {
     let mut keep = Vec::new();
     let mut skipped = Vec::new();
     for line in pg_dump_create_output.lines() {
@@ -362,7 +349,14 @@ pub fn database_properties(pg_dump_create_output: &str) -> (Vec<String>, Vec<Str
         if !is_prop {
             continue;
         }
-        if line.contains("default_transaction_read_only") || line.contains("CONNECTION LIMIT = 0;")
+        if line.contains(&format!("\"{}\"", super::admin::MARKER_SETTING))
+            || line.contains(&format!(" {} ", super::admin::MARKER_SETTING))
+        {
+            continue;
+        }
+        if in_mode
+            && (line.contains("default_transaction_read_only")
+                || line.contains("CONNECTION LIMIT = 0;"))
         {
             skipped.push(line.to_string());
         } else {
@@ -390,14 +384,60 @@ pub fn database_properties_command(
     c
 }
 
-/// What the swap did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SwapOutcome {
-    /// Sessions that left on their own during the drain period.
-    pub drained: u64,
-    /// Sessions terminated after it.
-    pub terminated: u64,
-    pub waited_ms: u64,
+/// Swaps `restored` in under the name `live` and keeps the old database as `keep_as`, in one
+/// transaction (both renames, the carried-over properties, and the old database's
+/// ALLOW_CONNECTIONS back to `prior_allow`): all or nothing. Sessions still connected to `live`
+/// (the caller has refused new ones and drained it) are terminated and the transaction retried.
+pub async fn swap_names(
+    conn: &mut Conn,
+    live: &str,
+    restored: &str,
+    keep_as: &str,
+    properties: &[String],
+    prior_allow: bool,
+) -> Result<(), sqlx::Error> {
+    let mut last_err = None;
+    for _attempt in 0..20 {
+        let _ = conn
+            .execute(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()", lit(live)))
+            .await;
+        // terminated backends take a moment to exit; RENAME refuses while any remain
+        let wait_until = Instant::now() + Duration::from_secs(5);
+        while sessions(conn, live).await? > 0 && Instant::now() < wait_until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut tx = vec![
+            "BEGIN".to_string(),
+            format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                ident(live),
+                ident(keep_as)
+            ),
+            format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                ident(restored),
+                ident(live)
+            ),
+        ];
+        tx.extend(properties.iter().cloned());
+        tx.push(format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {prior_allow}",
+            ident(keep_as)
+        ));
+        tx.push("COMMIT".into());
+        match conn.execute(&tx.join(";\n")).await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                let retry = e.to_string().contains("being accessed by other users");
+                last_err = Some(e);
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last_err.unwrap_or_else(|| sqlx::Error::Protocol("swap failed".into())))
 }
 
 async fn sessions(conn: &mut Conn, db: &str) -> Result<u64, sqlx::Error> {
@@ -408,88 +448,6 @@ async fn sessions(conn: &mut Conn, db: &str) -> Result<u64, sqlx::Error> {
         .flatten()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0))
-}
-
-/// Swaps `restored` in under the name `live`, keeping the old database as `keep_as`: new
-/// connections to `live` are refused (ALLOW_CONNECTIONS false), sessions get `drain` to finish,
-/// the rest are terminated, then both renames, the carried-over properties and the old
-/// database's ALLOW_CONNECTIONS run in one transaction — all or nothing. On failure the live
-/// database accepts connections again.
-pub async fn swap(
-    conn: &mut Conn,
-    live: &str,
-    restored: &str,
-    keep_as: &str,
-    properties: &[String],
-    drain: Duration,
-) -> Result<SwapOutcome, sqlx::Error> {
-    let (_, rows) = conn
-        .query_text(&format!(
-            "SELECT datallowconn::text FROM pg_database WHERE datname = {}",
-            lit(live)
-        ))
-        .await?;
-    let prior_allow = first(&rows).into_iter().next().flatten().as_deref() != Some("false");
-    conn.execute(&format!(
-        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-        ident(live)
-    ))
-    .await?;
-    let began = Instant::now();
-    let result = async {
-        let at_start = sessions(conn, live).await?;
-        while began.elapsed() < drain && sessions(conn, live).await? > 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let remaining = sessions(conn, live).await?;
-        let mut outcome = SwapOutcome { drained: at_start.saturating_sub(remaining), terminated: 0, waited_ms: 0 };
-        let mut last_err = None;
-        for _attempt in 0..20 {
-            let n = conn
-                .query_text(&format!("SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()", lit(live)))
-                .await?;
-            outcome.terminated += first(&n.1).into_iter().next().flatten().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            // terminated backends take a moment to exit; RENAME refuses while any remain
-            let wait_until = Instant::now() + Duration::from_secs(5);
-            while sessions(conn, live).await? > 0 && Instant::now() < wait_until {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let mut tx = vec![
-                "BEGIN".to_string(),
-                format!("ALTER DATABASE {} RENAME TO {}", ident(live), ident(keep_as)),
-                format!("ALTER DATABASE {} RENAME TO {}", ident(restored), ident(live)),
-            ];
-            tx.extend(properties.iter().cloned());
-            tx.push(format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}", ident(keep_as), prior_allow));
-            tx.push("COMMIT".into());
-            match conn.execute(&tx.join(";\n")).await {
-                Ok(_) => {
-                    outcome.waited_ms = began.elapsed().as_millis() as u64;
-                    return Ok(outcome);
-                }
-                Err(e) => {
-                    let _ = conn.execute("ROLLBACK").await;
-                    let retry = e.to_string().contains("being accessed by other users");
-                    last_err = Some(e);
-                    if !retry {
-                        break;
-                    }
-                }
-            }
-        }
-        Err(last_err.unwrap_or_else(|| sqlx::Error::Protocol("swap failed".into())))
-    }
-    .await;
-    if result.is_err() {
-        let _ = conn
-            .execute(&format!(
-                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}",
-                ident(live),
-                prior_allow
-            ))
-            .await;
-    }
-    result
 }
 
 #[cfg(test)]
@@ -539,12 +497,17 @@ pg_restore: warning: errors ignored on restore: 3
     #[test]
     fn carries_database_properties_but_not_maintenance_leftovers() {
         let out = "CREATE DATABASE app WITH TEMPLATE = template0;\nALTER DATABASE app OWNER TO postgres;\n\\connect app\nCOMMENT ON DATABASE app IS 'x';\nALTER DATABASE app CONNECTION LIMIT = 0;\nALTER DATABASE app SET search_path TO 'public', 's2';\nALTER DATABASE app SET default_transaction_read_only TO 'on';\nALTER ROLE reader IN DATABASE app SET work_mem TO '8MB';\nREVOKE CONNECT,TEMPORARY ON DATABASE app FROM PUBLIC;\nGRANT CONNECT ON DATABASE app TO reader;\nGRANT SELECT ON TABLE t TO reader;\n";
-        let (keep, skipped) = database_properties(out);
+        let (keep, skipped) = database_properties(out, true);
         assert_eq!(keep.len(), 6, "{keep:?}");
         assert!(keep.iter().all(|s| !s.contains("read_only")
             && !s.contains("CONNECTION LIMIT")
             && !s.contains("ON TABLE")));
         assert_eq!(skipped.len(), 2);
+        // outside a migsafe mode the user's own settings travel; the marker never does
+        let marked = format!("{out}ALTER DATABASE app SET \"migsafe.operation\" TO '{{}}';\n");
+        let (keep, skipped) = database_properties(&marked, false);
+        assert_eq!(keep.len(), 8, "{keep:?}");
+        assert!(skipped.is_empty() && !keep.iter().any(|k| k.contains("migsafe.operation")));
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! the per-statement probe (root page as storage identity, column digests), errors, and
 //! `PRAGMA foreign_key_check`.
 
-use crate::dry_run::diff::{Catalog, Column, Constraint, Index, Table, View};
-use crate::dry_run::model::FkViolation;
-use crate::dry_run::observe::{Probe, RawError, RelState};
+use crate::engines::catalog::{Catalog, Column, Constraint, Index, Table, View};
 use crate::engines::conn::{Conn, TextRow};
+use crate::engines::observe::FkViolation;
+use crate::engines::observe::{Probe, RawError, RelState};
 use std::collections::BTreeMap;
 
 fn get(r: &TextRow, i: usize) -> String {
@@ -241,4 +241,42 @@ pub fn error(e: &sqlx::Error) -> RawError {
 /// Quotes an identifier.
 pub fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[async_trait::async_trait]
+impl crate::engines::catalog::CatalogEngine for super::Sqlite {
+    async fn catalog(&self, conn: &mut Conn) -> Result<Catalog, sqlx::Error> {
+        catalog(conn).await
+    }
+    async fn probe(
+        &self,
+        conn: &mut Conn,
+        ids: Option<&[String]>,
+        mariadb: bool,
+    ) -> Result<Probe, sqlx::Error> {
+        let _ = mariadb;
+        probe(conn, ids).await
+    }
+    async fn columns(
+        &self,
+        conn: &mut Conn,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<Column>>, sqlx::Error> {
+        columns(conn, ids).await
+    }
+    fn error(&self, e: &sqlx::Error) -> RawError {
+        error(e)
+    }
+    fn quote_ident(&self, s: &str) -> String {
+        ident(s)
+    }
+    fn version_sql(&self) -> &'static str {
+        "SELECT sqlite_version()"
+    }
+    async fn foreign_key_violations(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Vec<FkViolation>, sqlx::Error> {
+        foreign_key_check(conn).await
+    }
 }

@@ -5,7 +5,7 @@
 
 use crate::engines::EngineError;
 use crate::engines::conn::Conn;
-use crate::integrity::{
+use crate::engines::integrity::{
     Check, CostClass, DbFailure, EnginePlan, FailureKind, Level, PlanContext, Planned, Problem,
     Session, Severity, Sizes, TableSize, catalog_query, col, estimate, first_value,
 };
@@ -249,6 +249,37 @@ fn foreign_key_check(table: String, fks: FkMap, est: Duration) -> Check {
     )
 }
 
+#[async_trait::async_trait]
+impl crate::engines::integrity::IntegrityEngine for super::Sqlite {
+    async fn session_start(&self, conn: &mut Conn) -> Result<Session, EngineError> {
+        session_start(conn).await
+    }
+    async fn begin(
+        &self,
+        conn: &mut Conn,
+        session: &Session,
+        mode: &crate::engines::integrity::ExecMode,
+        timeout: Duration,
+    ) -> Result<(), DbFailure> {
+        let _ = (session, mode);
+        begin(conn, timeout).await
+    }
+    async fn end(&self, conn: &mut Conn, mode: &crate::engines::integrity::ExecMode) {
+        let _ = mode;
+        end(conn).await
+    }
+    fn classify(&self, e: &sqlx::Error) -> DbFailure {
+        classify(e)
+    }
+    async fn plan(
+        &self,
+        conn: &mut Conn,
+        ctx: &PlanContext<'_>,
+    ) -> Result<EnginePlan, EngineError> {
+        plan(conn, ctx).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +287,7 @@ mod tests {
     #[test]
     fn integrity_check_ok_is_clean_and_anything_else_is_a_problem() {
         let c = integrity_check(4096);
-        let crate::integrity::Exec::Query { judge, .. } = &c.exec else {
+        let crate::engines::integrity::Exec::Query { judge, .. } = &c.exec else {
             panic!()
         };
         assert!(judge(&[vec![Some("ok".into())]]).is_empty());

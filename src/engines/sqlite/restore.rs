@@ -53,3 +53,17 @@ pub fn swap_files(live: &Path, restored: &Path, keep_as: &Path) -> std::io::Resu
         .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()
 }
+
+/// A SQLite restore copies a file: any message is a failure.
+pub fn classify_errors(stderr: &str) -> Vec<crate::engines::dump::RestoreIssue> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| crate::engines::dump::RestoreIssue {
+            class: crate::engines::dump::ErrorClass::Fatal,
+            reason: "error".into(),
+            message: l.to_string(),
+            command: None,
+        })
+        .collect()
+}

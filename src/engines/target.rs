@@ -1,10 +1,11 @@
-//! The database a backup is taken from or restored into, parsed from its URL: the database name,
-//! and the credentials split off so child processes get them through the environment
-//! (`PGPASSWORD`) or a 0600 defaults file (MySQL), never on their command line.
+//! The database an operation works on, parsed from its URL: the database name, and the
+//! credentials split off so child processes get them through the environment (`PGPASSWORD`) or
+//! an option file that exists on disk only for an instant (MySQL), never on their command line.
 
 use crate::engines::{EngineKind, redact_url};
-use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::io::{Seek, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +133,24 @@ impl UrlParts {
                     .collect::<Vec<_>>()
                     .join("&"),
             );
+        }
+        s
+    }
+
+    /// The server as the URL names it: `host:port`, or the socket folder/file from the query.
+    fn server(&self, socket_param: &str) -> String {
+        let mut s = if self.hosts.is_empty() {
+            self.param(socket_param)
+                .unwrap_or_else(|| "localhost".into())
+        } else {
+            self.hosts.clone()
+        };
+        if let Some(sock) = self.param(socket_param).filter(|_| !self.hosts.is_empty()) {
+            s = sock;
+        }
+        if let Some(port) = self.param("port") {
+            s.push(':');
+            s.push_str(&port);
         }
         s
     }
@@ -298,50 +317,66 @@ impl MyTarget {
     }
 }
 
-/// A private option file for MySQL client tools; deleted on drop.
+/// The `[client]` option file of MySQL client tools, without a name on disk: written into a
+/// private 0700 folder, opened, and unlinked with its folder at once, so even a kill -9 of
+/// migsafe leaves no plaintext password behind. Children read it as `/dev/fd/N`, a descriptor
+/// they inherit (see [`DefaultsFile::pass_to`]).
 #[derive(Debug)]
 pub struct DefaultsFile {
-    dir: PathBuf,
-    pub path: PathBuf,
+    file: std::fs::File,
 }
 
 impl DefaultsFile {
     fn write(text: &str) -> Result<DefaultsFile, TargetError> {
-        let base = std::env::temp_dir();
-        let mut n = 0u32;
-        let dir = loop {
-            let d = base.join(format!("migsafe-cred-{}-{n}", std::process::id()));
-            match std::fs::DirBuilder::new().mode(0o700).create(&d) {
-                Ok(()) => break d,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                Err(e) => {
-                    return Err(TargetError(format!(
-                        "cannot create a private folder for the MySQL option file: {e}"
-                    )));
-                }
-            }
+        let fail = |e: std::io::Error| {
+            TargetError(format!(
+                "cannot write the MySQL option file in a private folder: {e}"
+            ))
         };
+        let dir = crate::sys::durable::unique_private_dir(
+            &std::env::temp_dir(),
+            &format!("migsafe-cred-{}-", std::process::id()),
+        )
+        .map_err(fail)?;
         let path = dir.join("client.cnf");
-        let res = super::atomic::create_private(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()));
-        if let Err(e) = res {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(TargetError(format!(
-                "cannot write the MySQL option file: {e}"
-            )));
-        }
-        Ok(DefaultsFile { dir, path })
+        let made = (|| {
+            let mut f = crate::sys::durable::create_private(&path)?;
+            f.write_all(text.as_bytes())?;
+            drop(f);
+            let mut r = std::fs::File::open(&path)?;
+            r.rewind()?;
+            Ok(r)
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(DefaultsFile {
+            file: made.map_err(fail)?,
+        })
     }
 
     /// The argument that must come first on a MySQL client tool's command line.
     pub fn arg(&self) -> String {
-        format!("--defaults-extra-file={}", self.path.display())
+        format!("--defaults-extra-file=/dev/fd/{}", self.file.as_raw_fd())
     }
-}
 
-impl Drop for DefaultsFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// Lets `cmd` inherit the descriptor [`DefaultsFile::arg`] names (migsafe opens files
+    /// close-on-exec; only the child's copy is changed).
+    pub fn pass_to(&self, cmd: &mut std::process::Command) {
+        let fd = self.file.as_raw_fd();
+        // SAFETY: fcntl is async-signal-safe and touches only the child's descriptor table.
+        unsafe {
+            cmd.pre_exec(move || {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// The text, for tests.
+    pub fn read(&self) -> std::io::Result<String> {
+        std::fs::read_to_string(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
     }
 }
 
@@ -420,6 +455,15 @@ impl Target {
         }
     }
 
+    /// The server (or file) without credentials, to tell whether two URLs reach the same one.
+    pub fn server(&self) -> String {
+        match self {
+            Target::Postgres(t) => t.parts.server("host"),
+            Target::Mysql(t) => t.parts.server("socket"),
+            Target::Sqlite(t) => t.path.display().to_string(),
+        }
+    }
+
     pub fn redacted(&self) -> String {
         match self {
             Target::Postgres(t) => t.redacted(),
@@ -474,19 +518,31 @@ mod tests {
         let t = MyTarget::parse("mysql://root:pw\"x@localhost/app?socket=/run/my.sock").unwrap();
         assert_eq!(t.database, "app");
         let f = t.defaults_file().unwrap();
-        let text = std::fs::read_to_string(&f.path).unwrap();
+        let text = f.read().unwrap();
         assert!(
             text.contains("password=\"pw\\\"x\"") && text.contains("socket=\"/run/my.sock\""),
             "{text}"
         );
-        use std::os::unix::fs::PermissionsExt;
+        assert!(f.arg().starts_with("--defaults-extra-file=/dev/fd/"));
+        let leftovers = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("migsafe-cred-{}-", std::process::id()))
+            })
+            .count();
+        assert_eq!(leftovers, 0, "nothing with a password stays on disk");
+        let mut cmd = std::process::Command::new("cat");
+        cmd.arg(f.arg().trim_start_matches("--defaults-extra-file="));
+        f.pass_to(&mut cmd);
+        let out = cmd.output().unwrap();
         assert_eq!(
-            std::fs::metadata(&f.path).unwrap().permissions().mode() & 0o777,
-            0o600
+            String::from_utf8_lossy(&out.stdout),
+            text,
+            "a child reads it"
         );
-        let p = f.path.clone();
-        drop(f);
-        assert!(!p.exists());
         assert!(MyTarget::parse("mysql://h/").is_err());
     }
 

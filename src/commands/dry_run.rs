@@ -6,8 +6,23 @@ use crate::cli::dry_run::{DryRunCommand, DryRunFormat};
 use crate::report::{dry_run as render, progress::Progress};
 
 pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
+    let live = match &cmd.settings.start {
+        crate::dry_run::Start::SchemaFrom(u) => Some(u.clone()),
+        _ if cmd.settings.pending => cmd.settings.live_url.clone(),
+        _ => None,
+    };
+    let servers: Vec<String> = live
+        .into_iter()
+        .chain(cmd.settings.scratch_url.clone())
+        .collect();
+    if !servers.is_empty() {
+        let rt = crate::app::runtime()?;
+        for url in &servers {
+            super::unfinished::warn(&rt, url);
+        }
+    }
     let mut bar: Option<Progress> = None;
-    let report = super::run(&cmd.settings, &mut |done, total| {
+    let report = crate::dry_run::run(&cmd.settings, &mut |done, total| {
         let b = bar.get_or_insert_with(|| Progress::new(total, "dry-run", cmd.progress));
         b.set(done);
     });

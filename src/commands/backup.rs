@@ -2,15 +2,15 @@
 //! progress, asks for confirmation when interactive, renders, and maps results to exit codes
 //! (0 ok, 1 a check failed or the restore was refused, 2 migsafe could not do its job).
 
-use super::restore::{self, RestoreReport};
-use super::{Progress, store};
 use crate::app::{AppError, Outcome};
+use crate::backup::{self, Progress, store};
 use crate::cli::backup::{BackupAction, Output};
 use crate::report::backup as render;
+use crate::restore::{self, RestoreReport};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-fn err(e: super::BackupError) -> AppError {
+fn err(e: backup::BackupError) -> AppError {
     AppError::Other(e.to_string())
 }
 
@@ -45,8 +45,9 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
     let rt = crate::app::runtime()?;
     match action {
         BackupAction::Create(s, out) => {
+            super::unfinished::warn(&rt, &s.url);
             let r = rt
-                .block_on(super::create(&s, progress(&out)))
+                .block_on(backup::create(&s, progress(&out)))
                 .map_err(err)?;
             Ok(Outcome {
                 stdout: render::create(&r, out.json, out.color),
@@ -54,19 +55,28 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
             })
         }
         BackupAction::Verify(s, out) => {
-            let r = rt
-                .block_on(super::verify(&s, progress(&out)))
-                .map_err(err)?;
+            let r = rt.block_on(backup::verify(&s, progress(&out)));
+            // LATEST follows every outcome, a refused manifest included
+            let _ = store::refresh_latest(&s.dir);
+            let r = r.map_err(err)?;
             Ok(Outcome {
                 stdout: render::verify(&r, out.json, out.color),
                 code: code(r.passed()),
             })
         }
-        BackupAction::List(dir, out) => {
+        BackupAction::List(dir, url, out) => {
             let entries = store::list(&dir)
                 .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
+            let kept = match url {
+                Some(u) => {
+                    let t = crate::engines::target::Target::parse(&u)
+                        .map_err(|e| AppError::Other(e.to_string()))?;
+                    Some(rt.block_on(backup::kept::list(&t)).map_err(err)?)
+                }
+                None => None,
+            };
             Ok(Outcome {
-                stdout: render::list(&dir, &entries, out.json),
+                stdout: render::list(&dir, &entries, kept.as_deref(), out.json),
                 code: 0,
             })
         }
@@ -74,6 +84,7 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
             dir,
             keep,
             dry_run,
+            before_restore,
             out,
         } => {
             if !dir.is_dir() {
@@ -82,8 +93,25 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
                     dir.display()
                 )));
             }
-            let r = store::prune(&dir, keep, dry_run)
+            let mut r = store::prune(&dir, keep, dry_run)
                 .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
+            if let Some((age, url)) = before_restore {
+                let t = crate::engines::target::Target::parse(&url)
+                    .map_err(|e| AppError::Other(e.to_string()))?;
+                for c in rt
+                    .block_on(backup::kept::prune(&t, age, dry_run))
+                    .map_err(err)?
+                {
+                    r.removed.push(store::Removed {
+                        file: c.name,
+                        reason: format!(
+                            "a copy a restore kept of {}, older than {}",
+                            c.database,
+                            humantime::format_duration(age)
+                        ),
+                    });
+                }
+            }
             Ok(Outcome {
                 stdout: render::prune(&r, out.json),
                 code: 0,

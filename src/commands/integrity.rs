@@ -1,11 +1,11 @@
 //! The `integrity-check` command: reads the manifest and migrations the settings name, connects
 //! (SQLite read-only), runs the checks with a progress bar, and hands the report to the renderer.
 
-use super::{IntegrityOptions, against, migration};
 use crate::app::{AppError, Outcome};
 use crate::cli::integrity::{IntegrityAction, IntegrityFormat, IntegritySettings};
 use crate::engines::conn::Conn;
 use crate::engines::{EngineKind, redact_url};
+use crate::integrity::{IntegrityOptions, against, migration};
 use crate::report::integrity as render;
 use crate::report::progress::Progress;
 use crate::sql::Dialect;
@@ -85,6 +85,7 @@ pub fn run(action: IntegrityAction) -> Result<Outcome, AppError> {
     };
     let opts = options(&s)?;
     let rt = crate::app::runtime()?;
+    super::unfinished::warn(&rt, &s.database_url);
     let report = rt.block_on(async {
         let opened = read_only_url(&s.database_url);
         // errors name the URL as the user wrote it (redacted), not the adjusted one
@@ -95,7 +96,7 @@ pub fn run(action: IntegrityAction) -> Result<Outcome, AppError> {
             )
         })?;
         let mut bar: Option<Progress> = None;
-        let res = super::run_with_progress(&mut conn, &opts, &mut |done, total| {
+        let res = crate::integrity::run_with_progress(&mut conn, &opts, &mut |done, total| {
             let b = bar.get_or_insert_with(|| Progress::new(total, "integrity checks", s.progress));
             b.set(done);
         })

@@ -1,11 +1,16 @@
-//! Running dump and restore tools: stdout streamed into a file while hashing (no second read),
-//! a file streamed into stdin while hashing, stderr kept (bounded) for error messages, and the
-//! child killed when migsafe cannot keep up its side (disk full).
+//! Child processes (dump, restore and client tools) that die with migsafe: each runs in its own
+//! process group (a terminal's Ctrl-C reaches migsafe, which stops the child deliberately) with
+//! `PR_SET_PDEATHSIG(SIGKILL)`, so a kill -9 of migsafe takes the child down too instead of
+//! leaving a pg_restore running to completion, unverified. Also the streaming helpers: stdout
+//! streamed into a file while hashing, a file streamed into stdin while hashing, stderr kept
+//! (bounded) for error messages, and the child killed when migsafe cannot keep up its side.
 
-use super::atomic;
+use super::durable::Digest256;
+use super::signals;
 use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// Keep at most this much of a child's stderr (the tail matters most; errors are reported from
 /// it).
@@ -66,6 +71,49 @@ pub fn describe(status: &ExitStatus) -> String {
     }
 }
 
+/// Makes `cmd` die with migsafe: its own process group, and SIGKILL when the thread that spawned
+/// it ends (the spawning thread always waits for the child, so that is migsafe dying). Applied by
+/// every spawn in this module; call it for children spawned elsewhere.
+pub fn die_with_migsafe(cmd: &mut Command) {
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    cmd.process_group(0);
+    // SAFETY: prctl and getppid are async-signal-safe; nothing is allocated after fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // migsafe died between fork and prctl: do not run orphaned
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Spawns `cmd` bound to migsafe (see [`die_with_migsafe`]) and registers its process group
+/// with the signal handler, which stops it on SIGINT/SIGTERM/SIGHUP.
+pub fn spawn(cmd: &mut Command) -> io::Result<(Child, signals::ChildGuard)> {
+    if signals::terminating() {
+        return Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "migsafe is being interrupted",
+        ));
+    }
+    die_with_migsafe(cmd);
+    let child = cmd.spawn()?;
+    let guard = signals::track_child(child.id());
+    Ok((child, guard))
+}
+
+/// The last `n` non-empty lines of a log, for error messages.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 fn collect_stderr(mut pipe: std::process::ChildStderr) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut keep: Vec<u8> = Vec::new();
@@ -94,7 +142,7 @@ fn finish(
     mut child: std::process::Child,
     err: std::thread::JoinHandle<String>,
     tool: &str,
-    d: atomic::Digest256,
+    d: Digest256,
 ) -> Result<Finished, ChildError> {
     let status = child.wait().map_err(|source| ChildError::Read {
         what: format!("the exit status of {tool}"),
@@ -116,18 +164,16 @@ pub fn stream_stdout_to(
     on_bytes: &dyn Fn(u64),
 ) -> Result<Finished, ChildError> {
     let tool = tool_name(&cmd);
-    let mut child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| ChildError::Spawn {
-            tool: tool.clone(),
-            source,
-        })?;
+        .stderr(Stdio::piped());
+    let (mut child, _tracked) = spawn(&mut cmd).map_err(|source| ChildError::Spawn {
+        tool: tool.clone(),
+        source,
+    })?;
     let err = collect_stderr(child.stderr.take().expect("piped"));
     let mut stdout = child.stdout.take().expect("piped");
-    let mut d = atomic::Digest256::default();
+    let mut d = Digest256::default();
     let mut buf = vec![0u8; 256 * 1024];
     let outcome: Result<(), ChildError> = loop {
         let n = match stdout.read(&mut buf) {
@@ -180,18 +226,16 @@ pub fn stream_file_to_stdin(
         what: input.display().to_string(),
         source,
     })?;
-    let mut child = cmd
-        .stdin(Stdio::piped())
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| ChildError::Spawn {
-            tool: tool.clone(),
-            source,
-        })?;
+        .stderr(Stdio::piped());
+    let (mut child, _tracked) = spawn(&mut cmd).map_err(|source| ChildError::Spawn {
+        tool: tool.clone(),
+        source,
+    })?;
     let err = collect_stderr(child.stderr.take().expect("piped"));
     let mut stdin = Some(child.stdin.take().expect("piped"));
-    let mut d = atomic::Digest256::default();
+    let mut d = Digest256::default();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match file.read(&mut buf) {
@@ -223,18 +267,24 @@ pub fn stream_file_to_stdin(
 /// Runs `cmd` to completion, returning stdout; a non-zero exit is an error with stderr.
 pub fn output(mut cmd: Command) -> Result<String, ChildError> {
     let tool = tool_name(&cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| ChildError::Spawn {
-            tool: tool.clone(),
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (child, _tracked) = spawn(&mut cmd).map_err(|source| ChildError::Spawn {
+        tool: tool.clone(),
+        source,
+    })?;
+    let out = child
+        .wait_with_output()
+        .map_err(|source| ChildError::Read {
+            what: format!("the output of {tool}"),
             source,
         })?;
     if !out.status.success() {
         return Err(ChildError::Failed {
             tool,
             status: describe(&out.status),
-            stderr: crate::engines::process::tail(&String::from_utf8_lossy(&out.stderr), 15),
+            stderr: tail(&String::from_utf8_lossy(&out.stderr), 15),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -243,12 +293,19 @@ pub fn output(mut cmd: Command) -> Result<String, ChildError> {
 /// Runs `cmd` to completion and returns its status and full stderr (stdout discarded).
 pub fn run(mut cmd: Command) -> Result<Finished, ChildError> {
     let tool = tool_name(&cmd);
-    let out = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|source| ChildError::Spawn { tool, source })?;
+        .stderr(Stdio::piped());
+    let (child, _tracked) = spawn(&mut cmd).map_err(|source| ChildError::Spawn {
+        tool: tool.clone(),
+        source,
+    })?;
+    let out = child
+        .wait_with_output()
+        .map_err(|source| ChildError::Read {
+            what: format!("the exit status of {tool}"),
+            source,
+        })?;
     Ok(Finished {
         status: out.status,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -260,6 +317,34 @@ pub fn run(mut cmd: Command) -> Result<Finished, ChildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_dies_when_the_thread_that_started_it_ends() {
+        // the spawning thread stands for migsafe: when it is gone, so is the child
+        let pid = std::thread::spawn(|| {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30");
+            let (child, _guard) = spawn(&mut cmd).unwrap();
+            let pid = child.id();
+            std::mem::forget(child);
+            pid
+        })
+        .join()
+        .unwrap();
+        assert!(
+            crate::sys::proc::wait_gone(pid, None, std::time::Duration::from_secs(5)),
+            "sleep {pid} outlived its parent thread"
+        );
+        // and it ran in a process group of its own
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "ps -o pgid= -p $$"]);
+        let f = output(cmd).unwrap();
+        assert_ne!(
+            f.trim().parse::<i32>().unwrap(),
+            // SAFETY: getpgrp has no preconditions.
+            unsafe { libc::getpgrp() }
+        );
+    }
 
     #[test]
     fn streams_and_hashes_stdout() {

@@ -1,0 +1,20 @@
+//! The check every command that connects to a database makes first: is an operation on its
+//! server unfinished (this machine's journals, the server's markers)? Each one found is named on
+//! stderr with when, which host, and the command that ends it.
+
+use crate::engines::target::Target;
+
+/// Prints one warning line per unfinished operation on `url`'s server; returns how many.
+pub fn warn(rt: &tokio::runtime::Runtime, url: &str) -> usize {
+    let Ok(target) = Target::parse(url) else {
+        return 0;
+    };
+    let found = rt.block_on(crate::journal::unfinished_for(
+        &target,
+        &crate::journal::default_dir(),
+    ));
+    for u in &found {
+        eprintln!("migsafe: warning: {}", u.describe());
+    }
+    found.len()
+}
