@@ -22,6 +22,16 @@ fn run() -> Result<app::Outcome, app::AppError> {
         Command::Backup(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
         Command::Restore(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
         Command::Recover(args) => migsafe::commands::recover::run(args.resolve(&globals, &config)?),
+        Command::ReadOnly(args) => migsafe::commands::modes::run(args.resolve(
+            migsafe::modes::Mode::ReadOnly,
+            &globals,
+            &config,
+        )?),
+        Command::Maintenance(args) => migsafe::commands::modes::run(args.resolve(
+            migsafe::modes::Mode::Maintenance,
+            &globals,
+            &config,
+        )?),
         Command::DryRun(args) => migsafe::commands::dry_run::run(args.resolve(&globals, &config)?),
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
     }

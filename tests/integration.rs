@@ -19,6 +19,10 @@ mod dry_run;
 mod engines;
 #[path = "integration/integrity.rs"]
 mod integrity;
+#[path = "integration/modes.rs"]
+mod modes;
+#[path = "integration/modes_crash.rs"]
+mod modes_crash;
 #[path = "integration/robustness.rs"]
 mod robustness;
 #[path = "integration/support.rs"]

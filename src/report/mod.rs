@@ -7,6 +7,7 @@ pub mod github;
 pub mod human;
 pub mod integrity;
 pub mod json;
+pub mod modes;
 pub mod progress;
 pub mod recover;
 pub mod rules_doc;
