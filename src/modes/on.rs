@@ -461,14 +461,22 @@ impl Run<'_> {
         // the step's lock is released while waiting: an interrupt is seen between looks
         let (guard, started) = g;
         drop(guard);
+        let mut first = true;
         loop {
             if self.gate.stopped() {
                 return Err(Stop::Interrupted);
             }
             let now = self.candidates(except).await?;
             let writing: Vec<OpenSession> = now.iter().filter(|x| x.writing).cloned().collect();
-            if d.writing_at_start.is_empty() && began.elapsed() < Duration::from_millis(50) {
+            if std::mem::take(&mut first) {
                 d.writing_at_start = writing.clone();
+                if !writing.is_empty() {
+                    (self.notify)(&format!(
+                        "draining: waiting up to {} for {} session(s) in a write transaction to finish",
+                        humantime::format_duration(self.s.drain),
+                        writing.len()
+                    ));
+                }
             }
             let pooled = now.iter().any(|x| pool_pids.contains(&x.id));
             if (writing.is_empty() && !pooled) || Instant::now() >= deadline {
@@ -907,7 +915,8 @@ pub async fn on(s: &OnSettings, notify: &(dyn Fn(&str) + Sync)) -> Result<ModeRe
         }
         let same = mode_of(&u, s.mode, &db);
         let under = s.mode == Mode::ReadOnly && mode_of(&u, Mode::Maintenance, &db);
-        let other = Mode::parse(&u.kind).is_none() && !u.running;
+        // a restore (running or interrupted) owns the database until it ends
+        let other = Mode::parse(&u.kind).is_none();
         if same || under || other {
             r.status = Status::Refused;
             r.message = if same {
@@ -923,7 +932,7 @@ pub async fn on(s: &OnSettings, notify: &(dyn Fn(&str) + Sync)) -> Result<ModeRe
                 )
             } else {
                 format!(
-                    "an unfinished operation must be ended first: {}",
+                    "another operation works on {db} and must end first: {}",
                     u.describe()
                 )
             };

@@ -221,7 +221,14 @@ pub async fn status(s: &StatusSettings) -> Result<StatusReport, super::ModeError
             .into_iter()
             .flatten()
             .find(|st| st.op == u.operation)
-            .and_then(|st| undo::facts(&st).ok())
+            .and_then(|st| {
+                let mut f = undo::facts(&st).ok()?;
+                // the switch time is known once the switch is done
+                f.switched_at = st
+                    .step("switch")
+                    .and_then(|x| x.result.as_ref()?.get("switched_at")?.as_f64());
+                Some(f)
+            })
     } else {
         u.facts.clone().and_then(|f| serde_json::from_value(f).ok())
     };
@@ -266,10 +273,14 @@ pub async fn status(s: &StatusSettings) -> Result<StatusReport, super::ModeError
             },
             ..ModeOptions::default()
         };
-        let server_wide = f
-            .changes
-            .iter()
-            .any(|c| matches!(c.knob, crate::engines::modes::Knob::Global { .. }));
+        // a global switch and an account's lock are server-wide: so are their sessions
+        let server_wide = f.changes.iter().any(|c| {
+            matches!(
+                c.knob,
+                crate::engines::modes::Knob::Global { .. }
+                    | crate::engines::modes::Knob::AccountLock { .. }
+            )
+        });
         let roles = if s.mode == Mode::Maintenance {
             f.app_roles.clone()
         } else {

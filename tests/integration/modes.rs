@@ -137,9 +137,18 @@ fn postgres_read_only_holds_old_and_new_sessions_but_not_migsafe_and_off_restore
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
+        let opts = migsafe::engines::postgres::ephemeral::PgOptions {
+            settings: vec![("max_prepared_transactions".into(), "4".into())],
+            ..Default::default()
+        };
+        let server = EphemeralPostgres::start(&opts).await.unwrap();
         pg_shop(&server).await;
         let url = server.url("shop");
+        // what a read-only default does not stop: a prepared transaction, a subscription (its
+        // publisher is unreachable on purpose: no system server is touched)
+        pg_exec(&server, "shop", "BEGIN; INSERT INTO items (v) VALUES (99); PREPARE TRANSACTION 'pending-payment'").await;
+        pg_exec(&server, "shop", "CREATE SUBSCRIPTION feed CONNECTION 'host=/nonexistent dbname=x' PUBLICATION p WITH (connect = false)").await;
+        pg_exec(&server, "shop", "ALTER SUBSCRIPTION feed ENABLE").await;
         let before = pg_state(&server).await;
         // sessions opened before the switch: one idle, one in the middle of a write
         let mut idle = Conn::open(&role_url(&server, "app", "shop")).await.unwrap();
@@ -227,6 +236,9 @@ fn postgres_read_only_holds_old_and_new_sessions_but_not_migsafe_and_off_restore
             "{}",
             r.stdout
         );
+        let still = strs(&v["could_still_write"]);
+        assert!(still.iter().any(|w| w.contains("pending-payment")), "prepared transactions are named: {still:?}");
+        assert!(still.iter().any(|w| w.contains("subscriptions feed")), "subscriptions are named: {still:?}");
         assert!(!r.stdout.contains("password"));
 
         // the sessions opened before cannot write any more (they were ended)
@@ -238,7 +250,18 @@ fn postgres_read_only_holds_old_and_new_sessions_but_not_migsafe_and_off_restore
             busy.execute("COMMIT").await.is_err(),
             "the old write transaction committed"
         );
-        // new sessions of every application role cannot write (SQLSTATE 25006)
+        // a prepared transaction is outside every session: it still commits its write
+        let mut su = Conn::open(&url).await.unwrap();
+        su.execute("COMMIT PREPARED 'pending-payment'").await.expect("COMMIT PREPARED is not held by the read-only default");
+        su.close().await;
+        // new sessions of every application role cannot write (SQLSTATE 25006), nor take a
+        // sequence value, nor create a temporary table
+        let mut fresh = Conn::open(&role_url(&server, "app", "shop")).await.unwrap();
+        for sql in ["SELECT nextval('items_id_seq')", "CREATE TEMPORARY TABLE scratch (a int)"] {
+            let e = fresh.execute(sql).await.unwrap_err();
+            assert_eq!(code_of(&e), "25006", "{sql}");
+        }
+        fresh.close().await;
         for role in ["app", "worker", "reporter"] {
             assert_eq!(
                 write_as(&role_url(&server, role, "shop")).await,
@@ -343,6 +366,19 @@ fn postgres_read_only_holds_old_and_new_sessions_but_not_migsafe_and_off_restore
         assert_eq!(ok_json(&again)["status"], "not-on");
         let st = ok_json(&mj(w, "read-only status", &url, &[]));
         assert_eq!(st["state"], "off");
+
+        // --no-terminate: a session opened before keeps its old default and can still write;
+        // the report says so, with the session
+        let mut old = Conn::open(&role_url(&server, "app", "shop")).await.unwrap();
+        let r = mj(w, "read-only on", &url, &["--no-terminate"]);
+        let v = ok_json(&r);
+        assert!(strs(&v["could_still_write"]).iter().any(|x| x.contains("--no-terminate") && x.contains("(app")), "{}", r.stdout);
+        write_on(&mut old).await.expect("an old session was not ended and still writes");
+        let st = ok_json(&mj(w, "read-only status", &url, &[]));
+        assert_eq!(st["sessions"].as_array().unwrap().len(), 1, "status lists it: {st}");
+        old.close().await;
+        assert_eq!(ok_json(&mj(w, "read-only off", &url, &[]))["status"], "off");
+        assert_eq!(pg_state(&server).await, before);
     });
 }
 
@@ -1040,6 +1076,8 @@ fn mariadb_read_only_is_global_drains_transactions_and_maintenance_locks_account
         assert_eq!(writing_at_start, 2, "{}", r.stdout);
         assert!(slow.execute("COMMIT").await.is_err(), "a transaction past --drain was ended");
         assert!(quick.execute("INSERT INTO items (v) VALUES (3)").await.is_err(), "read_only reaches open sessions");
+        quick.execute("CREATE TEMPORARY TABLE scratch (a INT)").await.expect("temporary tables stay writable");
+        quick.execute("INSERT INTO scratch VALUES (1)").await.expect("temporary tables stay writable");
         let mut mig = migsafe::modes::migration_session(&url).await.unwrap();
         mig.execute("INSERT INTO items (v) VALUES (4)").await.expect("migsafe's session writes");
         mig.close().await;

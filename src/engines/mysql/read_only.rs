@@ -325,6 +325,8 @@ impl ModeEngine for Mysql {
                 let mut users: Vec<String> = accounts.iter().map(|(u, _)| u.clone()).collect();
                 users.dedup();
                 plan.app_roles = users;
+                // an account's lock is server-wide: so is the end of its sessions
+                plan.server_wide_sessions = true;
                 plan.notes.push(format!(
                     "ALTER USER … ACCOUNT LOCK for {}: their new connections are refused (error {}) on every database of the server, an account's lock being server-wide; their open sessions are killed",
                     accounts
