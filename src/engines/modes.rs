@@ -282,9 +282,17 @@ pub trait ModeEngine: Sync {
         value: Option<&str>,
     ) -> Result<(), EngineError>;
 
+    /// A query for the server's clock, seconds since the epoch as text.
+    fn clock_sql(&self) -> &'static str;
+
     /// The server's clock, seconds since the epoch (to tell which sessions started before a
     /// switch).
-    async fn server_clock(&self, conn: &mut Conn) -> Result<f64, EngineError>;
+    async fn server_clock(&self, conn: &mut Conn) -> Result<f64, EngineError> {
+        conn.first("reading the server clock", self.clock_sql())
+            .await?
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| EngineError::step("reading the server clock", "no value"))
+    }
 
     /// Client sessions a mode is concerned with: those of `db` (or of the whole server with
     /// `server_wide`), of `roles` when given; never `conn`'s own.

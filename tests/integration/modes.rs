@@ -47,6 +47,15 @@ pub(crate) async fn pg_shop(server: &EphemeralPostgres) {
     .await;
 }
 
+/// An ephemeral PostgreSQL with [`pg_shop`], the URL of `shop`, and [`pg_state`] before any mode.
+pub(crate) async fn shop() -> (EphemeralPostgres, String, String) {
+    let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
+    pg_shop(&server).await;
+    let url = server.url("shop");
+    let before = pg_state(&server).await;
+    (server, url, before)
+}
+
 /// Every setting a mode may touch, as text: database and role settings (migsafe's marker
 /// aside), ALLOW_CONNECTIONS and connection limits.
 pub(crate) async fn pg_state(server: &EphemeralPostgres) -> String {
@@ -457,10 +466,7 @@ fn postgres_maintenance_ends_sessions_refuses_connections_and_puts_limits_back()
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
-        pg_shop(&server).await;
-        let url = server.url("shop");
-        let before = pg_state(&server).await;
+        let (server, url, before) = shop().await;
 
         // --block database: ALLOW_CONNECTIONS false; a client without PgBouncer sees errors
         let looper = Looper::start(role_url(&server, "app", "shop"));
@@ -705,10 +711,7 @@ fn hooks_and_flag_files_switch_the_application_and_a_failing_hook_undoes_what_wa
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
-        pg_shop(&server).await;
-        let url = server.url("shop");
-        let before = pg_state(&server).await;
+        let (server, url, before) = shop().await;
         let flag = w.join("app.env");
         std::fs::write(&flag, "READ_ONLY_MODE=false\nOTHER=1\n").unwrap();
         with_config(w, "[hooks]\nread_only_on = \"echo \\\"on $MIGSAFE_MODE $READ_ONLY_MODE $MIGSAFE_DATABASE\\\" >> hooks.log; echo said-on\"\nread_only_off = \"echo \\\"off $MIGSAFE_MODE_STATE $READ_ONLY_MODE\\\" >> hooks.log\"\ntimeout = \"5s\"\n");
@@ -867,10 +870,7 @@ fn pgbouncer_maintenance_makes_clients_wait_instead_of_failing() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
-        pg_shop(&server).await;
-        let url = server.url("shop");
-        let before = pg_state(&server).await;
+        let (server, url, before) = shop().await;
         let pgb = Bouncer::start(&server, "shop");
         with_config(
             w,
@@ -964,10 +964,7 @@ fn backups_and_restores_never_carry_a_mode() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
-        pg_shop(&server).await;
-        let url = server.url("shop");
-        let before = pg_state(&server).await;
+        let (server, url, before) = shop().await;
         let r = mj(w, "read-only on", &url, &[]);
         assert_eq!(ok_json(&r)["status"], "on");
         let b = run(w, &["backup", "create", "--database-url", &url, "--dir", "bk", "--format", "plain", "--output", "json"]);

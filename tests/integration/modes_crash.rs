@@ -7,11 +7,10 @@
 use crate::backup::{ok_json, run};
 use crate::engines::{have, rt};
 use crate::modes::{
-    Bouncer, have_pgbouncer, mj, mj_env, pg_markers, pg_shop, pg_state, role_url, run_env,
-    unfinished, write_as,
+    Bouncer, have_pgbouncer, mj, mj_env, pg_markers, pg_state, role_url, run_env, shop, unfinished,
+    write_as,
 };
 use crate::support::json;
-use migsafe::engines::postgres::ephemeral::EphemeralPostgres;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,10 +55,7 @@ fn kill_9_at_every_step_of_postgres_read_only_then_off_or_recover_restores_every
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
-        pg_shop(&server).await;
-        let url = server.url("shop");
-        let before = pg_state(&server).await;
+        let (server, url, before) = shop().await;
         let flag = w.join("app.env");
         std::fs::write(&flag, "READ_ONLY_MODE=false\n").unwrap();
         std::fs::write(
@@ -134,10 +130,7 @@ fn kill_9_during_a_pgbouncer_pause_then_recover_resumes_the_pool() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
-        pg_shop(&server).await;
-        let url = server.url("shop");
-        let before = pg_state(&server).await;
+        let (server, url, before) = shop().await;
         let pgb = Bouncer::start(&server, "shop");
         std::fs::write(
             w.join("migsafe.toml"),
@@ -294,10 +287,7 @@ fn leases_expire_loudly_and_hold_renews_and_switches_back() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
-        pg_shop(&server).await;
-        let url = server.url("shop");
-        let before = pg_state(&server).await;
+        let (server, url, before) = shop().await;
 
         // an expired lease: status says so (exit 1), every command that connects shouts, and
         // recover ends it without being named

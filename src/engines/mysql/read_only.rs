@@ -416,14 +416,8 @@ impl ModeEngine for Mysql {
         }
     }
 
-    async fn server_clock(&self, conn: &mut Conn) -> Result<f64, EngineError> {
-        conn.first(
-            "reading the server clock",
-            "SELECT CAST(UNIX_TIMESTAMP(NOW(6)) AS CHAR)",
-        )
-        .await?
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| EngineError::step("reading the server clock", "no value"))
+    fn clock_sql(&self) -> &'static str {
+        "SELECT CAST(UNIX_TIMESTAMP(NOW(6)) AS CHAR)"
     }
 
     async fn open_sessions(

@@ -365,14 +365,8 @@ impl ModeEngine for Postgres {
         conn.run(&what, &sql).await
     }
 
-    async fn server_clock(&self, conn: &mut Conn) -> Result<f64, EngineError> {
-        conn.first(
-            "reading the server clock",
-            "SELECT extract(epoch FROM clock_timestamp())::text",
-        )
-        .await?
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| EngineError::step("reading the server clock", "no value"))
+    fn clock_sql(&self) -> &'static str {
+        "SELECT extract(epoch FROM clock_timestamp())::text"
     }
 
     async fn open_sessions(

@@ -39,8 +39,8 @@ impl ModeEngine for Sqlite {
         Err(unsupported())
     }
 
-    async fn server_clock(&self, _: &mut Conn) -> Result<f64, EngineError> {
-        Err(unsupported())
+    fn clock_sql(&self) -> &'static str {
+        "SELECT CAST(unixepoch('subsec') AS TEXT)"
     }
 
     async fn open_sessions(
