@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod modes;
+
 pub const FILE_NAME: &str = "migsafe.toml";
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -28,6 +30,12 @@ struct Raw {
     integrity: crate::integrity::RawIntegrityConfig,
     #[serde(default)]
     backup: RawBackupConfig,
+    #[serde(default)]
+    hooks: modes::RawHooks,
+    #[serde(default)]
+    pgbouncer: modes::RawPgBouncer,
+    #[serde(default)]
+    modes: modes::RawModes,
 }
 
 /// A validated config file.
@@ -47,6 +55,10 @@ pub struct Config {
     pub integrity_asserts: Vec<crate::integrity::Assertion>,
     /// `[backup]`: defaults for `backup` and `restore`.
     pub backup: BackupConfig,
+    /// `[hooks]`, `[pgbouncer]`, `[modes]`: the read-only and maintenance modes.
+    pub hooks: modes::HooksConfig,
+    pub pgbouncer: modes::PgBouncerConfig,
+    pub modes: modes::ModesConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +160,9 @@ impl Config {
         let integrity_asserts =
             crate::integrity::validate_assertions(raw.integrity).map_err(invalid)?;
         let backup = raw.backup.validate(&base).map_err(invalid)?;
+        let hooks = raw.hooks.validate().map_err(invalid)?;
+        let pgbouncer = raw.pgbouncer.validate().map_err(invalid)?;
+        let modes = raw.modes.validate().map_err(invalid)?;
         let mut rules_out = BTreeMap::new();
         for (name, level) in raw.rules {
             let known =
@@ -186,6 +201,9 @@ impl Config {
             rules: rules_out,
             integrity_asserts,
             backup,
+            hooks,
+            pgbouncer,
+            modes,
         })
     }
 }

@@ -25,6 +25,9 @@ pub mod integrity;
 pub mod journal;
 pub mod migrations;
 pub mod model;
+/// `read-only` and `maintenance`: modes that stop application writes or connections, prove it,
+/// and always come back (journaled, with a lease).
+pub mod modes;
 /// `migsafe recover`: ends unfinished operations from their journals.
 pub mod recover;
 /// Renderers for reports and rule documentation.

@@ -32,6 +32,16 @@ fn run() -> Result<app::Outcome, app::AppError> {
         Command::DryRun(args) => {
             migsafe::commands::dry_run::run(args.resolve(&globals, &config()?)?)
         }
+        Command::ReadOnly(args) => migsafe::commands::modes::run(args.resolve(
+            migsafe::modes::Mode::ReadOnly,
+            &globals,
+            &config()?,
+        )?),
+        Command::Maintenance(args) => migsafe::commands::modes::run(args.resolve(
+            migsafe::modes::Mode::Maintenance,
+            &globals,
+            &config()?,
+        )?),
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
         Command::Init(args) => app::init(&args, &globals, &cwd),
         Command::Completions { shell } => Ok(app::completions(shell)),

@@ -21,6 +21,10 @@ mod dry_run;
 mod engines;
 #[path = "integration/integrity.rs"]
 mod integrity;
+#[path = "integration/modes.rs"]
+mod modes;
+#[path = "integration/modes_crash.rs"]
+mod modes_crash;
 #[path = "integration/packaging.rs"]
 mod packaging;
 #[path = "integration/restore_defects.rs"]

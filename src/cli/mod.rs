@@ -14,6 +14,7 @@ use std::path::PathBuf;
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;
+pub mod modes;
 pub mod recover;
 
 #[derive(Debug, Parser)]
@@ -81,6 +82,10 @@ pub enum Command {
     },
     /// End unfinished operations (an interrupted restore) from their journal: resume or abort
     Recover(recover::RecoverArgs),
+    /// Make the database refuse application writes (and prove it), or switch back: on, off, status
+    ReadOnly(modes::ModeArgs),
+    /// Keep every application connection out (and prove it), or let them back: on, off, status
+    Maintenance(modes::ModeArgs),
     /// Start an ephemeral server, print where it lives, keep it until stdin closes (for tests
     /// and debugging the launcher)
     #[command(hide = true)]

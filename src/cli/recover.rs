@@ -72,6 +72,7 @@ impl RecoverArgs {
                 journal_dir: crate::journal::default_dir(),
                 pg_bin_dir: self.pg_bin_dir.or_else(|| config.backup.pg_bin_dir.clone()),
                 list_only: self.list,
+                pgbouncer_admin_url: super::modes::pgbouncer_admin_url(config),
             },
             json,
             color: super::use_color(cli.color, json),

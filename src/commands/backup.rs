@@ -46,9 +46,16 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
     match action {
         BackupAction::Create(s, out) => {
             super::unfinished::warn(&rt, &s.url);
-            let r = rt
+            let mut r = rt
                 .block_on(backup::create(&s, progress(&out)))
                 .map_err(err)?;
+            // a backup never carries migsafe's modes: say so when the database is in one
+            if let Ok(t) = crate::engines::target::Target::parse(&s.url) {
+                r.warnings.extend(rt.block_on(crate::modes::warnings_for(
+                    &t,
+                    &crate::journal::default_dir(),
+                )));
+            }
             Ok(Outcome {
                 stdout: render::create(&r, out.json, out.color),
                 code: code(r.passed()),

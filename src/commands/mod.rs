@@ -5,5 +5,6 @@
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;
+pub mod modes;
 pub mod recover;
 pub mod unfinished;

@@ -14,7 +14,17 @@ pub fn warn(rt: &tokio::runtime::Runtime, url: &str) -> usize {
         &crate::journal::default_dir(),
     ));
     for u in &found {
-        eprintln!("migsafe: warning: {}", u.describe());
+        print(u);
     }
     found.len()
+}
+
+/// One operation on stderr; a mode whose lease expired is shouted, since nothing will switch it
+/// back by itself.
+pub fn print(u: &crate::journal::Unfinished) {
+    if u.active && u.lease_expired() {
+        eprintln!("migsafe: WARNING: {}", u.describe());
+    } else {
+        eprintln!("migsafe: warning: {}", u.describe());
+    }
 }

@@ -68,7 +68,7 @@ pub struct DrainOutcome {
 
 /// The database-side record of an unfinished migsafe operation, so another machine (or a
 /// command that cannot read this machine's journal) sees it. Never holds credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
     pub operation: String,
     /// The journal kind (`restore-swap`, `restore-in-place`, …).
@@ -78,6 +78,23 @@ pub struct Marker {
     pub pid: u32,
     /// The command that started it, with credentials removed.
     pub command: String,
+    /// The OS user who started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The process's start time (with `pid`, tells a live process from a reused pid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    /// An operation that stays on by design (a read-only or maintenance mode) once it is in
+    /// force; until then it is being switched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub active: bool,
+    /// Until when the operation's lease runs, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The facts a recovery needs (prior settings), for operations that any machine seeing the
+    /// marker may end without the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<serde_json::Value>,
 }
 
 impl Marker {

@@ -150,6 +150,32 @@ impl Conn {
         })
     }
 
+    /// [`Conn::query_text`]'s rows, a failure reported as doing `what`.
+    pub async fn rows(&mut self, what: &str, sql: &str) -> Result<Vec<TextRow>, EngineError> {
+        self.query_text(sql)
+            .await
+            .map(|(_, r)| r)
+            .map_err(|e| EngineError::db(what.to_string(), e))
+    }
+
+    /// The first column of the first row (`None`: no row, or NULL).
+    pub async fn first(&mut self, what: &str, sql: &str) -> Result<Option<String>, EngineError> {
+        Ok(self
+            .rows(what, sql)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten()))
+    }
+
+    /// Runs statements, a failure reported as doing `what`.
+    pub async fn run(&mut self, what: &str, sql: &str) -> Result<(), EngineError> {
+        self.execute(sql)
+            .await
+            .map(|_| ())
+            .map_err(|e| EngineError::db(what.to_string(), e))
+    }
+
     pub async fn close(self) {
         let _ = match self {
             Conn::Postgres(c) => c.close().await,

@@ -11,14 +11,17 @@
 //! | [`integrity::IntegrityEngine`] | read-only integrity checks: plan, begin/end, classify failures | `integrity.rs`, `<engine>/integrity.rs` |
 //! | [`dump::DumpLoad`] | backup formats, restore error classes, whether a swap is possible | `dump.rs`, `<engine>/backup.rs`, `<engine>/restore.rs` |
 //! | [`snapshot::SnapshotEngine`] | row counts and schema fingerprint queries | `snapshot.rs`, `<engine>/mod.rs` |
+//! | [`modes::ModeEngine`] | read-only and maintenance modes: knobs with prior values, sessions, probes | `modes.rs`, `<engine>/read_only.rs` |
 
 pub mod admin;
 pub mod catalog;
 pub mod conn;
 pub mod dump;
 pub mod integrity;
+pub mod modes;
 pub mod mysql;
 pub mod observe;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod process;
 pub mod snapshot;
@@ -35,6 +38,7 @@ pub trait Engine: Sync {
     fn integrity(&self) -> &dyn integrity::IntegrityEngine;
     fn dump(&self) -> &dyn dump::DumpLoad;
     fn snapshot(&self) -> &dyn snapshot::SnapshotEngine;
+    fn modes(&self) -> &dyn modes::ModeEngine;
 }
 
 use std::fmt;

@@ -385,7 +385,35 @@ impl JournalState {
     pub fn fact(&self, key: &str) -> Option<&str> {
         self.facts.get(key).and_then(Value::as_str)
     }
+
+    /// An operation that stays on by design (a read-only or maintenance mode) is in force: its
+    /// step [`ACTIVE_STEP`] finished and nothing started after it.
+    pub fn active(&self) -> bool {
+        self.steps
+            .iter()
+            .rposition(|s| s.name == ACTIVE_STEP)
+            .is_some_and(|i| self.steps[i].done() && i + 1 == self.steps.len())
+    }
+
+    /// The lease, as last renewed: the latest `lease_until` of a step's state, else the facts'.
+    pub fn lease_until(&self) -> Option<DateTime<Utc>> {
+        let parse = |v: &Value| {
+            v.get("lease_until")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        self.steps
+            .iter()
+            .rev()
+            .find_map(|s| parse(&s.state))
+            .or_else(|| parse(&self.facts))
+    }
 }
+
+/// The step an operation that stays on by design journals once it is in force (see
+/// [`JournalState::active`]).
+pub const ACTIVE_STEP: &str = "active";
 
 /// Reads a journal; a torn last line (a crash mid-write) is ignored, any other bad line is an
 /// error (a journal migsafe does not understand is never acted on).
@@ -502,11 +530,64 @@ pub struct Unfinished {
     pub source: String,
     /// Its process still runs on this host.
     pub running: bool,
+    /// An operation that stays on by design (a read-only or maintenance mode) is in force.
+    pub active: bool,
+    /// Its lease, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The OS user who started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The facts the marker carries (a marker of an operation any machine may end).
+    #[serde(skip)]
+    pub facts: Option<Value>,
+    #[serde(skip)]
+    pub pid: u32,
+    #[serde(skip)]
+    pub pid_start: Option<u64>,
 }
 
 impl Unfinished {
-    /// One line for stderr: what, when, which host, and the command that ends it.
+    /// Whether its lease ran out (an operation without lease never expires).
+    pub fn lease_expired(&self) -> bool {
+        self.lease_until.is_some_and(|t| t < Utc::now())
+    }
+
+    /// One line for stderr: what, when, which host, and the command that ends it. A mode in
+    /// force is described as such (it is not a failure), loudly once its lease has expired.
     pub fn describe(&self) -> String {
+        let by = match &self.user {
+            Some(u) => format!("{u}@{}", self.host),
+            None => format!("host {}", self.host),
+        };
+        if self.active {
+            let since = self.started_at.format("%Y-%m-%d %H:%M:%S UTC");
+            return match self.lease_until {
+                Some(t) if self.lease_expired() => format!(
+                    "LEASE EXPIRED: database {} is still in migsafe {} mode (since {since}, by {by}, operation {}); its lease ended at {} ({} ago) and nothing renewed it: run `migsafe {} off` (or `migsafe recover --operation {}`)",
+                    self.database,
+                    self.kind,
+                    self.operation,
+                    t.format("%Y-%m-%d %H:%M:%S UTC"),
+                    ago(Utc::now() - t),
+                    self.kind,
+                    self.operation
+                ),
+                Some(t) => format!(
+                    "database {} is in migsafe {} mode since {since} (by {by}, operation {}, lease until {}{}): `migsafe {} off` ends it",
+                    self.database,
+                    self.kind,
+                    self.operation,
+                    t.format("%Y-%m-%d %H:%M:%S UTC"),
+                    if self.running { ", held" } else { "" },
+                    self.kind
+                ),
+                None => format!(
+                    "database {} is in migsafe {} mode since {since} (by {by}, operation {}, no lease): `migsafe {} off` ends it",
+                    self.database, self.kind, self.operation, self.kind
+                ),
+            };
+        }
         let state = if self.running {
             "is running".to_string()
         } else {
@@ -536,20 +617,78 @@ impl Unfinished {
             command: s.command.clone(),
             source: "journal".into(),
             running: s.running(),
+            active: s.active(),
+            lease_until: s.lease_until(),
+            user: s.fact("user").map(str::to_string),
+            facts: None,
+            pid: s.pid,
+            pid_start: s.pid_start,
         }
     }
 
-    fn from_marker(db: &str, m: &Marker) -> Unfinished {
+    /// From a marker on database `db`. A marker that carries facts names the database it was
+    /// set for (a database renamed since, by a restore, still shows the original name).
+    pub fn from_marker(db: &str, m: &Marker) -> Unfinished {
+        let database = m
+            .facts
+            .as_ref()
+            .and_then(|f| f.get("database"))
+            .and_then(Value::as_str)
+            .unwrap_or(db);
         Unfinished {
             operation: m.operation.clone(),
             kind: m.kind.clone(),
-            database: db.to_string(),
+            database: database.to_string(),
             started_at: m.started_at,
             host: m.host.clone(),
             command: m.command.clone(),
             source: "marker".into(),
-            running: m.host == crate::sys::proc::hostname() && crate::sys::proc::alive(m.pid, None),
+            running: m.host == crate::sys::proc::hostname()
+                && crate::sys::proc::alive(m.pid, m.pid_start),
+            active: m.active,
+            lease_until: m.lease_until,
+            user: m.user.clone(),
+            facts: m.facts.clone(),
+            pid: m.pid,
+            pid_start: m.pid_start,
         }
+    }
+}
+
+/// Continues on this machine an operation known only from its database marker (another
+/// machine ran it, or its journal is gone): a new journal whose facts are the marker's, with
+/// `adopted` naming the original operation, ready for its kind's recovery.
+pub fn adopt(dir: &Path, target: &Target, u: &Unfinished) -> Result<JournalState, JournalError> {
+    let mut facts = match u.facts.clone() {
+        Some(Value::Object(m)) => Value::Object(m),
+        _ => Value::Object(Default::default()),
+    };
+    facts["adopted"] = serde_json::json!({
+        "operation": u.operation,
+        "host": u.host,
+        "user": u.user,
+        "started_at": u.started_at,
+        "command": u.command,
+    });
+    let mut jt = JournalTarget::of(target);
+    jt.database = u.database.clone();
+    let mut j = Journal::begin(dir, &u.kind, jt, facts)?;
+    j.note(&format!(
+        "continues operation {} (started on host {} by `{}`) from its database marker",
+        u.operation, u.host, u.command
+    ))?;
+    let path = j.path().to_path_buf();
+    drop(j);
+    load(&path)
+}
+
+/// `3 min`, `2 h 5 min`: how long ago, for humans.
+fn ago(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }
 
@@ -558,19 +697,27 @@ impl Unfinished {
 /// refuses connections is still seen). Markers of operations whose journal is here are not
 /// listed twice. Never fails: what cannot be read is left out.
 pub async fn unfinished_for(target: &Target, journal_dir: &std::path::Path) -> Vec<Unfinished> {
-    let mut out: Vec<Unfinished> = unfinished(journal_dir)
+    let local: Vec<JournalState> = unfinished(journal_dir)
         .into_iter()
         .flatten()
         .filter(|s| s.target.same_server(target))
-        .map(|s| Unfinished::from_journal(&s))
         .collect();
+    // a journal that continues another machine's operation stands for that operation's marker
+    let adopted: Vec<String> = local
+        .iter()
+        .filter_map(|s| s.facts.get("adopted")?.get("operation")?.as_str())
+        .map(str::to_string)
+        .collect();
+    let mut out: Vec<Unfinished> = local.iter().map(Unfinished::from_journal).collect();
     let admin = target.kind().engine().admin();
     if admin.has_server()
         && let Ok(mut conn) = admin.connect_admin(target).await
     {
         if let Ok(markers) = admin.markers(&mut conn).await {
             for (db, m) in markers {
-                if !out.iter().any(|u| u.operation == m.operation) {
+                if !out.iter().any(|u| u.operation == m.operation)
+                    && !adopted.contains(&m.operation)
+                {
                     out.push(Unfinished::from_marker(&db, &m));
                 }
             }

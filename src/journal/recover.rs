@@ -47,6 +47,9 @@ pub struct RecoverCtx<'a> {
     pub journal: &'a mut Journal,
     /// `--pg-bin-dir`, for kinds that run PostgreSQL tools.
     pub pg_bin_dir: Option<PathBuf>,
+    /// PgBouncer's admin console with credentials (`[pgbouncer] admin_url`), for kinds that
+    /// paused or reconnected a pool: the journal keeps only a redacted URL.
+    pub pgbouncer_admin_url: Option<String>,
 }
 
 /// One operation kind that can be resumed or aborted from its journal.

@@ -16,6 +16,8 @@ pub static KINDS: &[&dyn RecoverKind] = &[
     &crate::restore::recover::PgSwap,
     &crate::restore::recover::PgInPlace,
     &crate::restore::recover::MysqlInPlace,
+    &crate::modes::undo::READ_ONLY,
+    &crate::modes::undo::MAINTENANCE,
 ];
 
 pub fn kind(name: &str) -> Option<&'static dyn RecoverKind> {
@@ -31,6 +33,8 @@ pub struct RecoverSettings {
     pub pg_bin_dir: Option<PathBuf>,
     /// List what is unfinished, change nothing.
     pub list_only: bool,
+    /// PgBouncer's admin console with credentials, for modes that paused a pool.
+    pub pgbouncer_admin_url: Option<String>,
 }
 
 /// One operation recover looked at.
@@ -61,7 +65,7 @@ impl RecoverReport {
     pub fn passed(&self) -> bool {
         self.operations
             .iter()
-            .all(|o| matches!(o.status.as_str(), "recovered" | "listed"))
+            .all(|o| matches!(o.status.as_str(), "recovered" | "listed" | "active"))
     }
 }
 
@@ -84,18 +88,29 @@ pub async fn recover(s: &RecoverSettings) -> Result<RecoverReport, RecoverError>
         }
     }
     if let Some(op) = &s.operation {
-        states.retain(|st| &st.op == op);
+        states.retain(|st| &st.op == op || adopted_from(st) == Some(op.as_str()));
     } else if let Some(t) = &target {
         states.retain(|st| st.target.same_server(t));
     }
     let mut report = RecoverReport {
         operations: Vec::new(),
     };
-    // markers whose journal is not on this machine are reported, not acted on
+    // markers whose journal is not on this machine: an operation whose marker carries its
+    // facts (a mode) is continued here from the marker; others are reported, not acted on
     if let Some(t) = &target {
         for u in unfinished_for(t, &s.journal_dir).await {
             let wanted = s.operation.as_ref().is_none_or(|op| *op == u.operation);
+            let adoptable = u.source == "marker"
+                && u.facts.is_some()
+                && kind(&u.kind).is_some()
+                && !u.running
+                && (s.operation.is_some() || !u.active || u.lease_expired());
+            if wanted && adoptable && !s.list_only {
+                states.push(journal::adopt(&s.journal_dir, t, &u)?);
+                continue;
+            }
             if u.source == "marker" && wanted {
+                let active = u.active && !u.running && !u.lease_expired();
                 report.operations.push(Recovered {
                     operation: u.operation.clone(),
                     kind: u.kind.clone(),
@@ -105,10 +120,24 @@ pub async fn recover(s: &RecoverSettings) -> Result<RecoverReport, RecoverError>
                     command: u.command.clone(),
                     interrupted_step: None,
                     action: None,
-                    status: if u.running { "running" } else { "elsewhere" }.into(),
+                    status: if u.running {
+                        "running"
+                    } else if active {
+                        "active"
+                    } else {
+                        "elsewhere"
+                    }
+                    .into(),
                     done: vec![],
                     message: if u.running {
                         "its process still runs on this host".into()
+                    } else if active {
+                        active_message(&u.kind, &u.operation, u.lease_until)
+                    } else if u.facts.is_some() {
+                        format!(
+                            "would be ended from its database marker (its journal is on host {})",
+                            u.host
+                        )
                     } else {
                         format!(
                             "its journal is on host {}: run `migsafe recover --operation {}` there",
@@ -142,6 +171,13 @@ pub async fn recover(s: &RecoverSettings) -> Result<RecoverReport, RecoverError>
             done: vec![],
             message: String::new(),
         };
+        let lease_expired = st.lease_until().is_some_and(|t| t < chrono::Utc::now());
+        if st.active() && !st.running() && !lease_expired && s.operation.is_none() {
+            r.status = "active".into();
+            r.message = active_message(&st.kind, &st.op, st.lease_until());
+            report.operations.push(r);
+            continue;
+        }
         if st.running() {
             r.status = "running".into();
             r.message = format!(
@@ -188,6 +224,7 @@ pub async fn recover(s: &RecoverSettings) -> Result<RecoverReport, RecoverError>
             target: t,
             journal: &mut journal,
             pg_bin_dir: s.pg_bin_dir.clone(),
+            pgbouncer_admin_url: s.pgbouncer_admin_url.clone(),
         };
         match k.recover(&mut ctx, &st, action).await {
             Ok(done) => {
@@ -209,4 +246,23 @@ pub async fn recover(s: &RecoverSettings) -> Result<RecoverReport, RecoverError>
         report.operations.push(r);
     }
     Ok(report)
+}
+
+/// The operation a journal continues (one adopted from a database marker), if any.
+fn adopted_from(st: &journal::JournalState) -> Option<&str> {
+    st.facts.get("adopted")?.get("operation")?.as_str()
+}
+
+/// A mode in force within its lease is left alone unless named: it is on by design.
+fn active_message(
+    kind: &str,
+    op: &str,
+    lease_until: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let lease = lease_until
+        .map(|t| format!(" (lease until {})", t.format("%Y-%m-%d %H:%M:%S UTC")))
+        .unwrap_or_default();
+    format!(
+        "{kind} mode is in force{lease}: left on; `migsafe {kind} off` or `migsafe recover --operation {op}` ends it"
+    )
 }

@@ -8,6 +8,7 @@ pub mod human;
 pub mod integrity;
 pub mod json;
 pub mod markdown;
+pub mod modes;
 pub mod progress;
 pub mod recover;
 pub mod rules_doc;

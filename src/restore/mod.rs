@@ -735,6 +735,7 @@ impl Operation {
                 host: crate::sys::proc::hostname(),
                 pid: std::process::id(),
                 command: crate::journal::command_line(),
+                ..Marker::default()
             };
             op.step("mark", serde_json::json!({"database": db}))?;
             match op

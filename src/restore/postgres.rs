@@ -588,7 +588,18 @@ impl<'a> PgRestore<'a> {
         let in_mode = markers.iter().any(|(d, mk)| {
             *d == db && (mk.kind.starts_with("read-only") || mk.kind.starts_with("maintenance"))
         });
-        let (keep, skipped) = pgr::database_properties(&out, in_mode);
+        // a migsafe mode's marker holds the values from before the mode: carry those
+        let mode_changes: Vec<crate::engines::modes::Change> = markers
+            .iter()
+            .filter(|(d, mk)| *d == db && crate::engines::modes::Mode::parse(&mk.kind).is_some())
+            .filter_map(|(_, mk)| mk.facts.as_ref()?.get("changes").cloned())
+            .flat_map(|c| serde_json::from_value::<Vec<_>>(c).unwrap_or_default())
+            .collect();
+        let (keep, skipped) = if mode_changes.is_empty() {
+            pgr::database_properties(&out, in_mode)
+        } else {
+            crate::engines::postgres::read_only::properties_without_mode(&out, &db, &mode_changes)
+        };
         r.carried_over = keep.clone();
         r.not_carried_over = skipped;
         // from here on the live database refuses connections until the swap has committed or

@@ -592,6 +592,7 @@ pub fn interrupted(url: &str, path: &Path) -> String {
             target: &target,
             journal: &mut j,
             pg_bin_dir: None,
+            pgbouncer_admin_url: None,
         };
         match kind.recover(&mut ctx, &state, Action::Abort).await {
             Ok(done) => {

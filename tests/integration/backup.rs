@@ -133,6 +133,7 @@ pub(crate) async fn mark_mode(server: &EphemeralPostgres, db: &str, kind: &str) 
         host: "elsewhere".into(),
         pid: 1,
         command: format!("migsafe {kind} on"),
+        ..Marker::default()
     };
     EngineKind::Postgres
         .engine()

@@ -173,7 +173,10 @@ impl Admin for Mysql {
             "SELECT CAST(@@global.read_only AS CHAR)",
         )
         .await?;
-        Ok(r.first().and_then(|r| cell(r, 0)).as_deref() == Some("1"))
+        // `1` on MySQL, `ON` on MariaDB 10.11+ (where read_only is no longer a plain boolean)
+        Ok(r.first()
+            .and_then(|r| cell(r, 0))
+            .is_some_and(|v| crate::engines::modes::truthy(&v)))
     }
 
     async fn set_read_only(&self, conn: &mut Conn, _db: &str, on: bool) -> Result<(), EngineError> {
