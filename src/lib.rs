@@ -17,6 +17,8 @@ pub mod config;
 pub mod dry_run;
 /// Database engines: ephemeral servers and the process plumbing they share.
 pub mod engines;
+/// Migration history tables as each migration tool reads and writes them.
+pub mod history;
 /// `integrity-check`: cost-aware read-only checks that a database is sound.
 pub mod integrity;
 /// Journals of operations that change a database: one fsynced event per step.

@@ -11,12 +11,14 @@
 //! | [`integrity::IntegrityEngine`] | read-only integrity checks: plan, begin/end, classify failures | `integrity.rs`, `<engine>/integrity.rs` |
 //! | [`dump::DumpLoad`] | backup formats, restore error classes, whether a swap is possible | `dump.rs`, `<engine>/backup.rs`, `<engine>/restore.rs` |
 //! | [`snapshot::SnapshotEngine`] | row counts and schema fingerprint queries | `snapshot.rs`, `<engine>/mod.rs` |
+//! | [`migrate::MigrateEngine`] | migration sessions: the migration lock and its holder, lock/statement timeouts, retryable failures, literals | `migrate.rs`, `<engine>/migrate.rs` |
 
 pub mod admin;
 pub mod catalog;
 pub mod conn;
 pub mod dump;
 pub mod integrity;
+pub mod migrate;
 pub mod mysql;
 pub mod observe;
 pub mod postgres;
@@ -35,6 +37,7 @@ pub trait Engine: Sync {
     fn integrity(&self) -> &dyn integrity::IntegrityEngine;
     fn dump(&self) -> &dyn dump::DumpLoad;
     fn snapshot(&self) -> &dyn snapshot::SnapshotEngine;
+    fn migrate(&self) -> &dyn migrate::MigrateEngine;
 }
 
 use std::fmt;

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod dry_run;
 pub mod ephemeral;
 pub mod integrity;
+pub mod migrate;
 pub mod restore;
 
 use crate::engines::dump::{DumpLoad, RestoreIssue};
@@ -31,6 +32,9 @@ impl Engine for Sqlite {
         self
     }
     fn snapshot(&self) -> &dyn snapshot::SnapshotEngine {
+        self
+    }
+    fn migrate(&self) -> &dyn crate::engines::migrate::MigrateEngine {
         self
     }
 }
