@@ -2,6 +2,9 @@
 
 /// Command orchestration: settings in, report and exit code out.
 pub mod app;
+/// `apply`: applies pending migrations to a live database the safe way and records them in the
+/// migration tool's history table.
+pub mod apply;
 /// `backup` and `restore`: verified, checksummed, atomic backups and restores that cannot make
 /// things worse.
 pub mod backup;
@@ -36,6 +39,8 @@ pub mod restore;
 pub mod rules;
 /// Statement splitting, parsing and the statement model (the only sqlparser boundary).
 pub mod sql;
+/// `status`: what a live database has applied, compared with the migration files.
+pub mod status;
 /// System plumbing: durable files, process identity, child processes, signals.
 pub mod sys;
 /// Changed files since a git revision (`--since`).

@@ -16,6 +16,7 @@ pub static KINDS: &[&dyn RecoverKind] = &[
     &crate::restore::recover::PgSwap,
     &crate::restore::recover::PgInPlace,
     &crate::restore::recover::MysqlInPlace,
+    &crate::apply::recover::Apply,
 ];
 
 pub fn kind(name: &str) -> Option<&'static dyn RecoverKind> {
