@@ -26,6 +26,10 @@ struct Raw {
     integrity: crate::integrity::RawIntegrityConfig,
     #[serde(default)]
     backup: RawBackupConfig,
+    #[serde(default)]
+    env: BTreeMap<String, crate::apply::config::RawEnv>,
+    #[serde(default)]
+    apply: crate::apply::config::RawApply,
 }
 
 /// A validated config file.
@@ -43,6 +47,10 @@ pub struct Config {
     pub integrity_asserts: Vec<crate::integrity::Assertion>,
     /// `[backup]`: defaults for `backup` and `restore`.
     pub backup: BackupConfig,
+    /// `[env.NAME]`: databases of named environments (`--env NAME`).
+    pub envs: BTreeMap<String, crate::apply::config::EnvConfig>,
+    /// `[apply]`: timeouts, retries and the lock wait of `apply`.
+    pub apply: crate::apply::config::ApplyConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +136,8 @@ impl Config {
         let integrity_asserts =
             crate::integrity::validate_assertions(raw.integrity).map_err(invalid)?;
         let backup = raw.backup.validate(&base).map_err(invalid)?;
+        let envs = crate::apply::config::validate_envs(raw.env).map_err(&invalid)?;
+        let apply = raw.apply.validate(&envs).map_err(&invalid)?;
         let mut rules_out = BTreeMap::new();
         for (name, level) in raw.rules {
             let known =
@@ -170,6 +180,8 @@ impl Config {
             rules: rules_out,
             integrity_asserts,
             backup,
+            envs,
+            apply,
         })
     }
 }

@@ -21,6 +21,8 @@ fn run() -> Result<app::Outcome, app::AppError> {
         }
         Command::Backup(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
         Command::Restore(args) => migsafe::commands::backup::run(args.resolve(&globals, &config)?),
+        Command::Status(args) => migsafe::commands::apply::status(args.resolve(&globals, &config)?),
+        Command::Apply(args) => migsafe::commands::apply::apply(args.resolve(&globals, &config)?),
         Command::Recover(args) => migsafe::commands::recover::run(args.resolve(&globals, &config)?),
         Command::DryRun(args) => migsafe::commands::dry_run::run(args.resolve(&globals, &config)?),
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),

@@ -21,6 +21,7 @@
 //! own migrator under the same checks ([`migrate_cmd`]). A crash at any point is ended by
 //! `migsafe recover` ([`recover`]).
 
+pub mod config;
 mod exec;
 pub mod migrate_cmd;
 pub mod recover;

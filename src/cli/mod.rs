@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+pub mod apply;
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;
@@ -66,6 +67,10 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Put the database back as it was at a backup, after proving the backup and the target ready
     Restore(backup::RestoreArgs),
+    /// What a live database has applied: applied, pending (with verdicts), modified, missing, failed
+    Status(apply::StatusArgs),
+    /// Apply pending migrations safely and record them in the migration tool's history table
+    Apply(apply::ApplyArgs),
     /// End unfinished operations (an interrupted restore) from their journal: resume or abort
     Recover(recover::RecoverArgs),
     /// Start an ephemeral server, print where it lives, keep it until stdin closes (for tests
