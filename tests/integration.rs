@@ -1,6 +1,8 @@
 //! Integration tests: the real `migsafe` binary and the library on fixtures. One test binary;
 //! its modules live in `tests/integration/`.
 
+#[path = "integration/apply.rs"]
+mod apply;
 #[path = "integration/architecture.rs"]
 mod architecture;
 #[path = "integration/backup.rs"]
