@@ -598,8 +598,7 @@ fn postgres_lock_timeout_is_retried_until_the_holder_commits() {
             .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
         holder.execute("COMMIT").await.unwrap();
-        let out = child.wait().map(|_| ()).and_then(|_| Ok(())).map(|_| ());
-        out.unwrap();
+        child.wait().unwrap();
         let mut stdout = String::new();
         use std::io::Read;
         child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
