@@ -19,6 +19,8 @@ mod docs;
 mod dry_run;
 #[path = "integration/engines.rs"]
 mod engines;
+#[path = "integration/history.rs"]
+mod history;
 #[path = "integration/integrity.rs"]
 mod integrity;
 #[path = "integration/robustness.rs"]
