@@ -3,6 +3,8 @@
 
 #[path = "integration/apply.rs"]
 mod apply;
+#[path = "integration/apply_crash.rs"]
+mod apply_crash;
 #[path = "integration/architecture.rs"]
 mod architecture;
 #[path = "integration/backup.rs"]

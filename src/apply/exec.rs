@@ -30,8 +30,71 @@ pub(crate) fn dialect_of(kind: EngineKind) -> Dialect {
 pub(crate) struct Plan {
     /// The top-level statements, as text.
     pub statements: Vec<String>,
+    /// What can show, per statement, that it took effect (statement-by-statement runs).
+    pub probes: Vec<ProbeSpec>,
     /// In one transaction with its history row.
     pub atomic: bool,
+}
+
+/// What a statement run outside a transaction visibly changes, so that `recover` can tell
+/// whether a statement that was running when migsafe died took effect: the schema (any DDL
+/// shows in the schema fingerprint) and the row counts of the tables it inserts into or
+/// deletes from. `certain` is false for statements whose effect neither shows (an UPDATE, a
+/// function call, a `DO` block): recover then refuses to guess.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProbeSpec {
+    pub tables: Vec<Vec<String>>,
+    pub certain: bool,
+}
+
+impl ProbeSpec {
+    fn of(ops: &[Op]) -> ProbeSpec {
+        let mut p = ProbeSpec {
+            tables: Vec::new(),
+            certain: true,
+        };
+        for op in ops {
+            match op {
+                Op::Insert { table }
+                | Op::Delete {
+                    table: Some(table), ..
+                } => p.tables.push(table.parts.clone()),
+                Op::Truncate { tables, .. } => {
+                    p.tables.extend(tables.iter().map(|t| t.parts.clone()))
+                }
+                Op::Update { .. }
+                | Op::Delete { table: None, .. }
+                | Op::Do { .. }
+                | Op::Select
+                | Op::Other { .. } => p.certain = false,
+                // DDL shows in the schema; SET, VACUUM, GRANT, COMMENT … are harmless to repeat
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// The probe of `spec` now: the schema fingerprint and the row counts (`null` for a table
+/// that does not exist).
+pub(crate) async fn probe(conn: &mut Conn, spec: &ProbeSpec) -> serde_json::Value {
+    let schema = crate::engines::snapshot::schema_fingerprint(conn)
+        .await
+        .map(|f| f.sha256)
+        .ok();
+    let e = conn.kind().engine().migrate();
+    let mut rows = serde_json::Map::new();
+    for t in &spec.tables {
+        let name = t.iter().map(|p| e.ident(p)).collect::<Vec<_>>().join(".");
+        let n = conn
+            .query_text(&format!("SELECT COUNT(*) FROM {name}"))
+            .await
+            .ok()
+            .and_then(|(_, r)| r.into_iter().next())
+            .and_then(|r| r.into_iter().next().flatten());
+        rows.insert(t.join("."), json!(n));
+    }
+    json!({"schema": schema, "rows": rows, "certain": spec.certain})
 }
 
 impl Plan {
@@ -44,14 +107,16 @@ impl Plan {
                 .iter()
                 .any(|o| matches!(o, Op::Begin | Op::Commit | Op::Rollback))
         });
-        let statements = top
+        let (statements, probes) = top
             .iter()
-            .filter_map(|s| m.up.text.get(s.span.start..s.span.end))
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect();
+            .filter_map(|s| {
+                let t = m.up.text.get(s.span.start..s.span.end)?.trim();
+                (!t.is_empty()).then(|| (t.to_string(), ProbeSpec::of(&s.ops)))
+            })
+            .unzip();
         Plan {
             statements,
+            probes,
             // MySQL/MariaDB commit DDL implicitly: a transaction would promise what it cannot
             // keep, so migrations there run statement by statement, marked in progress first
             atomic: m.transaction && kind != EngineKind::Mysql && !own_tx,
@@ -281,9 +346,10 @@ impl Run<'_> {
             let mut attempt = 0u32;
             loop {
                 attempt += 1;
+                let before = probe(conn, &plan.probes[i]).await;
                 self.step(
                     &step,
-                    json!({"attempt": attempt, "of": plan.statements.len()}),
+                    json!({"attempt": attempt, "of": plan.statements.len(), "probe": before}),
                 )?;
                 match exec(conn, q).await {
                     Ok(()) => {
@@ -529,8 +595,18 @@ async fn locked(
     if !sv.history.exists {
         let sqls = spec.create(kind, eng, &run.table);
         run.step("create-table", json!({"table": run.table, "sql": sqls}))?;
-        for q in &sqls {
+        // all of the tool's statements or none (goose's first row with its table)
+        let tx = kind != EngineKind::Mysql;
+        let mut all = sqls.clone();
+        if tx {
+            all.insert(0, "BEGIN".into());
+            all.push("COMMIT".into());
+        }
+        for q in &all {
             if let Err((m, _)) = exec(conn, q).await {
+                if tx {
+                    let _ = exec(conn, "ROLLBACK").await;
+                }
                 run.failed("create-table", &m);
                 return Err(ApplyError::Usage(format!(
                     "creating {} as {} does: {m}",

@@ -12,6 +12,7 @@
 //!   `--abort` removes the mark (golang-migrate: puts back the row it replaced) and lists the
 //!   statements whose effect stays, to be undone by hand (the down migration, if any).
 
+use super::exec::{ProbeSpec, probe};
 use crate::engines::conn::Conn;
 use crate::engines::target::Target;
 use crate::history::{self, MigFile, State, Tool};
@@ -31,13 +32,13 @@ fn url_of(t: &Target) -> String {
     }
 }
 
-/// The migration left half-applied: its key and facts, statements done, the interrupted one.
+/// The migration left half-applied: its key and facts, how many of its statements are done, the
+/// one that was running (1-based, with the probe journaled before it ran).
 struct Partial {
     key: String,
     facts: Value,
     done: usize,
-    running: Option<usize>,
-    recorded: bool,
+    running: Option<(usize, Value)>,
 }
 
 fn partial(state: &JournalState) -> Option<Partial> {
@@ -48,25 +49,38 @@ fn partial(state: &JournalState) -> Option<Partial> {
             continue;
         }
         let prefix = format!("statement {key} ");
+        let number = |name: &str| name.strip_prefix(&prefix)?.parse::<usize>().ok();
         let done = state
             .steps
             .iter()
-            .filter(|s| s.name.starts_with(&prefix) && s.done())
-            .count();
-        let running = state
-            .interrupted_step()
-            .filter(|s| s.name.starts_with(&prefix))
-            .and_then(|s| s.name[prefix.len()..].parse::<usize>().ok());
-        let recorded = state.started(&format!("record {key}"));
+            .filter(|s| s.done())
+            .filter_map(|s| number(&s.name))
+            .max()
+            .unwrap_or(0);
+        let running = state.interrupted_step().and_then(|s| {
+            number(&s.name).map(|n| (n, s.state.get("probe").cloned().unwrap_or(Value::Null)))
+        });
         return Some(Partial {
             key,
             facts: m.clone(),
             done,
             running,
-            recorded,
         });
     }
     None
+}
+
+/// Whether the statement a probe was taken before has taken effect since: `None` when its
+/// effect cannot be seen (an UPDATE, a function call) or no probe was journaled.
+async fn took_effect(conn: &mut Conn, spec: &ProbeSpec, before: &Value) -> Option<bool> {
+    if before.get("certain").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let now = probe(conn, spec).await;
+    if now.get("schema").is_none_or(Value::is_null) {
+        return None;
+    }
+    Some(now.get("schema") != before.get("schema") || now.get("rows") != before.get("rows"))
 }
 
 /// The message printed when an apply is interrupted by a signal.
@@ -191,27 +205,74 @@ async fn recover_on(
         )));
     }
     let plan = super::exec::Plan::of(&f, kind, super::exec::dialect_of(kind));
-    let first = p.running.map(|r| r - 1).unwrap_or(p.done);
-    let running_note = p.running.map(|r| {
-        format!("statement {r} was running when it stopped and may or may not have taken effect")
-    });
+    let entry = history::Entry {
+        key: p.key.clone(),
+        version: p.key.clone(),
+        description: None,
+        checksum: None,
+        state: history::EntryState::Failed,
+        installed_on: None,
+    };
+    let repair = spec.repair(&entry);
+    // the row may have been written just before the interruption
+    let h = history::read(conn, tool)
+        .await
+        .map_err(|e| RecoverError::Failed(e.to_string()))?;
+    let recorded = history::compare(spec, std::slice::from_ref(&f), &h)
+        .iter()
+        .any(|l| l.file == Some(0) && l.state == State::Applied);
+    // the statement that was running: did it take effect?
+    let mut first = p.done;
+    let mut running_note = None;
+    if let Some((n, before)) = &p.running {
+        let seen = match plan.probes.get(n - 1) {
+            Some(spec) => took_effect(conn, spec, before).await,
+            None => None,
+        };
+        running_note = Some(match seen {
+            Some(true) => {
+                first = *n;
+                format!("statement {n} was running when it stopped and took effect")
+            }
+            Some(false) => {
+                first = n - 1;
+                format!("statement {n} was running when it stopped and did not take effect")
+            }
+            None => format!(
+                "statement {n} was running when it stopped, and migsafe cannot see whether it took effect ({})",
+                crate::sys::child::tail(&plan.statements[n - 1], 1)
+            ),
+        });
+        if seen.is_none() && action == Action::Resume && !recorded {
+            return Err(RecoverError::Failed(format!(
+                "{}: check it by hand, run it if it did not take effect, then run the rest of {} by hand and record it ({repair}); or `migsafe recover --abort` to clear the in-progress mark and undo by hand",
+                running_note.unwrap_or_default(),
+                path.display()
+            )));
+        }
+    }
     match action {
+        Action::Resume if recorded => {
+            done.push(format!(
+                "migration {} was finished and recorded in {table} before the interruption: nothing to do",
+                p.key
+            ));
+        }
         Action::Resume => {
+            if let Some(n) = &running_note {
+                done.push(n.clone());
+            }
             for (i, q) in plan.statements.iter().enumerate().skip(first) {
                 let step = format!("statement {} {}", p.key, i + 1);
-                ctx.journal.step(&step, json!({"recover": true}))?;
+                let before = probe(conn, &plan.probes[i]).await;
+                ctx.journal
+                    .step(&step, json!({"recover": true, "probe": before}))?;
                 if let Err(e) = exec(conn, q).await {
                     let _ = ctx.journal.failed(&step, &e.to_string());
                     return Err(RecoverError::Failed(format!(
-                        "resuming migration {} at statement {}: {e}{}; fix it by hand, then recover again (or --abort)",
+                        "resuming migration {} at statement {}: {e}; fix it by hand, then recover again (or --abort)",
                         p.key,
                         i + 1,
-                        running_note
-                            .as_ref()
-                            .map(|n| format!(
-                                " ({n}: if it did, this statement may already be applied)"
-                            ))
-                            .unwrap_or_default()
                     )));
                 }
                 ctx.journal.done(&step, json!({}))?;
@@ -250,17 +311,10 @@ async fn recover_on(
                     " (but the history does not show it as applied: check it)"
                 }
             ));
-            let later = remaining(state, &p.key);
-            if !later.is_empty() {
-                done.push(format!(
-                    "not applied yet (run `migsafe apply` again): {}",
-                    later.join(", ")
-                ));
-            }
         }
         Action::Abort => {
             let mut undo = spec.unstart(kind, eng, &table, &f);
-            if tool == Tool::GolangMigrate {
+            if tool == Tool::GolangMigrate && !recorded {
                 undo = golang_restore(state, &p.key, &table, kind);
             }
             ctx.journal.step("unmark", json!({"sql": undo}))?;
@@ -268,34 +322,48 @@ async fn recover_on(
                 exec(conn, q).await?;
             }
             ctx.journal.done("unmark", json!({}))?;
-            let applied: Vec<String> = plan
-                .statements
-                .iter()
-                .take(first)
-                .enumerate()
-                .map(|(i, q)| format!("{}: {}", i + 1, crate::sys::child::tail(q, 1)))
-                .collect();
-            done.push(format!(
-                "removed the in-progress mark of migration {} from {table}",
-                p.key
-            ));
-            if !applied.is_empty() || running_note.is_some() {
+            if recorded {
                 done.push(format!(
-                    "these statements of {} ran and stay applied (undo them by hand{}): {}{}",
-                    p.key,
-                    if m.down.is_some() {
-                        ", e.g. with its down migration"
-                    } else {
-                        ""
-                    },
-                    applied.join(" | "),
-                    running_note.map(|n| format!("; {n}")).unwrap_or_default()
+                    "migration {} was finished and recorded in {table} before the interruption: it stays applied (undo it with its down migration if it must go)",
+                    p.key
                 ));
+            } else {
+                done.push(format!(
+                    "removed the in-progress mark of migration {} from {table}",
+                    p.key
+                ));
+                let applied: Vec<String> = plan
+                    .statements
+                    .iter()
+                    .take(first)
+                    .enumerate()
+                    .map(|(i, q)| format!("{}: {}", i + 1, crate::sys::child::tail(q, 1)))
+                    .collect();
+                if !applied.is_empty() {
+                    done.push(format!(
+                        "these statements of {} ran and stay applied (undo them by hand{}): {}",
+                        p.key,
+                        if m.down.is_some() {
+                            ", e.g. with its down migration"
+                        } else {
+                            ""
+                        },
+                        applied.join(" | "),
+                    ));
+                }
+                if let Some(n) = running_note.filter(|n| !n.ends_with("did not take effect")) {
+                    done.push(n);
+                }
             }
-            if p.recorded {
-                done.push("the row was being written when it stopped: check that the history does not show it as applied".into());
-            }
+            return Ok(done);
         }
+    }
+    let later = remaining(state, &p.key);
+    if !later.is_empty() {
+        done.push(format!(
+            "not applied yet (run `migsafe apply` again): {}",
+            later.join(", ")
+        ));
     }
     Ok(done)
 }

@@ -1,0 +1,311 @@
+//! kill -9 at every journaled step of `migsafe apply`, in both of its modes — a migration run in
+//! one transaction with its history row (PostgreSQL) and one run statement by statement with
+//! the tool's in-progress mark (a `-- no-transaction` file on PostgreSQL, every file on
+//! MariaDB, whose DDL commits on its own) — then `migsafe recover` (its default, `--resume`,
+//! and `--abort`): the history and the schema agree, the tool's in-progress mark is gone (and
+//! before recover, `status` names the tool's repair), no journal or marker is left, and after
+//! `apply` runs again every statement has run exactly once.
+
+use crate::backup::{run, run_with};
+use crate::engines::{have, rt};
+use crate::history::{Server, exec};
+use crate::support::{Run, json};
+use migsafe::engines::conn::Conn;
+use std::path::Path;
+
+const M1: &str = "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n";
+const M2: &str = "-- no-transaction\nCREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\nINSERT INTO b VALUES (2);\n";
+
+const PG_STEPS: &[&str] = &[
+    "lock",
+    "create-table",
+    "apply 1",
+    "start 2",
+    "statement 2 1",
+    "statement 2 2",
+    "statement 2 3",
+    "record 2",
+];
+const MY_STEPS: &[&str] = &[
+    "lock",
+    "create-table",
+    "start 1",
+    "statement 1 1",
+    "statement 1 2",
+    "record 1",
+    "start 2",
+    "statement 2 1",
+    "statement 2 2",
+    "statement 2 3",
+    "record 2",
+];
+
+async fn count(url: &str, table: &str) -> Option<u64> {
+    let mut c = Conn::open(url).await.unwrap();
+    let r = c.query_text(&format!("SELECT COUNT(*) FROM {table}")).await;
+    c.close().await;
+    r.ok()
+        .and_then(|(_, r)| r.into_iter().next())
+        .and_then(|r| r.into_iter().next().flatten())
+        .map(|n| n.parse().unwrap())
+}
+
+/// `(version, success)` rows of `_sqlx_migrations` (none when the table is missing).
+async fn history(url: &str) -> Vec<(String, String)> {
+    let mut c = Conn::open(url).await.unwrap();
+    let r = c
+        .query_text("SELECT CAST(version AS CHAR(20)), CASE WHEN success THEN 'ok' ELSE 'dirty' END FROM _sqlx_migrations ORDER BY version")
+        .await;
+    c.close().await;
+    r.map(|(_, rows)| {
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r[0].clone().unwrap().trim().to_string(),
+                    r[1].clone().unwrap(),
+                )
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+async fn reset(srv: &Server, admin: &str) -> String {
+    match srv.engine() {
+        "postgres" => exec(admin, "DROP DATABASE IF EXISTS shop WITH (FORCE)").await,
+        _ => exec(admin, "DROP DATABASE IF EXISTS shop").await,
+    }
+    srv.create("shop").await
+}
+
+fn recover(work: &Path, url: &str, abort: bool) -> (Run, serde_json::Value) {
+    let mut args = vec!["recover", "--database-url", url, "--output", "json"];
+    if abort {
+        args.push("--abort");
+    }
+    let r = run(work, &args);
+    let v = json(&r);
+    (r, v)
+}
+
+async fn one_point(srv: &Server, admin: &str, work: &Path, dir: &Path, at: &str, abort: bool) {
+    let what = format!(
+        "{} {at} {}",
+        srv.engine(),
+        if abort { "abort" } else { "resume" }
+    );
+    let url = reset(srv, admin).await;
+    let d = dir.to_str().unwrap();
+    let args = [
+        "apply",
+        d,
+        "--layout",
+        "sqlx",
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+    ];
+    let r = run_with(work, &args, |c| {
+        c.env("MIGSAFE_CRASH_AT", at);
+    });
+    assert_eq!(
+        r.code, -1,
+        "{what}: must have been killed: {}\n{}",
+        r.stdout, r.stderr
+    );
+    // before recover: the in-progress mark shows as the tool's failed state, with its repair
+    let h = history(&url).await;
+    let st = run(
+        work,
+        &[
+            "status",
+            d,
+            "--layout",
+            "sqlx",
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        st.stderr.contains("migsafe recover --operation"),
+        "{what}: status names the unfinished apply: {}",
+        st.stderr
+    );
+    if h.iter().any(|(_, s)| s == "dirty") {
+        let s = json(&st);
+        let failed: Vec<&serde_json::Value> = s["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["state"] == "failed")
+            .collect();
+        assert_eq!(failed.len(), 1, "{what}: {s}");
+        assert!(
+            failed[0]["note"]
+                .as_str()
+                .unwrap()
+                .contains("DELETE FROM _sqlx_migrations WHERE version = "),
+            "{what}: sqlx's repair: {s}"
+        );
+        assert_eq!(st.code, 1);
+    }
+    let (rr, rep) = recover(work, &url, abort);
+    assert_eq!(rr.code, 0, "{what}: recover: {}\n{}", rr.stdout, rr.stderr);
+    assert_eq!(rep["passed"], true, "{what}: {rep}");
+    let done: Vec<String> = rep["operations"][0]["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        migsafe::journal::unfinished(&work.join(".migsafe/journal")).is_empty(),
+        "{what}: a journal is left open"
+    );
+    {
+        let kind = Conn::open(admin).await.unwrap().kind();
+        let mut c = Conn::open(admin).await.unwrap();
+        let markers = kind.engine().admin().markers(&mut c).await.unwrap();
+        c.close().await;
+        assert!(markers.is_empty(), "{what}: markers left: {markers:?}");
+    }
+    // the mark is gone; what the history records as applied is complete
+    let h = history(&url).await;
+    assert!(
+        h.iter().all(|(_, s)| s == "ok"),
+        "{what}: in-progress mark left: {h:?}"
+    );
+    let recorded = |v: &str| h.iter().any(|(x, _)| x == v);
+    for (v, table, rows) in [("1", "a", 1), ("2", "b", 2)] {
+        let n = count(&url, table).await;
+        if recorded(v) {
+            assert_eq!(
+                n,
+                Some(rows),
+                "{what}: migration {v} recorded, not complete"
+            );
+        } else if let Some(n) = n {
+            // only --abort leaves statements that ran, and it names them
+            assert!(
+                abort,
+                "{what}: resume left migration {v} half-applied ({n} rows)"
+            );
+            assert!(
+                done.iter().any(|d| d.contains("stay applied")),
+                "{what}: abort must name what stays: {done:?}"
+            );
+            // the operator undoes them, as the message asks
+            exec(&url, &format!("DROP TABLE {table}")).await;
+        }
+    }
+    if !abort {
+        assert!(
+            !done.iter().any(|d| d.contains("stay applied")),
+            "{what}: {done:?}"
+        );
+    }
+    // apply again: everything exactly once
+    let again = run(work, &args);
+    assert_eq!(
+        again.code, 0,
+        "{what}: apply after recover: {}\n{}",
+        again.stdout, again.stderr
+    );
+    assert_eq!(
+        count(&url, "a").await,
+        Some(1),
+        "{what}: migration 1 ran twice"
+    );
+    assert_eq!(
+        count(&url, "b").await,
+        Some(2),
+        "{what}: a statement of migration 2 ran twice"
+    );
+    assert_eq!(
+        history(&url).await,
+        [
+            ("1".to_string(), "ok".to_string()),
+            ("2".into(), "ok".into())
+        ],
+        "{what}"
+    );
+}
+
+fn crash_loop(engine: &str, steps: &[&str]) {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("1_a.sql"), M1).unwrap();
+    std::fs::write(dir.join("2_b.sql"), M2).unwrap();
+    rt().block_on(async {
+        let srv = Server::start(engine).await;
+        let admin = match &srv {
+            Server::Pg(s) => s.url("postgres"),
+            Server::My(s) => s.url("mysql"),
+            Server::Lite(_) => unreachable!(),
+        };
+        // the plan: both modes where expected
+        let url = reset(&srv, &admin).await;
+        let plan = json(&run(
+            work.path(),
+            &[
+                "apply",
+                dir.to_str().unwrap(),
+                "--layout",
+                "sqlx",
+                "--database-url",
+                &url,
+                "--dry-run",
+                "--format",
+                "json",
+            ],
+        ));
+        let atomic: Vec<bool> = plan["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["atomic"].as_bool().unwrap())
+            .collect();
+        assert_eq!(
+            atomic,
+            if engine == "postgres" {
+                [true, false]
+            } else {
+                [false, false]
+            },
+            "{plan}"
+        );
+        for step in steps {
+            for when in ["before", "after"] {
+                for abort in [false, true] {
+                    one_point(
+                        &srv,
+                        &admin,
+                        work.path(),
+                        &dir,
+                        &format!("{step}:{when}"),
+                        abort,
+                    )
+                    .await;
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn kill_9_at_every_step_of_a_postgres_apply_then_recover() {
+    if have("postgres") {
+        crash_loop("postgres", PG_STEPS);
+    }
+}
+
+#[test]
+fn kill_9_at_every_step_of_a_mariadb_apply_then_recover() {
+    if have("mysql") {
+        crash_loop("mysql", MY_STEPS);
+    }
+}
