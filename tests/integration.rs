@@ -5,6 +5,8 @@
 mod apply;
 #[path = "integration/apply_crash.rs"]
 mod apply_crash;
+#[path = "integration/apply_env.rs"]
+mod apply_env;
 #[path = "integration/architecture.rs"]
 mod architecture;
 #[path = "integration/backup.rs"]
