@@ -77,4 +77,12 @@ impl ToolSpec for Dbmate {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Runs
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "none"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "none"
+    }
 }

@@ -70,4 +70,12 @@ impl ToolSpec for Diesel {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Runs
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "none"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "none"
+    }
 }

@@ -107,6 +107,14 @@ impl ToolSpec for Drizzle {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Skips
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "SHA-256 of the file (hex)"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "none"
+    }
 }
 
 /// Drizzle's view: everything up to the newest `created_at` counts as applied.

@@ -257,6 +257,14 @@ impl ToolSpec for Flyway {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Refuses
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "CRC-32 over the lines, without line terminators (signed int)"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "a row with `success = false`"
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,14 @@ impl ToolSpec for GolangMigrate {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Skips
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "none"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "`dirty = true` on the one version row"
+    }
 }
 
 /// golang-migrate's view: one current version; files up to it are applied.

@@ -106,4 +106,12 @@ impl ToolSpec for Goose {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Refuses
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "none"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "none"
+    }
 }

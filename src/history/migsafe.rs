@@ -122,4 +122,12 @@ impl ToolSpec for Migsafe {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Runs
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "SHA-256 of the text, BOM removed and line endings normalised (hex)"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "a row with `success = false`"
+    }
 }

@@ -288,6 +288,61 @@ pub trait ToolSpec: Sync {
     /// The tool's own repair for a failed or dirty entry.
     fn repair(&self, entry: &Entry) -> String;
     fn out_of_order(&self) -> OutOfOrder;
+    /// What the tool records as a checksum, in a few words (docs/status-apply.md).
+    fn checksum_doc(&self) -> &'static str;
+    /// How the tool marks a migration that started and did not finish (docs/status-apply.md).
+    fn mark_doc(&self) -> &'static str;
+}
+
+/// One tool as `docs/status-apply.md` lists it, computed from its [`ToolSpec`].
+#[derive(Debug, Clone)]
+pub struct ToolReference {
+    pub tool: Tool,
+    pub layout: Layout,
+    /// The table on PostgreSQL, MySQL/MariaDB and SQLite (in the current schema unless qualified).
+    pub tables: [String; 3],
+    pub checksum: &'static str,
+    pub mark: &'static str,
+    /// The tool's repair of a failed migration `N`.
+    pub repair: String,
+    /// The lock the tool takes (and migsafe with it) for database `app`, schema `public`.
+    pub locks: [Option<String>; 3],
+    pub out_of_order: OutOfOrder,
+}
+
+/// Every tool, for the reference in `docs/status-apply.md`.
+pub fn reference() -> Vec<ToolReference> {
+    let kinds = [EngineKind::Postgres, EngineKind::Mysql, EngineKind::Sqlite];
+    Tool::ALL
+        .iter()
+        .map(|&tool| {
+            let spec = tool.spec();
+            let entry = Entry {
+                key: "N".into(),
+                version: "N".into(),
+                description: None,
+                checksum: None,
+                state: EntryState::Failed,
+                installed_on: None,
+            };
+            ToolReference {
+                tool,
+                layout: Layout::ALL
+                    .into_iter()
+                    .find(|&l| Tool::of(l) == Some(tool))
+                    .unwrap_or(Layout::Plain),
+                tables: kinds.map(|k| match spec.table(k) {
+                    (Some(schema), name) => format!("{schema}.{name}"),
+                    (None, name) => name.to_string(),
+                }),
+                checksum: spec.checksum_doc(),
+                mark: spec.mark_doc(),
+                repair: spec.repair(&entry),
+                locks: kinds.map(|k| spec.lock(k, "app", "public").map(|l| l.to_string())),
+                out_of_order: spec.out_of_order(),
+            }
+        })
+        .collect()
 }
 
 /// Leading zeros do not matter (`00001` = `1`); other versions compare as written.

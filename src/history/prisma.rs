@@ -138,4 +138,12 @@ impl ToolSpec for Prisma {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Runs
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "SHA-256 of `migration.sql` (hex), line-ending agnostic"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "a row with neither `finished_at` nor `rolled_back_at`"
+    }
 }

@@ -149,4 +149,12 @@ impl ToolSpec for Sqlx {
     fn out_of_order(&self) -> OutOfOrder {
         OutOfOrder::Runs
     }
+
+    fn checksum_doc(&self) -> &'static str {
+        "SHA-384 of the file as read (bytes)"
+    }
+
+    fn mark_doc(&self) -> &'static str {
+        "a row with `success = false` (MySQL: inserted before the file runs)"
+    }
 }

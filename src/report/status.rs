@@ -286,3 +286,45 @@ pub fn apply_markdown(r: &ApplyReport) -> String {
     }
     o
 }
+
+/// The tools table of `docs/status-apply.md`, from each tool's spec (a test keeps the page equal
+/// to it).
+pub fn tools_reference(refs: &[crate::history::ToolReference]) -> String {
+    use crate::history::OutOfOrder;
+    let mut o = String::from(
+        "| tool (layout) | history table: PostgreSQL / MySQL / SQLite | checksum | in-progress or failed mark | lock: PostgreSQL / MySQL / SQLite (database `app`) | older unapplied migration |\n|---|---|---|---|---|---|\n",
+    );
+    for r in refs {
+        let locks: Vec<String> = r
+            .locks
+            .iter()
+            .map(|l| match l {
+                Some(l) => format!("`{l}`"),
+                None => "migsafe's".to_string(),
+            })
+            .collect();
+        let ooo = match r.out_of_order {
+            OutOfOrder::Runs => "applied",
+            OutOfOrder::Refuses => "refused until allowed",
+            OutOfOrder::Skips => "never applied",
+        };
+        let _ = writeln!(
+            o,
+            "| {} (`{}`) | `{}` / `{}` / `{}` | {} | {} | {} | {} |",
+            r.tool,
+            r.layout.as_str(),
+            r.tables[0],
+            r.tables[1],
+            r.tables[2],
+            r.checksum,
+            r.mark,
+            locks.join(" / "),
+            ooo
+        );
+    }
+    o.push_str("\nThe repair each tool's failed or dirty state needs, as `status` prints it:\n\n");
+    for r in refs {
+        let _ = writeln!(o, "- **{}**: {}", r.tool, r.repair);
+    }
+    o
+}

@@ -801,3 +801,148 @@ fn fixture_checksums_are_the_cited_values() {
         }
     }
 }
+
+/// docs/status-apply.md: its tools table is what the specs render, migsafe's own locks are the
+/// code's, and every key a real `status`/`apply` run prints in JSON is documented.
+#[test]
+fn docs_status_apply_is_current() {
+    use migsafe::engines::EngineKind;
+    use migsafe::engines::migrate::LockKey;
+    use migsafe::engines::target::Target;
+    let path = root().join("docs/status-apply.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let begin = doc.find("<!-- tools:begin").expect("tools:begin marker");
+    let begin = begin + doc[begin..].find("-->\n").unwrap() + 4;
+    let end = doc.find("<!-- tools:end -->").expect("tools:end marker");
+    let generated = migsafe::report::status::tools_reference(&migsafe::history::reference());
+    if std::env::var_os("MIGSAFE_UPDATE_DOCS").is_some() {
+        let new = format!("{}{generated}{}", &doc[..begin], &doc[end..]);
+        std::fs::write(&path, new).unwrap();
+    } else {
+        assert_eq!(
+            &doc[begin..end],
+            generated,
+            "docs/status-apply.md's tools table is out of date: MIGSAFE_UPDATE_DOCS=1 cargo test docs_status_apply"
+        );
+    }
+    // migsafe's own locks, as the page describes them
+    let t = Target::parse("sqlite:/srv/app.db").unwrap();
+    let crc = |s: &str| migsafe::history::checksum::crc32(s.as_bytes());
+    assert_eq!(
+        migsafe::apply::migsafe_lock(EngineKind::Postgres, "app", &t),
+        LockKey::Advisory((0x6d69_6773_i64 << 32) | i64::from(crc("app")))
+    );
+    assert!(doc.contains("(0x6d696773 << 32) | crc32(database)"));
+    assert_eq!(
+        migsafe::apply::migsafe_lock(EngineKind::Mysql, "app", &t),
+        LockKey::Named("migsafe:app".into())
+    );
+    assert!(doc.contains("GET_LOCK('migsafe:<database>')"));
+    assert_eq!(
+        migsafe::apply::migsafe_lock(EngineKind::Sqlite, "main", &t),
+        LockKey::File("/srv/app.db-migsafe.lock".into())
+    );
+    assert!(doc.contains("<database file>-migsafe.lock"));
+
+    // every JSON key of real runs, on SQLite
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let m = w.join("m");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(m.join("1_a.sql"), "CREATE TABLE a (id int, x int);\n").unwrap();
+    let db = w.join("app.db");
+    let url = format!("sqlite:{}?mode=rwc", db.display());
+    std::fs::write(
+        w.join("migsafe.toml"),
+        format!("[env.staging]\nurl_env = \"NO_SUCH_STAGING_URL\"\n\n[env.production]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let d = m.to_str().unwrap();
+    let base = ["--layout", "sqlx", "--format", "json"];
+    let cli = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&base);
+        json(&run(w, &a))
+    };
+    let mut outputs = vec![
+        ("status", cli(&["status", d, "--database-url", &url])),
+        ("apply", cli(&["apply", d, "--database-url", &url])),
+    ];
+    std::fs::write(m.join("2_drop.sql"), "ALTER TABLE a DROP COLUMN x;\n").unwrap();
+    outputs.push(("status", cli(&["status", d, "--database-url", &url])));
+    outputs.push(("apply", cli(&["apply", d, "--database-url", &url])));
+    outputs.push((
+        "apply",
+        cli(&["apply", d, "--database-url", &url, "--force", "--dry-run"]),
+    ));
+    outputs.push((
+        "apply",
+        cli(&[
+            "apply",
+            d,
+            "--database-url",
+            &url,
+            "--force",
+            "--migrate-cmd",
+            "true",
+        ]),
+    ));
+    outputs.push((
+        "apply",
+        cli(&[
+            "apply",
+            d,
+            "--env",
+            "production",
+            "--force",
+            "--skip-staging-check",
+            "docs",
+        ]),
+    ));
+    // a lock held by another session: the tries
+    std::fs::write(m.join("3_b.sql"), "CREATE TABLE b (id int);\n").unwrap();
+    rt().block_on(async {
+        let mut holder = Conn::open(&url).await.unwrap();
+        holder.execute("BEGIN IMMEDIATE").await.unwrap();
+        outputs.push((
+            "apply",
+            cli(&[
+                "apply",
+                d,
+                "--database-url",
+                &url,
+                "--lock-timeout",
+                "100ms",
+                "--retries",
+                "1",
+            ]),
+        ));
+        holder.execute("ROLLBACK").await.unwrap();
+        holder.close().await;
+    });
+    let tries = &outputs.last().unwrap().1;
+    assert!(
+        tries["migrations"][0]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{tries}"
+    );
+    // a problem: the applied file changed
+    std::fs::write(m.join("1_a.sql"), "CREATE TABLE a (id bigint, x int);\n").unwrap();
+    outputs.push(("status", cli(&["status", d, "--database-url", &url])));
+    outputs.push(("apply", cli(&["apply", d, "--database-url", &url])));
+    let mut missing = Vec::new();
+    for (cmd, v) in &outputs {
+        let mut ks = std::collections::BTreeSet::new();
+        crate::support::key_paths(v, "", &mut ks);
+        for k in ks {
+            if !doc.contains(&format!("`{k}`")) {
+                missing.push(format!("{cmd}: {k}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/status-apply.md does not document: {missing:#?}"
+    );
+}
