@@ -484,8 +484,10 @@ pub(crate) async fn run(
     let (key, owner) = lock_for(tool, kind, &db, &schema, target);
     let table = sv.history.table.clone();
     let pending = sv.pending();
+    let session = eng.session(conn).await?;
     let facts = json!({
         "tool": tool.as_str(),
+        "session": session,
         "table": table,
         "env": s.env,
         "lock": key,

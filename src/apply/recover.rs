@@ -154,6 +154,18 @@ async fn recover_on(
     let spec = tool.spec();
     let table = state.fact("table").unwrap_or_default().to_string();
     let mut done = Vec::new();
+    // the killed apply's session may still be running its last statement: end it (the server
+    // rolls that statement back) before looking at what took effect
+    if let Some(session) = state.fact("session") {
+        let ended = eng
+            .end_session(conn, session, std::time::Duration::from_secs(60))
+            .await?;
+        if ended {
+            done.push(format!(
+                "ended the interrupted apply's session {session}, which was still running; the server rolled back what it was doing"
+            ));
+        }
+    }
     let Some(p) = partial(state) else {
         // only transactional migrations were in flight: say what the history shows
         let h = history::read(conn, tool)

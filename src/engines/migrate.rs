@@ -154,6 +154,20 @@ pub trait MigrateEngine: Sync {
     async fn unlock(&self, conn: &mut Conn, guard: LockGuard) -> Result<(), EngineError>;
     /// Who holds `key`, when that can be seen.
     async fn lock_holder(&self, conn: &mut Conn, key: &LockKey) -> Option<LockHolder>;
+    /// This session, as [`MigrateEngine::end_session`] finds it again (journaled by `apply`):
+    /// PostgreSQL `pid@backend_start` (a pid can be reused), MySQL the connection id; `None` on
+    /// SQLite, whose statements die with the process.
+    async fn session(&self, conn: &mut Conn) -> Result<Option<String>, EngineError>;
+    /// Ends `session` if it still runs — the server rolls back what it was doing — and waits
+    /// until it is gone (up to `wait`). `Ok(true)` when it was still there. A process killed
+    /// while a statement runs leaves its server session running that statement to its end, so
+    /// recovery must end it before it looks at what took effect.
+    async fn end_session(
+        &self,
+        conn: &mut Conn,
+        session: &str,
+        wait: Duration,
+    ) -> Result<bool, EngineError>;
     /// Names this session so that another applier waiting for its lock can say who holds it.
     async fn label_session(&self, conn: &mut Conn, label: &str) -> Result<(), EngineError>;
     /// Sets the lock and statement timeouts for the session.
@@ -184,6 +198,45 @@ pub trait MigrateEngine: Sync {
             None => self.ident(table),
         }
     }
+}
+
+/// [`MigrateEngine::end_session`] for servers: `count_sql` counts the session (0 or 1), `kill_sql`
+/// ends it; waits until it is gone, up to `wait`.
+pub(crate) async fn end_session_with(
+    conn: &mut Conn,
+    count_sql: &str,
+    kill_sql: &str,
+    who: &str,
+    wait: Duration,
+) -> Result<bool, EngineError> {
+    let what = "ending the interrupted session";
+    let alive = async |conn: &mut Conn| -> Result<bool, EngineError> {
+        let (_, rows) = conn
+            .query_text(count_sql)
+            .await
+            .map_err(|e| EngineError::db(what, e))?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten())
+            .is_some_and(|n| n.trim() != "0"))
+    };
+    if !alive(conn).await? {
+        return Ok(false);
+    }
+    // it may end by itself between the look and the kill
+    let _ = conn.execute(kill_sql).await;
+    let began = std::time::Instant::now();
+    while began.elapsed() < wait {
+        if !alive(conn).await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(EngineError::step(
+        what,
+        format!("{who} is still there after {} s", wait.as_secs()),
+    ))
 }
 
 /// Waits between tries of a statement that timed out on a lock: exponential backoff from

@@ -134,6 +134,8 @@ pub struct MigFile<'a> {
     pub folder: String,
     /// Drizzle: `when` of the file's entry in `meta/_journal.json`.
     pub drizzle_when: Option<i64>,
+    /// sqlx: `[migrate] ignored-chars` of the project's `sqlx.toml` (left out of the checksum).
+    pub sqlx_ignored: Vec<char>,
 }
 
 impl<'a> MigFile<'a> {
@@ -155,12 +157,18 @@ impl<'a> MigFile<'a> {
         } else {
             None
         };
+        let sqlx_ignored = if m.layout == Layout::Sqlx {
+            sqlx::ignored_chars(&m.path)?
+        } else {
+            Vec::new()
+        };
         Ok(MigFile {
             m,
             raw,
             file_name,
             folder,
             drizzle_when,
+            sqlx_ignored,
         })
     }
 

@@ -5,7 +5,8 @@
 //!   `version BIGINT PRIMARY KEY, description TEXT NOT NULL, installed_on TIMESTAMPTZ|TIMESTAMP
 //!   NOT NULL DEFAULT now()|CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, checksum BYTEA|BLOB NOT
 //!   NULL, execution_time BIGINT NOT NULL` (nanoseconds).
-//! - Checksum: SHA-384 of the file as read. Description: the file name after the first `_`,
+//! - Checksum: SHA-384 of the file as read, less the `[migrate] ignored-chars` of the project's
+//!   `sqlx.toml` (sqlx 0.9: `source.rs` `checksum_with`) when it lists any. Description: the file name after the first `_`,
 //!   without `.sql`/`.up.sql`, `_` as spaces.
 //! - Dirty: a row with `success = false` (sqlx on MySQL inserts it before running the file, as
 //!   DDL commits implicitly); sqlx stops with "migration N is partially applied; fix and remove
@@ -15,11 +16,71 @@
 //! - Out of order: sqlx applies every version it has not recorded, in version order.
 
 use super::checksum::{hex, sqlx as sha384, sqlx_lock_id};
-use super::{Entry, MigFile, OutOfOrder, Tool, ToolSpec};
+use super::{Entry, HistoryError, MigFile, OutOfOrder, Tool, ToolSpec};
 use crate::engines::EngineKind;
 use crate::engines::migrate::{LockKey, MigrateEngine};
+use std::path::Path;
 
 pub struct Sqlx;
+
+/// `[migrate] ignored-chars` of the `sqlx.toml` that governs `file`: sqlx reads it from the crate
+/// root (`sqlx::migrate!`) or the working directory (`sqlx-cli`); migsafe takes the nearest one
+/// in the folders above the migration, up to the crate root (a folder with `Cargo.toml`) or the
+/// repository root (`.git`).
+pub(super) fn ignored_chars(file: &Path) -> Result<Vec<char>, HistoryError> {
+    let Some(dir) = file.parent() else {
+        return Ok(Vec::new());
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for d in dir.ancestors() {
+        let cfg = d.join("sqlx.toml");
+        if cfg.is_file() {
+            let bad = |message: String| HistoryError::File {
+                path: cfg.display().to_string(),
+                message,
+            };
+            let text = std::fs::read_to_string(&cfg).map_err(|e| bad(e.to_string()))?;
+            let v: toml::Table = text
+                .parse()
+                .map_err(|e| bad(format!("not valid TOML: {e}")))?;
+            let Some(list) = v.get("migrate").and_then(|m| m.get("ignored-chars")) else {
+                return Ok(Vec::new());
+            };
+            let list = list.as_array().ok_or_else(|| {
+                bad("[migrate] ignored-chars must be a list of one-character strings".into())
+            })?;
+            return list
+                .iter()
+                .map(|c| {
+                    let s = c.as_str().unwrap_or_default();
+                    let mut it = s.chars();
+                    match (it.next(), it.next()) {
+                        (Some(ch), None) => Ok(ch),
+                        _ => Err(bad(format!(
+                            "[migrate] ignored-chars: {c} is not a one-character string"
+                        ))),
+                    }
+                })
+                .collect();
+        }
+        if d.join("Cargo.toml").is_file() || d.join(".git").exists() {
+            break;
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// The checksum sqlx records for `f`.
+fn digest(f: &MigFile) -> Vec<u8> {
+    if f.sqlx_ignored.is_empty() {
+        return sha384(&f.raw);
+    }
+    let text: String = String::from_utf8_lossy(&f.raw)
+        .chars()
+        .filter(|c| !f.sqlx_ignored.contains(c))
+        .collect();
+    sha384(text.as_bytes())
+}
 
 fn description(f: &MigFile) -> String {
     let name = f.file_name.split_once('_').map(|(_, d)| d).unwrap_or("");
@@ -74,7 +135,7 @@ impl ToolSpec for Sqlx {
     }
 
     fn checksum(&self, f: &MigFile) -> Option<String> {
-        Some(hex(&sha384(&f.raw)))
+        Some(hex(&digest(f)))
     }
 
     fn record(
@@ -95,7 +156,7 @@ impl ToolSpec for Sqlx {
                 "INSERT INTO {table} (version, description, success, checksum, execution_time) VALUES ({v}, {}, {}, {}, {})",
                 e.str_lit(&description(f)),
                 e.bool_lit(true),
-                e.bytes_lit(&sha384(&f.raw)),
+                e.bytes_lit(&digest(f)),
                 elapsed_ms.saturating_mul(1_000_000)
             ),
         ]
@@ -113,7 +174,7 @@ impl ToolSpec for Sqlx {
             version(f),
             e.str_lit(&description(f)),
             e.bool_lit(false),
-            e.bytes_lit(&sha384(&f.raw)),
+            e.bytes_lit(&digest(f)),
         )]
     }
 
@@ -151,7 +212,7 @@ impl ToolSpec for Sqlx {
     }
 
     fn checksum_doc(&self) -> &'static str {
-        "SHA-384 of the file as read (bytes)"
+        "SHA-384 of the file as read (bytes), less the `ignored-chars` of `sqlx.toml`"
     }
 
     fn mark_doc(&self) -> &'static str {

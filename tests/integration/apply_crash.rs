@@ -78,10 +78,13 @@ async fn reset(srv: &Server, admin: &str) -> String {
     srv.create("shop").await
 }
 
-fn recover(work: &Path, url: &str, abort: bool) -> (Run, serde_json::Value) {
+/// `migsafe recover`: `--abort`, or `--resume` given explicitly, or its default (resume).
+fn recover(work: &Path, url: &str, abort: bool, explicit: bool) -> (Run, serde_json::Value) {
     let mut args = vec!["recover", "--database-url", url, "--output", "json"];
     if abort {
         args.push("--abort");
+    } else if explicit {
+        args.push("--resume");
     }
     let r = run(work, &args);
     let v = json(&r);
@@ -152,7 +155,7 @@ async fn one_point(srv: &Server, admin: &str, work: &Path, dir: &Path, at: &str,
         );
         assert_eq!(st.code, 1);
     }
-    let (rr, rep) = recover(work, &url, abort);
+    let (rr, rep) = recover(work, &url, abort, at.ends_with(":after"));
     assert_eq!(rr.code, 0, "{what}: recover: {}\n{}", rr.stdout, rr.stderr);
     assert_eq!(rep["passed"], true, "{what}: {rep}");
     let done: Vec<String> = rep["operations"][0]["done"]
@@ -307,5 +310,108 @@ fn kill_9_at_every_step_of_a_postgres_apply_then_recover() {
 fn kill_9_at_every_step_of_a_mariadb_apply_then_recover() {
     if have("mysql") {
         crash_loop("mysql", MY_STEPS);
+    }
+}
+
+/// SIGTERM while a slow statement of a statement-by-statement migration runs, with and without
+/// a terminal: migsafe exits 143 naming the recover command; its server session is still
+/// running the statement, and recover ends it before judging what took effect, then finishes the
+/// migration with every statement run once.
+fn sigterm_on(engine: &str, slow: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let dir = w.join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("1_slow.sql"),
+        format!("-- no-transaction\nCREATE TABLE t (id int);\n{slow}\nINSERT INTO t VALUES (2);\n"),
+    )
+    .unwrap();
+    rt().block_on(async {
+        let srv = Server::start(engine).await;
+        let admin = match &srv {
+            Server::Pg(s) => s.url("postgres"),
+            Server::My(s) => s.url("mysql"),
+            Server::Lite(_) => unreachable!(),
+        };
+        for tty in [false, true] {
+            let url = reset(&srv, &admin).await;
+            let journals = w.join(".migsafe/journal");
+            let _ = std::fs::remove_dir_all(&journals);
+            let bin = env!("CARGO_BIN_EXE_migsafe");
+            let line = format!(
+                "{bin} apply {} --layout sqlx --database-url '{url}'",
+                dir.display()
+            );
+            let mut cmd = if tty {
+                // a pseudo-terminal: `script` runs the command on one
+                let mut c = std::process::Command::new("script");
+                c.args(["-qec", &line, "/dev/null"]);
+                c
+            } else {
+                let mut c = std::process::Command::new("sh");
+                c.args(["-c", &format!("exec {line}")]);
+                c
+            };
+            let child = cmd
+                .current_dir(w)
+                .env("NO_COLOR", "1")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // wait until the slow statement runs, then SIGTERM the migsafe process the journal names
+            let mut pid = None;
+            for _ in 0..200 {
+                let open = migsafe::journal::unfinished(&journals);
+                if let Some(Ok(st)) = open.into_iter().next()
+                    && st.steps.iter().any(|s| s.name == "statement 1 2")
+                {
+                    pid = Some(st.pid);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let pid = pid.expect("the apply reached statement 2");
+            // SAFETY: a plain kill(2) of the process this test started.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+            let out = child.wait_with_output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(143), "{engine} tty {tty}: {text}");
+            assert!(
+                text.contains("migsafe recover --operation"),
+                "tty {tty}: {text}"
+            );
+            let (rr, rep) = recover(w, &url, false, false);
+            assert_eq!(rr.code, 0, "tty {tty}: {}", rr.stdout);
+            assert_eq!(rep["passed"], true);
+            assert_eq!(
+                count(&url, "t").await,
+                Some(2),
+                "tty {tty}: every statement once"
+            );
+            assert_eq!(history(&url).await, [("1".to_string(), "ok".to_string())]);
+        }
+    });
+}
+
+#[test]
+fn sigterm_during_a_postgres_apply_with_and_without_a_terminal_then_recover() {
+    if have("postgres") {
+        sigterm_on("postgres", "INSERT INTO t SELECT 1 FROM pg_sleep(2);");
+    }
+}
+
+#[test]
+fn sigterm_during_a_mariadb_apply_with_and_without_a_terminal_then_recover() {
+    if have("mysql") {
+        sigterm_on("mysql", "INSERT INTO t SELECT 1 FROM (SELECT SLEEP(2)) s;");
     }
 }

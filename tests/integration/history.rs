@@ -946,3 +946,81 @@ fn docs_status_apply_is_current() {
         "docs/status-apply.md does not document: {missing:#?}"
     );
 }
+
+/// sqlx 0.9's `[migrate] ignored-chars` (`sqlx.toml`): the characters are left out of the
+/// checksum, so a file whose line endings, BOM or indentation changed stays applied — as
+/// `sqlx-cli/tests/migrate.rs` `ignored_chars` shows for sqlx itself — and the recorded value is
+/// SHA-384 of the text without them.
+#[test]
+fn sqlx_toml_ignored_chars_are_left_out_of_the_checksum() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let proj = w.join("proj");
+    let m = proj.join("migrations");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(proj.join("Cargo.toml"), "[package]\nname = \"app\"\n").unwrap();
+    std::fs::write(
+        proj.join("sqlx.toml"),
+        "[migrate]\nignored-chars = [\" \", \"\\t\", \"\\r\", \"\\n\", \"\\uFEFF\"]\n",
+    )
+    .unwrap();
+    let lf = "create table users (\n    id int primary key,\n    name text\n);\n";
+    std::fs::write(m.join("1_users.sql"), lf).unwrap();
+    let url = format!("sqlite:{}?mode=rwc", w.join("app.db").display());
+    let d = m.to_str().unwrap();
+    let r = run(
+        w,
+        &[
+            "apply",
+            d,
+            "--layout",
+            "sqlx",
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // the recorded checksum: SHA-384 of the text without the ignored characters
+    let stripped: String = lf.chars().filter(|c| !" \t\r\n".contains(*c)).collect();
+    std::fs::write(w.join("stripped"), &stripped).unwrap();
+    let expected = independent_checksum("sqlx", &w.join("stripped")).unwrap();
+    let rows = rt().block_on(texts(
+        &url,
+        "SELECT lower(hex(checksum)) FROM _sqlx_migrations",
+    ));
+    assert_eq!(rows[0][0].as_deref(), Some(expected.as_str()));
+    // CRLF, a BOM and tabs: still applied; a real edit: modified
+    let crlf = format!("\u{feff}{}", lf.replace("    ", "\t").replace('\n', "\r\n"));
+    for (text, state, code) in [
+        (crlf.as_str(), "applied", 0),
+        ("create table users (id bigint);\n", "modified", 1),
+    ] {
+        std::fs::write(m.join("1_users.sql"), text).unwrap();
+        let (r, s) = status(w, &m, "sqlx", &url);
+        assert_eq!(
+            (r.code, s["migrations"][0]["state"].as_str()),
+            (code, Some(state)),
+            "{s}"
+        );
+    }
+    // without sqlx.toml the same CRLF file is modified, as sqlx would say
+    std::fs::write(m.join("1_users.sql"), &crlf).unwrap();
+    std::fs::remove_file(proj.join("sqlx.toml")).unwrap();
+    assert_eq!(
+        status(w, &m, "sqlx", &url).1["migrations"][0]["state"],
+        "modified"
+    );
+    // a sqlx.toml migsafe cannot read is an error naming it
+    std::fs::write(
+        proj.join("sqlx.toml"),
+        "[migrate]\nignored-chars = \"\\r\"\n",
+    )
+    .unwrap();
+    let r = run(
+        w,
+        &["status", d, "--layout", "sqlx", "--database-url", &url],
+    );
+    crate::support::assert_usage_error(&r, "sqlx.toml");
+}

@@ -138,6 +138,36 @@ impl MigrateEngine for Mysql {
         })
     }
 
+    async fn session(&self, conn: &mut Conn) -> Result<Option<String>, EngineError> {
+        one(
+            conn,
+            "reading CONNECTION_ID()",
+            "SELECT CAST(CONNECTION_ID() AS CHAR)",
+        )
+        .await
+    }
+
+    async fn end_session(
+        &self,
+        conn: &mut Conn,
+        session: &str,
+        wait: std::time::Duration,
+    ) -> Result<bool, EngineError> {
+        let Ok(id) = session.parse::<u64>() else {
+            return Ok(false);
+        };
+        crate::engines::migrate::end_session_with(
+            conn,
+            &format!(
+                "SELECT CAST(COUNT(*) AS CHAR) FROM information_schema.PROCESSLIST WHERE ID = {id}"
+            ),
+            &format!("KILL {id}"),
+            &format!("connection {id}"),
+            wait,
+        )
+        .await
+    }
+
     async fn label_session(&self, conn: &mut Conn, label: &str) -> Result<(), EngineError> {
         // no application name on MySQL: a session variable shows in performance_schema
         conn.execute(&format!("SET @migsafe_session = {}", lit(label)))

@@ -143,6 +143,41 @@ impl MigrateEngine for Postgres {
         })
     }
 
+    async fn session(&self, conn: &mut Conn) -> Result<Option<String>, EngineError> {
+        one(
+            conn,
+            "reading this session",
+            "SELECT pid::text || '@' || backend_start::text FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid()",
+        )
+        .await
+    }
+
+    async fn end_session(
+        &self,
+        conn: &mut Conn,
+        session: &str,
+        wait: std::time::Duration,
+    ) -> Result<bool, EngineError> {
+        let Some((pid, start)) = session.split_once('@') else {
+            return Ok(false);
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            return Ok(false);
+        };
+        let this = format!(
+            "FROM pg_catalog.pg_stat_activity WHERE pid = {pid} AND backend_start::text = {}",
+            lit(start)
+        );
+        crate::engines::migrate::end_session_with(
+            conn,
+            &format!("SELECT count(*)::text {this}"),
+            &format!("SELECT pg_terminate_backend(pid) {this}"),
+            &format!("session {pid}"),
+            wait,
+        )
+        .await
+    }
+
     async fn label_session(&self, conn: &mut Conn, label: &str) -> Result<(), EngineError> {
         // application_name is at most 63 bytes
         let mut l: String = label

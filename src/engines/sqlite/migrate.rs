@@ -115,6 +115,19 @@ impl MigrateEngine for Sqlite {
         })
     }
 
+    async fn session(&self, _conn: &mut Conn) -> Result<Option<String>, EngineError> {
+        Ok(None)
+    }
+
+    async fn end_session(
+        &self,
+        _conn: &mut Conn,
+        _session: &str,
+        _wait: std::time::Duration,
+    ) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+
     async fn label_session(&self, _conn: &mut Conn, _label: &str) -> Result<(), EngineError> {
         Ok(())
     }
