@@ -500,6 +500,7 @@ pub(crate) async fn run(
                 "key": tool.spec().key(f),
                 "version": f.m.version,
                 "path": f.m.path,
+                "rel": f.rel,
                 "checksum": tool.spec().checksum(f),
                 "sha256": history::checksum::sha256_hex(&f.raw),
                 "atomic": plan.atomic,

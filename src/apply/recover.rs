@@ -209,7 +209,11 @@ async fn recover_on(
     let m = migs
         .first()
         .ok_or_else(|| RecoverError::Failed(format!("{}: no migration", path.display())))?;
-    let f = MigFile::load(m).map_err(|e| RecoverError::Failed(e.to_string()))?;
+    let mut f = MigFile::load(m).map_err(|e| RecoverError::Failed(e.to_string()))?;
+    // its path below the folder of the run, as the apply saw it (the key of a plain folder)
+    if let Some(rel) = p.facts.get("rel").and_then(|v| v.as_str()) {
+        f.rel = rel.to_string();
+    }
     if history::checksum::sha256_hex(&f.raw) != sha {
         return Err(RecoverError::Failed(format!(
             "{} changed since the apply started: put back the version it was applying before recovering",

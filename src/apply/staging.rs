@@ -134,11 +134,7 @@ async fn live(url: &str, tool: Tool, migs: &[Migration]) -> Result<HashSet<Strin
     let h = history::read(&mut conn, tool).await;
     conn.close().await;
     let h = h.map_err(|e| e.to_string())?;
-    let files = migs
-        .iter()
-        .map(MigFile::load)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+    let files = MigFile::load_all(migs).map_err(|e| e.to_string())?;
     Ok(history::compare(tool.spec(), &files, &h)
         .into_iter()
         .filter(|l| l.state == State::Applied)

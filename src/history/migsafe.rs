@@ -1,6 +1,7 @@
 //! migsafe's own history table, for plain folders of SQL files that no migration tool owns:
 //! `migsafe_schema_history (version, description, script, checksum, installed_on,
-//! execution_ms, success)`. The key is the version (or the file name when a file has none); the
+//! execution_ms, success)`. The key (in `version`) is the file's path below the folder of the
+//! run (`003_users.sql`, `v1.1/schema.sql`); the
 //! checksum is migsafe's (SHA-256 of the text with the BOM removed and line endings
 //! normalised); a row with `success = false` is a migration that did not finish, ended by
 //! `migsafe recover`.
@@ -11,12 +12,10 @@ use crate::engines::migrate::{LockKey, MigrateEngine};
 
 pub struct Migsafe;
 
+/// The file's path below the folder of the run: versions of plain files are not unique (a
+/// `schema.sql` in every version folder of a tree), their paths are.
 fn key(f: &MigFile) -> String {
-    if f.m.version.is_empty() {
-        f.file_name.clone()
-    } else {
-        super::norm(&f.m.version)
-    }
+    f.rel.clone()
 }
 
 impl ToolSpec for Migsafe {

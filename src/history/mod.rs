@@ -26,7 +26,7 @@ use crate::engines::{EngineError, EngineKind};
 use crate::migrations::{Layout, Migration};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A migration tool whose history table migsafe reads and writes (migsafe's own table for
 /// plain folders).
@@ -136,6 +136,9 @@ pub struct MigFile<'a> {
     pub drizzle_when: Option<i64>,
     /// sqlx: `[migrate] ignored-chars` of the project's `sqlx.toml` (left out of the checksum).
     pub sqlx_ignored: Vec<char>,
+    /// The path below the folder that holds all the files of the run (`v1.1/schema.sql`): what
+    /// identifies a file of a plain folder, where versions repeat across subfolders.
+    pub rel: String,
 }
 
 impl<'a> MigFile<'a> {
@@ -165,11 +168,40 @@ impl<'a> MigFile<'a> {
         Ok(MigFile {
             m,
             raw,
+            rel: file_name.clone(),
             file_name,
             folder,
             drizzle_when,
             sqlx_ignored,
         })
+    }
+
+    /// Reads the files of one run, each with its path below the folder that holds them all.
+    pub fn load_all(migs: &'a [Migration]) -> Result<Vec<MigFile<'a>>, HistoryError> {
+        let mut files = migs
+            .iter()
+            .map(MigFile::load)
+            .collect::<Result<Vec<_>, _>>()?;
+        let dirs: Vec<&Path> = migs.iter().filter_map(|m| m.path.parent()).collect();
+        let Some(first) = dirs.first() else {
+            return Ok(files);
+        };
+        let mut root: PathBuf = first.to_path_buf();
+        while !dirs.iter().all(|d| d.starts_with(&root)) {
+            if !root.pop() {
+                break;
+            }
+        }
+        for f in &mut files {
+            if let Ok(r) = f.m.path.strip_prefix(&root) {
+                f.rel = r
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+            }
+        }
+        Ok(files)
     }
 
     /// The file name without `.sql` (and without `.up`).

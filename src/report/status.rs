@@ -13,6 +13,15 @@ pub fn json<T: serde::Serialize>(report: &T) -> String {
     s
 }
 
+/// The version, or the key where a file has none (a plain folder's `v1.1/schema.sql`).
+fn label(m: &StatusMigration) -> &str {
+    if m.line.version.is_empty() {
+        &m.line.key
+    } else {
+        &m.line.version
+    }
+}
+
 fn verdict_of(m: &StatusMigration) -> String {
     match (m.verdict, m.release_class) {
         (Some(v), Some(r)) => format!("{v}, {}", r.as_str()),
@@ -52,7 +61,7 @@ pub fn status_human(r: &StatusReport, color: bool) -> String {
         let _ = writeln!(
             o,
             "  {painted:<14} {} {}{}",
-            m.line.version,
+            label(m),
             m.line.description,
             if v.is_empty() {
                 String::new()
@@ -101,7 +110,7 @@ pub fn status_markdown(r: &StatusReport) -> String {
             o,
             "| {} | `{}` | {} | {} | {} |",
             m.line.state.as_str(),
-            m.line.version,
+            label(m),
             m.line.description.replace('|', "\\|"),
             verdict_of(m),
             m.line.note.clone().unwrap_or_default().replace('|', "\\|")

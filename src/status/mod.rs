@@ -205,10 +205,7 @@ pub async fn survey<'a>(
     migs: &'a [Migration],
     check: &CheckOptions,
 ) -> Result<Survey<'a>, StatusError> {
-    let files = migs
-        .iter()
-        .map(MigFile::load)
-        .collect::<Result<Vec<_>, _>>()?;
+    let files = MigFile::load_all(migs)?;
     let history = history::read(conn, tool).await?;
     let lines = history::compare(tool.spec(), &files, &history);
     let pending: std::collections::HashSet<PathBuf> = lines

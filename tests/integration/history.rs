@@ -699,7 +699,11 @@ async fn plain(srv: &Server, work: &Path) {
     let url = srv.create("h_plain").await;
     apply(work, &dir, "plain", &url);
     std::fs::write(&third, &kept).unwrap();
-    let keys = ["1", "2", "3"];
+    let keys = [
+        "001_create_accounts.sql",
+        "002_index_accounts_email.sql",
+        "003_add_nickname_and_sessions.sql",
+    ];
     let (_, s) = status(work, &dir, "plain", &url);
     assert_eq!(
         states(&s),
@@ -1023,4 +1027,61 @@ fn sqlx_toml_ignored_chars_are_left_out_of_the_checksum() {
         &["status", d, "--layout", "sqlx", "--database-url", &url],
     );
     crate::support::assert_usage_error(&r, "sqlx.toml");
+}
+
+/// A plain tree whose file names repeat across version folders, as temporal's
+/// `schema/mysql/v8/temporal/versioned/v1.1/cluster_metadata.sql` and `v1.4/cluster_metadata.sql`:
+/// each file is its own migration, keyed by its path below the folder, in natural order.
+#[test]
+fn plain_trees_key_files_by_their_path() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let m = w.join("versioned");
+    for (rel, sql) in [
+        (
+            "v1.0/schema.sql",
+            "CREATE TABLE cluster_metadata (id int);\n",
+        ),
+        (
+            "v1.1/cluster_metadata.sql",
+            "ALTER TABLE cluster_metadata ADD COLUMN a int;\n",
+        ),
+        (
+            "v1.4/cluster_metadata.sql",
+            "ALTER TABLE cluster_metadata ADD COLUMN b int;\n",
+        ),
+        (
+            "v1.10/schema.sql",
+            "ALTER TABLE cluster_metadata ADD COLUMN c int;\n",
+        ),
+    ] {
+        std::fs::create_dir_all(m.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(m.join(rel), sql).unwrap();
+    }
+    let url = format!("sqlite:{}?mode=rwc", w.join("t.db").display());
+    let r = apply(w, &m, "plain", &url);
+    assert_eq!(r["outcome"], "applied", "{r}");
+    let (code, s) = status(w, &m, "plain", &url);
+    assert_eq!(code.code, 0, "{s}");
+    let keys: Vec<&str> = s["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "v1.0/schema.sql",
+            "v1.1/cluster_metadata.sql",
+            "v1.4/cluster_metadata.sql",
+            "v1.10/schema.sql"
+        ]
+    );
+    assert!(states(&s).values().all(|v| v == "applied"), "{s}");
+    let cols = rt().block_on(texts(
+        &url,
+        "SELECT name FROM pragma_table_info('cluster_metadata') ORDER BY cid",
+    ));
+    assert_eq!(cols.len(), 4, "every file ran once, in order");
 }
