@@ -407,7 +407,19 @@ async fn run(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<ApplyReport, ApplyError> {
     let kind = conn.kind();
-    let sv = status::survey(conn, tool, migs, &s.check).await?;
+    let mut sv = status::survey(conn, tool, migs, &s.check).await?;
+    // a failed/in-progress mark may be the work of another applier that holds the lock right
+    // now (statement-by-statement migrations are marked first): wait for it, then look again
+    if !s.dry_run && sv.migrations.iter().any(|m| m.line.state == State::Failed) {
+        let eng = kind.engine().migrate();
+        let db = eng.database(conn).await?;
+        let schema = eng.schema(conn).await?;
+        let (key, _) = lock_for(tool, kind, &db, &schema, target);
+        if let (Some(g), _, _) = take_lock(conn, &key, s.lock_wait, on_event).await? {
+            eng.unlock(conn, g).await?;
+            sv = status::survey(conn, tool, migs, &s.check).await?;
+        }
+    }
     let mut r = base_report(s, &sv);
     let pending = sv.pending();
     let dialect = exec::dialect_of(kind);

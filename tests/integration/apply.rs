@@ -475,23 +475,18 @@ fn postgres_destructive_needs_force_and_prints_the_runbook() {
     });
 }
 
-#[test]
-fn postgres_two_appliers_one_waits_and_names_the_holder() {
-    if !have("postgres") {
-        return;
-    }
+fn two_appliers(engine: &str, slow: &str, holder: &str) {
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
+        let server = crate::history::Server::start(engine).await;
         let work = tempfile::tempdir().unwrap();
         let m = work.path().join("m");
         write(
             &m,
             "1_slow.sql",
-            "CREATE TABLE s (id int);\nSELECT pg_sleep(2);\n",
+            &format!("CREATE TABLE s (id int);\n{slow}\n"),
         );
         write(&m, "2_t.sql", "CREATE TABLE t (id int);\n");
-        pg_exec(&server, "postgres", "CREATE DATABASE r").await;
-        let url = server.url("r");
+        let url = server.create("r").await;
         let spawn = || {
             Command::new(env!("CARGO_BIN_EXE_migsafe"))
                 .args([
@@ -517,8 +512,10 @@ fn postgres_two_appliers_one_waits_and_names_the_holder() {
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
         assert!(
             a.status.success() && b.status.success(),
-            "{}\n{}",
+            "{}\n{}\n{}\n{}",
+            String::from_utf8_lossy(&a.stdout),
             String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stdout),
             String::from_utf8_lossy(&b.stderr)
         );
         let errs = [
@@ -531,16 +528,14 @@ fn postgres_two_appliers_one_waits_and_names_the_holder() {
             .collect();
         assert_eq!(waited.len(), 1, "{errs:?}");
         assert!(
-            waited[0].contains("migsafe apply (") && waited[0].contains("pid"),
-            "names the holder: {}",
+            waited[0].contains(holder),
+            "names the holder ({holder}): {}",
             waited[0]
         );
-        let r = rows(
-            &url,
-            "SELECT version::text FROM _sqlx_migrations ORDER BY 1",
-        )
-        .await;
+        let r = rows(&url, "SELECT version FROM _sqlx_migrations ORDER BY 1").await;
         assert_eq!(col(&r, 0), ["1", "2"], "each applied once");
+        let s = rows(&url, "SELECT COUNT(*) FROM s").await;
+        assert_eq!(col(&s, 0), ["0"]);
         let outs: Vec<Value> = [a, b]
             .iter()
             .map(|o| serde_json::from_slice(&o.stdout).unwrap())
@@ -560,21 +555,36 @@ fn postgres_two_appliers_one_waits_and_names_the_holder() {
 }
 
 #[test]
-fn postgres_lock_timeout_is_retried_until_the_holder_commits() {
-    if !have("postgres") {
-        return;
+fn postgres_two_appliers_one_waits_and_names_the_holder() {
+    if have("postgres") {
+        two_appliers(
+            "postgres",
+            "SELECT pg_sleep(2);",
+            "application \"migsafe apply (",
+        );
     }
+}
+
+#[test]
+fn mariadb_two_appliers_one_waits_and_names_the_holder() {
+    if have("mysql") {
+        two_appliers("mysql", "SELECT SLEEP(2);", "connection ");
+    }
+}
+
+/// A lock held by another session (an open transaction that read the table): the ALTER times
+/// out, is retried with backoff, and succeeds once the holder commits; the journal has each try.
+fn lock_retry(engine: &str, begin: &str, hold_ms: u64, step: &str) {
     rt().block_on(async {
-        let server = EphemeralPostgres::start(&Default::default()).await.unwrap();
+        let server = crate::history::Server::start(engine).await;
         let work = tempfile::tempdir().unwrap();
         let state = work.path().join("state");
         let m = work.path().join("m");
         write(&m, "1_add.sql", "ALTER TABLE busy ADD COLUMN c int;\n");
-        pg_exec(&server, "postgres", "CREATE DATABASE l").await;
-        pg_exec(&server, "l", "CREATE TABLE busy (id int)").await;
-        let url = server.url("l");
+        let url = server.create("l").await;
+        crate::history::exec(&url, "CREATE TABLE busy (id int)").await;
         let mut holder = Conn::open(&url).await.unwrap();
-        holder.execute("BEGIN; SELECT * FROM busy").await.unwrap();
+        holder.execute(begin).await.unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_migsafe"))
             .args(["apply", m.to_str().unwrap(), "--layout", "sqlx", "--database-url", &url, "--format", "json", "--lock-timeout", "200ms", "--retries", "30"])
             .current_dir(work.path())
@@ -583,7 +593,7 @@ fn postgres_lock_timeout_is_retried_until_the_holder_commits() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(hold_ms)).await;
         holder.execute("COMMIT").await.unwrap();
         child.wait().unwrap();
         let mut stdout = String::new();
@@ -595,17 +605,37 @@ fn postgres_lock_timeout_is_retried_until_the_holder_commits() {
         assert!(tries.len() >= 2 && tries.iter().all(|t| t["lock_timeout"] == true), "{j}");
         let waits: Vec<u64> = tries.iter().map(|t| t["retry_in_ms"].as_u64().unwrap()).collect();
         assert!(waits.windows(2).any(|w| w[1] > w[0]) || waits.len() < 3, "backoff grows: {waits:?}");
-        let c = rows(&url, "SELECT count(*)::text FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'c'").await;
+        let c = rows(&url, "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'c'").await;
         assert_eq!(c[0][0].as_deref(), Some("1"));
         // the journal shows each try
         let journal = std::fs::read_dir(state.join("journal")).unwrap().flatten().next().unwrap().path();
         let text = std::fs::read_to_string(journal).unwrap();
-        let steps = text.lines().filter(|l| l.contains("\"event\":\"step\"") && l.contains("apply 1")).count();
+        let steps = text.lines().filter(|l| l.contains("\"event\":\"step\"") && l.contains(&format!("\"{step}\""))).count();
         let failed = text.lines().filter(|l| l.contains("\"event\":\"failed\"") && l.contains("lock timeout")).count();
         assert_eq!(steps, tries.len() + 1, "{text}");
         assert_eq!(failed, tries.len());
         assert!(text.contains("\"outcome\":\"finished\""));
     });
+}
+
+#[test]
+fn postgres_lock_timeout_is_retried_until_the_holder_commits() {
+    if have("postgres") {
+        lock_retry("postgres", "BEGIN; SELECT * FROM busy", 2500, "apply 1");
+    }
+}
+
+#[test]
+fn mariadb_lock_timeout_is_retried_until_the_holder_commits() {
+    if have("mysql") {
+        // lock_wait_timeout counts whole seconds: the holder keeps it long enough for two tries
+        lock_retry(
+            "mysql",
+            "START TRANSACTION; SELECT * FROM busy",
+            4500,
+            "statement 1 1",
+        );
+    }
 }
 
 #[test]
