@@ -7,7 +7,9 @@
 //!    applies 3, and the tool must then say it is up to date and apply nothing;
 //! 2. on an empty database `migsafe apply` creates the tool's table and applies all three; the
 //!    tool must again say up to date and apply nothing;
-//! 3. the checksums the tool itself wrote are compared with the values cited in
+//! 3. `migsafe apply --migrate-cmd "<the tool's migrate command>"` on an empty database must
+//!    report the three applied by the real migrator;
+//! 4. the checksums the tool itself wrote in 1 are compared with the values cited in
 //!    `fixtures/history/README.md`.
 //!
 //! Prints one table row per tool and engine; exits 1 when a check failed.
@@ -105,7 +107,11 @@ fn node_modules() -> PathBuf {
 trait Tool {
     fn name(&self) -> &'static str;
     fn available(&self) -> Result<String, String>;
-    fn migrate(&self, db: &Db, dir: &Path) -> Out;
+    /// The command that applies the pending migrations of `dir`.
+    fn migrate_command(&self, db: &Db, dir: &Path) -> Command;
+    fn migrate(&self, db: &Db, dir: &Path) -> Out {
+        sh(&mut self.migrate_command(db, dir))
+    }
     /// `Ok(text)` when the tool reports every migration of `dir` applied.
     fn up_to_date(&self, db: &Db, dir: &Path) -> Result<String, String>;
 }
@@ -157,11 +163,12 @@ impl Tool for Sqlx {
             .trim()
             .to_string())
     }
-    fn migrate(&self, db: &Db, dir: &Path) -> Out {
-        sh(Command::new("sqlx")
-            .args(["migrate", "run", "--source"])
+    fn migrate_command(&self, db: &Db, dir: &Path) -> Command {
+        let mut c = Command::new("sqlx");
+        c.args(["migrate", "run", "--source"])
             .arg(dir)
-            .args(["--database-url", &Self::url(db)]))
+            .args(["--database-url", &Self::url(db)]);
+        c
     }
     fn up_to_date(&self, db: &Db, dir: &Path) -> Result<String, String> {
         let o = sh(Command::new("sqlx")
@@ -215,8 +222,10 @@ impl Tool for Dbmate {
             Err("dbmate (npm) is not installed".into())
         }
     }
-    fn migrate(&self, db: &Db, dir: &Path) -> Out {
-        sh(Self::cmd(db, dir).arg("up"))
+    fn migrate_command(&self, db: &Db, dir: &Path) -> Command {
+        let mut c = Self::cmd(db, dir);
+        c.arg("up");
+        c
     }
     fn up_to_date(&self, db: &Db, dir: &Path) -> Result<String, String> {
         // `status --exit-code` exits 1 when a migration is pending
@@ -268,8 +277,8 @@ impl Tool for Diesel {
             .unwrap_or("?");
         Ok(format!("diesel_cli {}", n.trim()))
     }
-    fn migrate(&self, db: &Db, dir: &Path) -> Out {
-        sh(&mut Self::cmd(db, dir, "run"))
+    fn migrate_command(&self, db: &Db, dir: &Path) -> Command {
+        Self::cmd(db, dir, "run")
     }
     fn up_to_date(&self, db: &Db, dir: &Path) -> Result<String, String> {
         let o = sh(&mut Self::cmd(db, dir, "pending"));
@@ -329,20 +338,38 @@ impl Tool for Drizzle {
             v["version"].as_str().unwrap_or("?")
         ))
     }
-    fn migrate(&self, db: &Db, dir: &Path) -> Out {
-        sh(Command::new("node")
-            .arg("-e")
+    fn migrate_command(&self, db: &Db, dir: &Path) -> Command {
+        let mut c = Command::new("node");
+        c.arg("-e")
             .arg(DRIZZLE_JS)
             .arg(db.engine)
             .arg(Self::target(db))
             .arg(dir)
-            .env("NODE_PATH", node_modules()))
+            .env("NODE_PATH", node_modules());
+        c
     }
     fn up_to_date(&self, _db: &Db, _dir: &Path) -> Result<String, String> {
         // drizzle has no status command: `migrate()` applying nothing is the check (rows
         // counted around it by the caller)
         Ok("migrate() ran".into())
     }
+}
+
+/// `c` as one `sh -c` line: its folder, environment, program and arguments, single-quoted.
+fn shell_line(c: &Command) -> String {
+    let q = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let mut parts = Vec::new();
+    if let Some(d) = c.get_current_dir() {
+        parts.push(format!("cd {} &&", q(d.as_os_str())));
+    }
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            parts.push(format!("{}={}", k.to_string_lossy(), q(v)));
+        }
+    }
+    parts.push(q(c.get_program()));
+    parts.extend(c.get_args().map(q));
+    parts.join(" ")
 }
 
 /// The rows of the tool's table (to see that the tool applied nothing).
@@ -562,6 +589,30 @@ async fn check(
         return (false, format!("on migsafe's own table: {e}"));
     }
     notes.push("tool accepts migsafe's table and rows".into());
+    // 3. the tool itself under `apply --migrate-cmd`: the same checks around it
+    let db = srv
+        .create(engine, &format!("{}_3", name.replace('-', "_")))
+        .await;
+    let cmd = shell_line(&tool.migrate_command(&db, &all));
+    let (code, ap, err) = migsafe(&[
+        "apply",
+        d,
+        "--layout",
+        name,
+        "--database-url",
+        &db.url,
+        "--format",
+        "json",
+        "--migrate-cmd",
+        &cmd,
+    ]);
+    if code != 0 || ap["migrate_cmd"]["applied"].as_array().map(Vec::len) != Some(3) {
+        return (
+            false,
+            format!("apply --migrate-cmd with {name}: exit {code} {ap} {err}"),
+        );
+    }
+    notes.push("apply --migrate-cmd runs it and sees the 3 applied".into());
     (true, notes.join("; "))
 }
 
