@@ -415,3 +415,66 @@ fn sigterm_during_a_mariadb_apply_with_and_without_a_terminal_then_recover() {
         sigterm_on("mysql", "INSERT INTO t SELECT 1 FROM (SELECT SLEEP(2)) s;");
     }
 }
+
+/// A statement whose effect no probe can see (an UPDATE) was running when migsafe was killed:
+/// recover never guesses — `--resume` stops and says what to check, leaving the tool's mark and
+/// its repair in `status`; `--abort` clears the mark and names what stays applied.
+#[test]
+fn recover_refuses_to_guess_an_interrupted_update() {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let dir = w.join("m");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("1_u.sql"),
+        "-- no-transaction\nCREATE TABLE u (n int);\nINSERT INTO u VALUES (1);\nUPDATE u SET n = n + 1;\n",
+    )
+    .unwrap();
+    rt().block_on(async {
+        let srv = Server::start("postgres").await;
+        let Server::Pg(pg) = &srv else { unreachable!() };
+        let url = reset(&srv, &pg.url("postgres")).await;
+        let d = dir.to_str().unwrap();
+        let r = run_with(
+            w,
+            &["apply", d, "--layout", "sqlx", "--database-url", &url],
+            |c| {
+                c.env("MIGSAFE_CRASH_AT", "statement 1 3:after");
+            },
+        );
+        assert_eq!(r.code, -1);
+        let (rr, rep) = recover(w, &url, false, true);
+        assert_eq!(rr.code, 1, "{}", rr.stdout);
+        let msg = rep["operations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("cannot see whether it took effect") && msg.contains("UPDATE u"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("DELETE FROM _sqlx_migrations WHERE version = 1"),
+            "sqlx's repair: {msg}"
+        );
+        assert_eq!(
+            history(&url).await,
+            [("1".to_string(), "dirty".to_string())],
+            "the mark stays for the operator"
+        );
+        let n = crate::history::texts(&url, "SELECT n::text FROM u").await;
+        assert_eq!(n[0][0].as_deref(), Some("2"), "the UPDATE is not run again");
+        let (rr, rep) = recover(w, &url, true, false);
+        assert_eq!(rr.code, 0, "{}", rr.stdout);
+        let done = rep["operations"][0]["done"].to_string();
+        assert!(
+            done.contains("stay applied") && done.contains("cannot see whether"),
+            "{done}"
+        );
+        assert!(history(&url).await.is_empty(), "--abort clears the mark");
+        assert!(migsafe::journal::unfinished(&w.join(".migsafe/journal")).is_empty());
+    });
+}

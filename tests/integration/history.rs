@@ -172,6 +172,9 @@ struct Case {
     files: [&'static str; 3],
     /// The keys `status` shows for them.
     keys: [&'static str; 3],
+    /// The tool's failed/dirty mark on migration 2 (SQL that sets it, SQL that clears it) and
+    /// a piece of the repair `status` must name.
+    dirty: Option<(&'static str, &'static str, &'static str)>,
 }
 
 const CASES: &[Case] = &[
@@ -197,6 +200,11 @@ const CASES: &[Case] = &[
             "3_add_nickname_and_sessions.sql",
         ],
         keys: ["1", "2", "3"],
+        dirty: Some((
+            "UPDATE _sqlx_migrations SET success = FALSE WHERE version = 2",
+            "UPDATE _sqlx_migrations SET success = TRUE WHERE version = 2",
+            "DELETE FROM _sqlx_migrations WHERE version = 2",
+        )),
     },
     Case {
         tool: "golang-migrate",
@@ -213,6 +221,11 @@ const CASES: &[Case] = &[
             "000003_add_nickname_and_sessions.up.sql",
         ],
         keys: ["1", "2", "3"],
+        dirty: Some((
+            "UPDATE schema_migrations SET dirty = TRUE",
+            "UPDATE schema_migrations SET dirty = FALSE",
+            "force 2",
+        )),
     },
     Case {
         tool: "dbmate",
@@ -229,6 +242,7 @@ const CASES: &[Case] = &[
             "20240103000003_add_nickname_and_sessions.sql",
         ],
         keys: ["20240101000001", "20240102000002", "20240103000003"],
+        dirty: None,
     },
     Case {
         tool: "goose",
@@ -245,6 +259,7 @@ const CASES: &[Case] = &[
             "00003_add_nickname_and_sessions.sql",
         ],
         keys: ["1", "2", "3"],
+        dirty: None,
     },
     Case {
         tool: "flyway",
@@ -272,6 +287,11 @@ const CASES: &[Case] = &[
             "V3__Couple.sql",
         ],
         keys: ["1", "2", "3"],
+        dirty: Some((
+            "UPDATE flyway_schema_history SET success = FALSE WHERE installed_rank = 2",
+            "UPDATE flyway_schema_history SET success = TRUE WHERE installed_rank = 2",
+            "flyway repair",
+        )),
     },
     Case {
         tool: "prisma",
@@ -301,6 +321,11 @@ const CASES: &[Case] = &[
             "20240102000002_index_accounts_email",
             "20240103000003_add_nickname_and_sessions",
         ],
+        dirty: Some((
+            "UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = '20240102000002_index_accounts_email'",
+            "UPDATE _prisma_migrations SET finished_at = started_at WHERE migration_name = '20240102000002_index_accounts_email'",
+            "prisma migrate resolve --rolled-back 20240102000002_index_accounts_email",
+        )),
     },
     Case {
         tool: "diesel",
@@ -317,6 +342,7 @@ const CASES: &[Case] = &[
             "2024-01-03-000003_add_nickname_and_sessions/up.sql",
         ],
         keys: ["20240101000001", "20240102000002", "20240103000003"],
+        dirty: None,
     },
     Case {
         tool: "drizzle",
@@ -333,6 +359,7 @@ const CASES: &[Case] = &[
             "0002_add_nickname_and_sessions.sql",
         ],
         keys: ["1704067200000", "1704153600000", "1704240000000"],
+        dirty: None,
     },
 ];
 
@@ -615,6 +642,41 @@ async fn one_tool(srv: &Server, case: &Case, work: &Path) {
     std::fs::rename(&saved, &dir).unwrap();
     assert_eq!(std::fs::read(&second).unwrap(), kept);
 
+    // the tool's failed/dirty mark: reported with the tool's own repair, and apply refuses
+    if let Some((set, clear, repair)) = case.dirty {
+        exec(&a, set).await;
+        let (r, s) = status(work, &dir, tool, &a);
+        assert_eq!(r.code, 1, "{at}: a failed migration fails the status");
+        assert_eq!(states(&s)[case.keys[1]], "failed", "{at}: {s}");
+        let m = s["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["key"] == case.keys[1])
+            .unwrap();
+        assert!(m["note"].as_str().unwrap().contains(repair), "{at}: {m}");
+        let refused = run(
+            work,
+            &[
+                "apply",
+                dir.to_str().unwrap(),
+                "--layout",
+                tool,
+                "--database-url",
+                &a,
+                "--lock-wait",
+                "1s",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(
+            (refused.code, json(&refused)["outcome"].as_str()),
+            (1, Some("refused")),
+            "{at}"
+        );
+        exec(&a, clear).await;
+    }
     // apply: A gets migration 3, B all three
     let ra = apply(work, &dir, tool, &a);
     assert_eq!(ra["outcome"], "applied", "{at}: {ra}");
