@@ -36,6 +36,10 @@ struct Raw {
     pgbouncer: modes::RawPgBouncer,
     #[serde(default)]
     modes: modes::RawModes,
+    #[serde(default)]
+    env: BTreeMap<String, crate::apply::config::RawEnv>,
+    #[serde(default)]
+    apply: crate::apply::config::RawApply,
 }
 
 /// A validated config file.
@@ -59,6 +63,10 @@ pub struct Config {
     pub hooks: modes::HooksConfig,
     pub pgbouncer: modes::PgBouncerConfig,
     pub modes: modes::ModesConfig,
+    /// `[env.NAME]`: databases of named environments (`--env NAME`).
+    pub envs: BTreeMap<String, crate::apply::config::EnvConfig>,
+    /// `[apply]`: timeouts, retries and the lock wait of `apply`.
+    pub apply: crate::apply::config::ApplyConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +171,8 @@ impl Config {
         let hooks = raw.hooks.validate().map_err(invalid)?;
         let pgbouncer = raw.pgbouncer.validate().map_err(invalid)?;
         let modes = raw.modes.validate().map_err(invalid)?;
+        let envs = crate::apply::config::validate_envs(raw.env).map_err(&invalid)?;
+        let apply = raw.apply.validate(&envs).map_err(&invalid)?;
         let mut rules_out = BTreeMap::new();
         for (name, level) in raw.rules {
             let known =
@@ -204,6 +214,8 @@ impl Config {
             hooks,
             pgbouncer,
             modes,
+            envs,
+            apply,
         })
     }
 }

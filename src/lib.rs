@@ -2,6 +2,9 @@
 
 /// Command orchestration: settings in, report and exit code out.
 pub mod app;
+/// `apply`: applies pending migrations to a live database the safe way and records them in the
+/// migration tool's history table.
+pub mod apply;
 /// `backup` and `restore`: verified, checksummed, atomic backups and restores that cannot make
 /// things worse.
 pub mod backup;
@@ -17,6 +20,8 @@ pub mod config;
 pub mod dry_run;
 /// Database engines: ephemeral servers and the process plumbing they share.
 pub mod engines;
+/// Migration history tables as each migration tool reads and writes them.
+pub mod history;
 /// `init`: a commented migsafe.toml and CI workflow for the repository it runs in.
 pub mod init;
 /// `integrity-check`: cost-aware read-only checks that a database is sound.
@@ -39,6 +44,8 @@ pub mod restore;
 pub mod rules;
 /// Statement splitting, parsing and the statement model (the only sqlparser boundary).
 pub mod sql;
+/// `status`: what a live database has applied, compared with the migration files.
+pub mod status;
 /// System plumbing: durable files, process identity, child processes, signals.
 pub mod sys;
 /// Changed files since a git revision (`--since`).

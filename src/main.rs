@@ -42,6 +42,12 @@ fn run() -> Result<app::Outcome, app::AppError> {
             &globals,
             &config()?,
         )?),
+        Command::Status(args) => {
+            migsafe::commands::apply::status(args.resolve(&globals, &config()?)?)
+        }
+        Command::Apply(args) => {
+            migsafe::commands::apply::apply(args.resolve(&globals, &config()?)?)
+        }
         Command::DebugEphemeral { engine } => app::debug_ephemeral(&engine),
         Command::Init(args) => app::init(&args, &globals, &cwd),
         Command::Completions { shell } => Ok(app::completions(shell)),

@@ -1,6 +1,12 @@
 //! Integration tests: the real `migsafe` binary and the library on fixtures. One test binary;
 //! its modules live in `tests/integration/`.
 
+#[path = "integration/apply.rs"]
+mod apply;
+#[path = "integration/apply_crash.rs"]
+mod apply_crash;
+#[path = "integration/apply_env.rs"]
+mod apply_env;
 #[path = "integration/architecture.rs"]
 mod architecture;
 #[path = "integration/backup.rs"]
@@ -19,6 +25,8 @@ mod docs;
 mod dry_run;
 #[path = "integration/engines.rs"]
 mod engines;
+#[path = "integration/history.rs"]
+mod history;
 #[path = "integration/integrity.rs"]
 mod integrity;
 #[path = "integration/modes.rs"]

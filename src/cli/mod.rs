@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+pub mod apply;
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;
@@ -80,6 +81,10 @@ pub enum Command {
         /// A subcommand, for its own page (migsafe-check.1)
         command: Option<String>,
     },
+    /// What a live database has applied: applied, pending (with verdicts), modified, missing, failed
+    Status(apply::StatusArgs),
+    /// Apply pending migrations safely and record them in the migration tool's history table
+    Apply(apply::ApplyArgs),
     /// End unfinished operations (an interrupted restore) from their journal: resume or abort
     Recover(recover::RecoverArgs),
     /// Make the database refuse application writes (and prove it), or switch back: on, off, status

@@ -2,6 +2,7 @@
 //! validated, shows progress, checks for unfinished operations, hands the result to a renderer
 //! and maps it to an exit code. Operations never import this layer.
 
+pub mod apply;
 pub mod backup;
 pub mod dry_run;
 pub mod integrity;

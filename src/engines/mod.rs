@@ -12,12 +12,14 @@
 //! | [`dump::DumpLoad`] | backup formats, restore error classes, whether a swap is possible | `dump.rs`, `<engine>/backup.rs`, `<engine>/restore.rs` |
 //! | [`snapshot::SnapshotEngine`] | row counts and schema fingerprint queries | `snapshot.rs`, `<engine>/mod.rs` |
 //! | [`modes::ModeEngine`] | read-only and maintenance modes: knobs with prior values, sessions, probes | `modes.rs`, `<engine>/read_only.rs` |
+//! | [`migrate::MigrateEngine`] | migration sessions: the migration lock and its holder, lock/statement timeouts, retryable failures, literals | `migrate.rs`, `<engine>/migrate.rs` |
 
 pub mod admin;
 pub mod catalog;
 pub mod conn;
 pub mod dump;
 pub mod integrity;
+pub mod migrate;
 pub mod modes;
 pub mod mysql;
 pub mod observe;
@@ -39,6 +41,7 @@ pub trait Engine: Sync {
     fn dump(&self) -> &dyn dump::DumpLoad;
     fn snapshot(&self) -> &dyn snapshot::SnapshotEngine;
     fn modes(&self) -> &dyn modes::ModeEngine;
+    fn migrate(&self) -> &dyn migrate::MigrateEngine;
 }
 
 use std::fmt;

@@ -18,6 +18,7 @@ pub static KINDS: &[&dyn RecoverKind] = &[
     &crate::restore::recover::MysqlInPlace,
     &crate::modes::undo::READ_ONLY,
     &crate::modes::undo::MAINTENANCE,
+    &crate::apply::recover::Apply,
 ];
 
 pub fn kind(name: &str) -> Option<&'static dyn RecoverKind> {

@@ -13,6 +13,7 @@ pub mod progress;
 pub mod recover;
 pub mod rules_doc;
 pub mod sarif;
+pub mod status;
 pub mod style;
 
 use crate::model::Report;

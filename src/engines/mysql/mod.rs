@@ -5,6 +5,7 @@ pub mod backup;
 pub mod dry_run;
 pub mod ephemeral;
 pub mod integrity;
+pub mod migrate;
 pub mod read_only;
 pub mod restore;
 
@@ -35,6 +36,10 @@ impl Engine for Mysql {
         self
     }
     fn modes(&self) -> &dyn crate::engines::modes::ModeEngine {
+        self
+    }
+
+    fn migrate(&self) -> &dyn crate::engines::migrate::MigrateEngine {
         self
     }
 }

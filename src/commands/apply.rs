@@ -1,0 +1,70 @@
+//! `migsafe status` and `migsafe apply` end to end: the unfinished-operation check, the
+//! operation on the runtime, what apply reports while it runs (on stderr: waits for the lock and
+//! who holds it, retries, the runbook under `--force`), the renderer and the exit code (0 ok, 1
+//! the history disagrees with the files / a gate or check refused / a migration failed / the
+//! lock was not had in time, 2 migsafe could not do its job).
+
+use crate::app::{AppError, Outcome};
+use crate::apply::Event;
+use crate::cli::apply::{ApplyCommand, OutFormat, StatusCommand};
+use crate::report::status as render;
+
+pub fn status(cmd: StatusCommand) -> Result<Outcome, AppError> {
+    let rt = crate::app::runtime()?;
+    super::unfinished::warn(&rt, &cmd.settings.url);
+    let report = rt
+        .block_on(crate::status::status(&cmd.settings))
+        .map_err(|e| AppError::Other(e.to_string()))?;
+    let stdout = match cmd.format {
+        OutFormat::Human => render::status_human(&report, cmd.color),
+        OutFormat::Json => render::json(&report),
+        OutFormat::Markdown => render::status_markdown(&report),
+    };
+    Ok(Outcome {
+        stdout,
+        code: if report.passed { 0 } else { 1 },
+    })
+}
+
+fn print_event(e: Event) {
+    match e {
+        Event::Waiting { key, holder } => eprintln!(
+            "migsafe: waiting for the migration lock {key}, held by {}",
+            holder
+                .map(|h| h.describe())
+                .unwrap_or_else(|| "another session (not visible to this user)".into())
+        ),
+        Event::Applying {
+            version,
+            description,
+        } => eprintln!("migsafe: applying {version} {description}"),
+        Event::Retrying {
+            version,
+            attempt,
+            wait,
+            error,
+        } => eprintln!(
+            "migsafe: {version}: lock timeout on try {attempt} ({error}); retrying in {} ms",
+            wait.as_millis()
+        ),
+        Event::Applied { version, ms } => eprintln!("migsafe: applied {version} in {ms} ms"),
+        Event::Notice(text) => eprintln!("migsafe: {text}"),
+    }
+}
+
+pub fn apply(cmd: ApplyCommand) -> Result<Outcome, AppError> {
+    let rt = crate::app::runtime()?;
+    super::unfinished::warn(&rt, &cmd.settings.url);
+    let report = rt
+        .block_on(crate::apply::apply(&cmd.settings, &mut print_event))
+        .map_err(|e| AppError::Other(e.to_string()))?;
+    let stdout = match cmd.format {
+        OutFormat::Human => render::apply_human(&report, cmd.color),
+        OutFormat::Json => render::json(&report),
+        OutFormat::Markdown => render::apply_markdown(&report),
+    };
+    Ok(Outcome {
+        stdout,
+        code: if report.passed() { 0 } else { 1 },
+    })
+}
