@@ -89,9 +89,25 @@ pub fn check(action: CheckAction) -> Result<Outcome, AppError> {
             if let Some(b) = &bar {
                 b.finish();
             }
+            let code = if report.passed { 0 } else { 1 };
+            if settings.format == Format::Json {
+                // streamed: the JSON of a huge report is never held as one string
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                match report::json::write(&report, &mut lock) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        return Err(AppError::Other(format!("cannot write the report: {e}")));
+                    }
+                    _ => {}
+                }
+                return Ok(Outcome {
+                    stdout: String::new(),
+                    code,
+                });
+            }
             Ok(Outcome {
                 stdout: report::render(&report, settings.format, settings.color),
-                code: if report.passed { 0 } else { 1 },
+                code,
             })
         }
     }

@@ -206,9 +206,16 @@ impl FileState {
 /// Parses a section and appends statements found inside DO blocks and routine bodies right after
 /// their parent, so rules judge them too.
 fn statements(text: &str, range: std::ops::Range<usize>, dialect: Dialect) -> Vec<Statement> {
-    let mut out = Vec::new();
-    for stmt in sql::parse_section(text, range, dialect) {
-        let bodies = sql::routine_bodies(text, &stmt, dialect);
+    let top = sql::parse_section(text, range, dialect);
+    let bodies: Vec<_> = top
+        .iter()
+        .map(|s| sql::routine_bodies(text, s, dialect))
+        .collect();
+    if bodies.iter().all(Vec::is_empty) {
+        return top;
+    }
+    let mut out = Vec::with_capacity(top.len());
+    for (stmt, bodies) in top.into_iter().zip(bodies) {
         let parent = out.len();
         out.push(stmt);
         for body in bodies {
@@ -232,6 +239,27 @@ pub struct Subject<'a> {
     pub checksum: String,
 }
 
+/// A section split and parsed, ready to be judged: the part of checking that does not depend
+/// on earlier migrations, so sections are prepared on every core while the classifier judges
+/// them in order.
+pub struct Prepared {
+    /// The file's text as checked.
+    pub text: Arc<str>,
+    pub range: std::ops::Range<usize>,
+    pub statements: Vec<Statement>,
+}
+
+/// Splits and parses a section (see [`Prepared`]).
+pub fn prepare(section: &SqlSection, opts: &CheckOptions) -> Prepared {
+    let text: Arc<str> = section.text.clone();
+    let statements = statements(&text, section.range.clone(), opts.dialect);
+    Prepared {
+        text,
+        range: section.range.clone(),
+        statements,
+    }
+}
+
 /// Checks one section of SQL. `schema` carries what earlier migrations created.
 pub fn check_section(
     section: &SqlSection,
@@ -239,14 +267,28 @@ pub fn check_section(
     schema: &mut Schema,
     opts: &CheckOptions,
 ) -> MigrationReport {
-    let text: Arc<str> = section.text.clone();
+    judge(prepare(section, opts), subject, schema, opts)
+}
+
+/// Runs the rules over a prepared section. `schema` carries what earlier migrations created.
+pub fn judge(
+    prepared: Prepared,
+    subject: Subject,
+    schema: &mut Schema,
+    opts: &CheckOptions,
+) -> MigrationReport {
+    let Prepared {
+        text,
+        range,
+        statements: stmts,
+    } = prepared;
+    let section_start = range.start;
     let dialect = opts.dialect;
     let version = opts
         .target_version
         .unwrap_or_else(|| Version::default_for(dialect));
     let lines = LineIndex::new(&text);
-    let stmts = statements(&text, section.range.clone(), dialect);
-    let mut sups = parse_suppressions(&text, section.range.clone());
+    let mut sups = parse_suppressions(&text, range.clone());
     let mut state = FileState {
         explicit_tx: false,
         lock_timeout_set: false,
@@ -254,8 +296,11 @@ pub fn check_section(
         created_here: HashSet::new(),
         renamed_existing: HashSet::new(),
     };
+    let facts = rules::facts::Facts::new(&text, subject.transaction);
     let mut findings: Vec<Finding> = Vec::new();
-    let mut reports = Vec::new();
+    // (line, column, end line, verdict) per statement; the statement reports are built from the
+    // statements once the rules are done with the file, reusing their memory
+    let mut judged: Vec<(usize, usize, usize, Verdict)> = Vec::with_capacity(stmts.len());
     let mut major = false;
     let mut schema_change = false;
 
@@ -276,9 +321,11 @@ pub fn check_section(
             nested: stmt.nested_in.is_some(),
             statements: &stmts,
             position: i,
+            facts: &facts,
         };
+        facts.before(&ctx, stmt);
         let prev_stmt_end = if i == 0 {
-            section.range.start
+            section_start
         } else {
             stmts[i - 1].span.end
         };
@@ -354,8 +401,8 @@ pub fn check_section(
                     byte_start: span.start,
                     byte_end: span.end,
                     message,
-                    why: meta.why.to_string(),
-                    safer: meta.safer.to_string(),
+                    why: meta.why,
+                    safer: meta.safer,
                     suppressed,
                     suppression_reason,
                 });
@@ -377,24 +424,37 @@ pub fn check_section(
         }
         let start = lines.position(&text, stmt.span.start);
         let end = lines.position(&text, stmt.span.end);
-        reports.push(StatementReport {
-            index: stmt.index,
-            line: start.line,
-            column: start.column,
-            end_line: end.line,
-            verdict,
-            parsed: stmt.parser == Parser::Sqlparser,
-            parser: stmt.parser.as_str(),
-            kind: stmt.kind.clone(),
-            sql: stmt.sql.clone(),
-            parse_error: stmt.parse_error.clone(),
-            nested_in: stmt.nested_in,
-        });
+        judged.push((start.line, start.column, end.line, verdict));
         findings.extend(stmt_findings);
+        facts.after(&ctx, stmt);
         state.observe(stmt, dialect, schema);
         schema.apply(stmt);
     }
 
+    let stmt_starts: Vec<usize> = stmts.iter().map(|s| s.span.start).collect();
+    // `into_iter().enumerate().map().collect()` builds the reports in the statements' buffer
+    // when the two types have the same size (a statement report per statement, no second copy)
+    let reports: Vec<StatementReport> = stmts
+        .into_iter()
+        .enumerate()
+        .map(|(i, stmt)| {
+            let (line, column, end_line, verdict) = judged[i];
+            StatementReport {
+                index: stmt.index,
+                line,
+                column,
+                end_line,
+                verdict,
+                parsed: stmt.parser == Parser::Sqlparser,
+                parser: stmt.parser.as_str(),
+                kind: stmt.kind,
+                sql: stmt.sql,
+                parse_error: stmt.parse_error,
+                nested_in: stmt.nested_in,
+            }
+        })
+        .collect();
+    drop(judged);
     for s in &sups {
         let (rule, message) = if s.reason.is_none() {
             (
@@ -423,9 +483,9 @@ pub fn check_section(
             category: meta.category,
             severity: meta.default_severity(),
             verdict: meta.verdict,
-            statement_index: stmts
+            statement_index: stmt_starts
                 .iter()
-                .position(|st| st.span.start >= s.offset)
+                .position(|&start| start >= s.offset)
                 .unwrap_or(0),
             line: start.line,
             column: start.column,
@@ -434,15 +494,15 @@ pub fn check_section(
             byte_start: s.offset,
             byte_end: s.end,
             message,
-            why: meta.why.to_string(),
-            safer: meta.safer.to_string(),
+            why: meta.why,
+            safer: meta.safer,
             suppressed: false,
             suppression_reason: None,
         });
     }
-    if stmts.is_empty() {
+    if stmt_starts.is_empty() {
         let meta = &rules::meta::EMPTY;
-        let at = lines.position(&text, section.range.start);
+        let at = lines.position(&text, section_start);
         findings.push(Finding {
             rule: meta.name.to_string(),
             category: meta.category,
@@ -453,11 +513,11 @@ pub fn check_section(
             column: at.column,
             end_line: at.line,
             end_column: at.column,
-            byte_start: section.range.start,
-            byte_end: section.range.start,
+            byte_start: section_start,
+            byte_end: section_start,
             message: "no SQL statement in this migration: it applies nothing".to_string(),
-            why: meta.why.to_string(),
-            safer: meta.safer.to_string(),
+            why: meta.why,
+            safer: meta.safer,
             suppressed: false,
             suppression_reason: None,
         });
@@ -518,32 +578,43 @@ pub fn check_sql(sql_text: &str, opts: &CheckOptions) -> MigrationReport {
     check_section(&section, subject, &mut Schema::default(), opts)
 }
 
+/// How many prepared migrations may wait for the rules (bounds memory on long histories).
+const PREPARE_AHEAD: usize = 64;
+
 /// Checks migrations in order; `judge` says which ones are reported (the others only feed the
 /// schema, e.g. files older than `--since`). `on_progress` is called after each migration.
 pub fn check_migrations(
     migrations: &[Migration],
-    judge: &dyn Fn(&Migration) -> bool,
+    reported: &dyn Fn(&Migration) -> bool,
     opts: &CheckOptions,
     on_progress: &mut dyn FnMut(usize),
 ) -> Report {
     let mut schema = Schema::default();
     let mut out = Vec::new();
-    for (i, m) in migrations.iter().enumerate() {
-        let subject = Subject {
-            path: m.path.display().to_string(),
-            version: m.version.clone(),
-            description: m.description.clone(),
-            layout: m.layout.as_str(),
-            direction: "up",
-            transaction: m.transaction,
-            checksum: m.checksum.clone(),
-        };
-        let report = check_section(&m.up, subject, &mut schema, opts);
-        if judge(m) {
-            out.push(report);
-        }
-        on_progress(i + 1);
-    }
+    // parsing (most of the work) runs on every core; the rules run in apply order because each
+    // migration sees the schema the earlier ones built
+    crate::parallel::ordered_map(
+        migrations,
+        PREPARE_AHEAD,
+        |m| prepare(&m.up, opts),
+        |i, prepared| {
+            let m = &migrations[i];
+            let subject = Subject {
+                path: m.path.display().to_string(),
+                version: m.version.clone(),
+                description: m.description.clone(),
+                layout: m.layout.as_str(),
+                direction: "up",
+                transaction: m.transaction,
+                checksum: m.checksum.clone(),
+            };
+            let report = judge(prepared, subject, &mut schema, opts);
+            if reported(m) {
+                out.push(report);
+            }
+            on_progress(i + 1);
+        },
+    );
     build_report(out, opts)
 }
 

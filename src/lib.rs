@@ -19,6 +19,8 @@ pub mod engines;
 pub mod integrity;
 pub mod migrations;
 pub mod model;
+/// Work spread over every core, results kept in input order.
+pub mod parallel;
 /// Renderers for reports and rule documentation.
 pub mod report;
 /// The rule catalog and registry.

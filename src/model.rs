@@ -179,8 +179,9 @@ pub struct Finding {
     #[serde(skip)]
     pub byte_end: usize,
     pub message: String,
-    pub why: String,
-    pub safer: String,
+    /// The rule's texts, shared by all its findings (not copied per finding).
+    pub why: &'static str,
+    pub safer: &'static str,
     pub suppressed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppression_reason: Option<String>,

@@ -41,7 +41,10 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
         return Vec::new();
     }
     // the strongest lock an earlier DDL statement of this transaction took on the table
-    let ddl = (0..pos)
+    let ddl = ctx
+        .facts
+        .lockers_of(table)
+        .into_iter()
         .filter(|&j| {
             locks::runs(ctx.statements, j)
                 && txs[j].same(txs[pos])

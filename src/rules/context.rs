@@ -467,6 +467,8 @@ pub struct Ctx<'a> {
     pub statements: &'a [Statement],
     /// Index of the current statement in `statements`.
     pub position: usize,
+    /// What earlier statements of the file established, kept up to date by the classifier.
+    pub facts: &'a super::facts::Facts,
 }
 
 impl Ctx<'_> {

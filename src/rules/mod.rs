@@ -2,6 +2,7 @@
 //! registry that lists them all.
 
 pub mod context;
+pub mod facts;
 mod locks;
 pub mod meta;
 mod registry;

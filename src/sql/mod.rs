@@ -15,6 +15,10 @@ use std::ops::Range;
 /// `unknown` statement instead of a stack overflow).
 const RECURSION_LIMIT: usize = 64;
 
+/// Files with fewer statements per core are parsed on one thread (threads cost more than they
+/// save there).
+const PARALLEL_MIN_STATEMENTS: usize = 2_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Postgres,
@@ -47,12 +51,11 @@ impl Dialect {
 /// Splits `text[range]` into statements and parses each one on its own, so a statement sqlparser
 /// rejects does not hide the others. Never panics.
 pub fn parse_section(text: &str, range: Range<usize>, dialect: Dialect) -> Vec<Statement> {
-    let mut out = Vec::new();
-    for raw in split::split(text, range, dialect) {
-        let index = out.len();
-        out.push(parse_statement(text, raw.span, dialect, index));
-    }
-    out
+    let raws = split::split(text, range, dialect);
+    // statements parse independently: a file of many statements is parsed on every core
+    crate::parallel::chunked_map(&raws, PARALLEL_MIN_STATEMENTS, |index, raw| {
+        parse_statement(text, raw.span, dialect, index)
+    })
 }
 
 /// Parses one statement whose text is `file[span]`.
@@ -80,7 +83,12 @@ pub fn parse_statement(file: &str, span: Span, dialect: Dialect, index: usize) -
             for ast in &asts {
                 let (k, ops) = lower::lower(ast, &map, dialect);
                 kind.get_or_insert(k);
-                stmt.ops.extend(ops);
+                // a statement is one AST almost always: keep the exact-size vector
+                if stmt.ops.is_empty() {
+                    stmt.ops = ops;
+                } else {
+                    stmt.ops.extend(ops);
+                }
             }
             stmt.kind = kind.unwrap_or_else(|| "unknown".to_string());
             stmt.parser = How::Sqlparser;
