@@ -21,6 +21,11 @@ pub struct CheckOptions {
     pub target_version: Option<Version>,
     pub fail_on: FailOn,
     pub rule_levels: HashMap<String, Level>,
+    /// `[check.placeholders]`: template placeholder name → value.
+    pub placeholders: std::collections::BTreeMap<String, String>,
+    /// `[mysql] strict_mode = true`: the server rejects values that do not fit instead of
+    /// truncating them.
+    pub mysql_strict: bool,
 }
 
 impl Default for CheckOptions {
@@ -30,6 +35,8 @@ impl Default for CheckOptions {
             target_version: None,
             fail_on: FailOn::Risky,
             rule_levels: HashMap::new(),
+            placeholders: Default::default(),
+            mysql_strict: false,
         }
     }
 }
@@ -203,31 +210,6 @@ impl FileState {
     }
 }
 
-/// Parses a section and appends statements found inside DO blocks and routine bodies right after
-/// their parent, so rules judge them too.
-fn statements(text: &str, range: std::ops::Range<usize>, dialect: Dialect) -> Vec<Statement> {
-    let top = sql::parse_section(text, range, dialect);
-    let bodies: Vec<_> = top
-        .iter()
-        .map(|s| sql::routine_bodies(text, s, dialect))
-        .collect();
-    if bodies.iter().all(Vec::is_empty) {
-        return top;
-    }
-    let mut out = Vec::with_capacity(top.len());
-    for (stmt, bodies) in top.into_iter().zip(bodies) {
-        let parent = out.len();
-        out.push(stmt);
-        for body in bodies {
-            out.extend(sql::parse_body(text, body, dialect, parent));
-        }
-    }
-    for (i, s) in out.iter_mut().enumerate() {
-        s.index = i;
-    }
-    out
-}
-
 /// Identifies what is being checked, for the report.
 pub struct Subject<'a> {
     pub path: String,
@@ -243,20 +225,30 @@ pub struct Subject<'a> {
 /// on earlier migrations, so sections are prepared on every core while the classifier judges
 /// them in order.
 pub struct Prepared {
-    /// The file's text as checked.
+    /// The file's text as checked (template placeholders replaced).
     pub text: Arc<str>,
     pub range: std::ops::Range<usize>,
     pub statements: Vec<Statement>,
+    pub placeholders: Vec<sql::template::Placeholder>,
 }
 
-/// Splits and parses a section (see [`Prepared`]).
+/// Replaces template placeholders, splits and parses a section (see [`Prepared`]).
 pub fn prepare(section: &SqlSection, opts: &CheckOptions) -> Prepared {
-    let text: Arc<str> = section.text.clone();
-    let statements = statements(&text, section.range.clone(), opts.dialect);
+    let (text, range, placeholders) = match sql::template::substitute(
+        &section.text,
+        section.range.clone(),
+        opts.dialect,
+        &opts.placeholders,
+    ) {
+        Some(s) => (Arc::from(s.text), s.range, s.placeholders),
+        None => (section.text.clone(), section.range.clone(), Vec::new()),
+    };
+    let statements = sql::statements(&text, range.clone(), opts.dialect);
     Prepared {
         text,
-        range: section.range.clone(),
+        range,
         statements,
+        placeholders,
     }
 }
 
@@ -281,6 +273,7 @@ pub fn judge(
         text,
         range,
         statements: stmts,
+        placeholders,
     } = prepared;
     let section_start = range.start;
     let dialect = opts.dialect;
@@ -369,6 +362,10 @@ pub fn judge(
                     major = true;
                 }
                 let span = if span.is_empty() { stmt.span } else { span };
+                let message = match &stmt.dynamic {
+                    Some(how) => format!("{message} (found in dynamic SQL: {how})"),
+                    None => message,
+                };
                 let start = lines.position(&text, span.start);
                 let end = lines.position(&text, span.end);
                 // a line suppression sits between the previous statement and this one
@@ -451,6 +448,7 @@ pub fn judge(
                 sql: stmt.sql,
                 parse_error: stmt.parse_error,
                 nested_in: stmt.nested_in,
+                dynamic_sql: stmt.dynamic,
             }
         })
         .collect();
@@ -555,6 +553,7 @@ pub fn judge(
         release_class: release,
         statements: reports,
         findings,
+        placeholders,
         source: text,
     }
 }
@@ -713,7 +712,13 @@ mod tests {
             "{:?}",
             r.findings
         );
+        // dynamic SQL is judged as written out, the unknown name standing in as an identifier
         let r = check_sql("DO $$ BEGIN EXECUTE 'DROP TABLE ' || t; END $$;", &opts);
+        assert_eq!(r.verdict, Verdict::Destructive);
+        let f = r.findings.iter().find(|f| f.rule == "drop-table").unwrap();
+        assert!(f.message.contains("found in dynamic SQL"), "{}", f.message);
+        // text that cannot be known stays unknown
+        let r = check_sql("DO $$ BEGIN EXECUTE some_function(); END $$;", &opts);
         assert_eq!(r.verdict, Verdict::Unknown);
         let r = check_sql(
             "CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$;",

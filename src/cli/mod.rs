@@ -253,6 +253,8 @@ impl CheckArgs {
                 target_version,
                 fail_on,
                 rule_levels: config.rules.clone().into_iter().collect(),
+                placeholders: config.placeholders.clone(),
+                mysql_strict: config.mysql_strict_mode,
             },
             color: use_color(cli.color, format.is_machine()),
             progress: !cli.quiet && !format.is_machine(),

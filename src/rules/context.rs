@@ -73,6 +73,11 @@ impl fmt::Display for Version {
 pub struct ColumnInfo {
     pub data_type: TypeName,
     pub not_null: bool,
+    /// MySQL column character set and collation, when declared.
+    pub charset: Option<String>,
+    pub collation: Option<String>,
+    /// A generated column: its values are computed, not stored data of their own.
+    pub generated: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,6 +109,8 @@ pub struct Schema {
     pub not_null_checks: HashSet<(String, String)>,
     /// name → ((table, column), validated) for those checks, so VALIDATE and DROP are followed.
     nn_check_names: HashMap<String, ((String, String), bool)>,
+    /// MySQL tables known to have a FULLTEXT index (the first one rebuilds the table).
+    pub fulltext: HashSet<String>,
 }
 
 /// Whether `stmt` sets one of `names` (a timeout setting) to a non-zero value, with `SET [LOCAL]`
@@ -211,6 +218,9 @@ impl Schema {
             ColumnInfo {
                 data_type: c.data_type.clone(),
                 not_null: c.not_null,
+                charset: c.charset.clone(),
+                collation: c.collation.clone(),
+                generated: c.generated,
             },
         );
     }
@@ -255,6 +265,7 @@ impl Schema {
                     columns,
                     constraints,
                     if_not_exists,
+                    fulltext_index,
                     ..
                 } => {
                     // IF NOT EXISTS of a table we know is a no-op: keep what we know
@@ -279,6 +290,9 @@ impl Schema {
                                 .insert(name.clone(), (table.key(), constraint_type(&c.kind)));
                         }
                         self.add_constraint_index(table, &c.kind);
+                    }
+                    if *fulltext_index {
+                        self.fulltext.insert(table.key());
                     }
                 }
                 Op::AlterTable { table, items, .. } => {
@@ -354,6 +368,9 @@ impl Schema {
                                 if let Some(ix) = self.indexes.remove(&table.key()) {
                                     self.indexes.insert(to.key(), ix);
                                 }
+                                if self.fulltext.remove(&table.key()) {
+                                    self.fulltext.insert(to.key());
+                                }
                             }
                             AlterAction::AddConstraint(c) => {
                                 self.note_check(table, c);
@@ -369,7 +386,12 @@ impl Schema {
                                 columns,
                                 name,
                                 unique,
+                                fulltext,
+                                ..
                             } => {
+                                if *fulltext {
+                                    self.fulltext.insert(table.key());
+                                }
                                 self.add_index(table, columns);
                                 if let (Some(name), true) = (name, unique) {
                                     self.constraints.insert(
@@ -403,8 +425,12 @@ impl Schema {
                     columns,
                     name,
                     unique,
+                    fulltext,
                     ..
                 } => {
+                    if *fulltext {
+                        self.fulltext.insert(table.key());
+                    }
                     self.add_index(table, columns);
                     if let (Some(name), true) = (name, unique) {
                         self.constraints
@@ -419,6 +445,7 @@ impl Schema {
                     for n in names {
                         self.tables.remove(&n.key());
                         self.indexes.remove(&n.key());
+                        self.fulltext.remove(&n.key());
                     }
                 }
                 _ => {}

@@ -5,6 +5,7 @@ pub mod context;
 pub mod facts;
 mod locks;
 pub mod meta;
+mod online_ddl;
 mod registry;
 
 // one module per rule

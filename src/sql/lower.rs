@@ -12,6 +12,8 @@ pub struct SpanMap<'a> {
     text: &'a str,
     base: usize,
     line_starts: Vec<usize>,
+    /// Every span maps here (text that is not in the file: dynamic SQL).
+    fixed: Option<Span>,
 }
 
 impl<'a> SpanMap<'a> {
@@ -22,6 +24,17 @@ impl<'a> SpanMap<'a> {
             text,
             base,
             line_starts,
+            fixed: None,
+        }
+    }
+
+    /// A map for `text` that is not part of the file: every span is `at`.
+    pub fn fixed(text: &'a str, at: Span) -> Self {
+        SpanMap {
+            text,
+            base: 0,
+            line_starts: Vec::new(),
+            fixed: Some(at),
         }
     }
 
@@ -38,6 +51,9 @@ impl<'a> SpanMap<'a> {
 
     /// The file span of an AST node, or the whole statement when sqlparser has no span for it.
     pub fn map(&self, sp: sqlparser::tokenizer::Span) -> Span {
+        if let Some(at) = self.fixed {
+            return at;
+        }
         match (self.offset(sp.start), self.offset(sp.end)) {
             (Some(s), Some(e)) if e >= s => {
                 Span::new(self.base + s, self.base + e.max(s + 1).min(self.text.len()))
@@ -48,6 +64,9 @@ impl<'a> SpanMap<'a> {
     }
 
     pub fn whole(&self) -> Span {
+        if let Some(at) = self.fixed {
+            return at;
+        }
         Span::new(self.base, self.base + self.text.len())
     }
 }
@@ -103,8 +122,11 @@ fn column(c: &a::ColumnDef, map: &SpanMap) -> ColumnDef {
         references: None,
         check: None,
         generated_stored: false,
+        generated: false,
         identity: false,
         auto_increment: false,
+        charset: None,
+        collation: None,
         span: map.map(c.span()),
     };
     for opt in &c.options {
@@ -125,6 +147,7 @@ fn column(c: &a::ColumnDef, map: &SpanMap) -> ColumnDef {
                 ..
             } => {
                 if generation_expr.is_some() {
+                    col.generated = true;
                     col.generated_stored = matches!(
                         generation_expr_mode,
                         Some(a::GeneratedExpressionMode::Stored)
@@ -134,6 +157,12 @@ fn column(c: &a::ColumnDef, map: &SpanMap) -> ColumnDef {
                 }
             }
             a::ColumnOption::Identity(_) => col.identity = true,
+            a::ColumnOption::CharacterSet(n) => {
+                col.charset = Some(n.to_string().trim_matches('`').to_ascii_lowercase())
+            }
+            a::ColumnOption::Collation(n) => {
+                col.collation = Some(n.to_string().trim_matches('`').to_ascii_lowercase())
+            }
             other => {
                 let s = other.to_string().to_ascii_uppercase();
                 if s.contains("AUTO_INCREMENT") || s.contains("AUTOINCREMENT") {
@@ -258,11 +287,22 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
                     name: ix.name.as_ref().map(ident),
                     columns: index_cols(&ix.columns),
                     unique: false,
+                    fulltext: false,
+                    spatial: false,
+                },
+                a::TableConstraint::FulltextOrSpatial(fs) => AlterAction::AddIndex {
+                    name: fs.opt_index_name.as_ref().map(ident),
+                    columns: index_cols(&fs.columns),
+                    unique: false,
+                    fulltext: fs.fulltext,
+                    spatial: !fs.fulltext,
                 },
                 other => AlterAction::AddIndex {
                     name: None,
                     columns: vec![other.to_string()],
                     unique: false,
+                    fulltext: false,
+                    spatial: false,
                 },
             },
         },
@@ -341,6 +381,22 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
         O::DropPrimaryKey { .. } => AlterAction::DropPrimaryKey,
         O::DropForeignKey { name, .. } => AlterAction::DropForeignKey { name: ident(name) },
         O::DropIndex { name } => AlterAction::DropIndex { name: ident(name) },
+        O::SetLogged => AlterAction::SetLogged { logged: true },
+        O::SetUnlogged => AlterAction::SetLogged { logged: false },
+        O::DisableTrigger { name } => AlterAction::Trigger {
+            enable: false,
+            name: ident(name),
+        },
+        O::EnableTrigger { name }
+        | O::EnableAlwaysTrigger { name }
+        | O::EnableReplicaTrigger { name } => AlterAction::Trigger {
+            enable: true,
+            name: ident(name),
+        },
+        O::AutoIncrement { value, .. } => AlterAction::TableOption {
+            name: "AUTO_INCREMENT".to_string(),
+            value: value.to_string(),
+        },
         O::DetachPartitionOf { partition, mode } => AlterAction::DetachPartition {
             partition: obj(partition),
             concurrently: mode
@@ -417,6 +473,9 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                     if_not_exists: ct.if_not_exists,
                     temporary: ct.temporary,
                     as_select: ct.query.is_some(),
+                    fulltext_index: ct.constraints.iter().any(
+                        |c| matches!(c, a::TableConstraint::FulltextOrSpatial(f) if f.fulltext),
+                    ),
                 },
             )
         }
@@ -463,6 +522,8 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                 unique: ci.unique,
                 concurrently: ci.concurrently,
                 if_not_exists: ci.if_not_exists,
+                fulltext: false,
+                spatial: false,
             },
         ),
         S::Drop {

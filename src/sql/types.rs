@@ -156,6 +156,22 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
         return TypeChange::Lossy(format!("{} → {} changes array-ness", old.raw, new.raw));
     }
     if o == n {
+        // MySQL TINYTEXT/TEXT/MEDIUMTEXT/LONGTEXT (and the BLOB sizes) share a canonical name
+        // but store different length prefixes: changing between them copies the table, and a
+        // smaller one cannot hold long values
+        if dialect == Dialect::Mysql
+            && let (Some(a), Some(b)) = (lob_size(&old.raw), lob_size(&new.raw))
+            && a != b
+        {
+            return if b < a {
+                TypeChange::Lossy(format!(
+                    "{} → {} shortens the maximum length: longer values are truncated or rejected",
+                    old.raw, new.raw
+                ))
+            } else {
+                TypeChange::Rewrite
+            };
+        }
         let olen = old.args.first().copied();
         let nlen = new.args.first().copied();
         return match o {
@@ -287,6 +303,22 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
             old.raw, new.raw
         )),
         _ => TypeChange::Rewrite,
+    }
+}
+
+/// MySQL TEXT/BLOB size class (1 tiny … 4 long), from the type as written.
+fn lob_size(raw: &str) -> Option<u8> {
+    let w = raw
+        .trim()
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()?
+        .to_ascii_lowercase();
+    match w.as_str() {
+        "tinytext" | "tinyblob" => Some(1),
+        "text" | "blob" => Some(2),
+        "mediumtext" | "mediumblob" => Some(3),
+        "longtext" | "longblob" => Some(4),
+        _ => None,
     }
 }
 
@@ -507,6 +539,10 @@ mod tests {
             type_change(&type_name("int(11)"), &type_name("int"), Dialect::Mysql),
             TypeChange::MetadataOnly
         );
+        let my = |a: &str, b: &str| type_change(&type_name(a), &type_name(b), Dialect::Mysql);
+        assert_eq!(my("TEXT", "MEDIUMTEXT"), TypeChange::Rewrite);
+        assert!(matches!(my("LONGTEXT", "TEXT"), TypeChange::Lossy(_)));
+        assert_eq!(my("text", "TEXT"), TypeChange::MetadataOnly);
     }
 
     #[test]

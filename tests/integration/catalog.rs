@@ -488,3 +488,117 @@ fn catalog_format_is_parsed_as_documented() {
     );
     assert_eq!(errors.len(), 1, "{errors:?}");
 }
+
+/// A word no SQL dialect reads as a keyword.
+const GARBAGE: &str = "zqgarbagez";
+
+/// The innermost statement of `stmts` (top level or nested) whose span contains `at`.
+fn statement_at(
+    stmts: &[migsafe::sql::ir::Statement],
+    at: usize,
+) -> Option<&migsafe::sql::ir::Statement> {
+    stmts
+        .iter()
+        .filter(|s| {
+            s.dynamic.is_none() && s.span.start <= at && at < s.span.end.max(s.span.start + 1)
+        })
+        .max_by_key(|s| (s.nested_in.is_some(), s.span.start))
+}
+
+/// How a mutated statement was understood: (the statement at the mutation or one nested in it
+/// is unknown, the innermost statement's parser).
+fn judge_mutant(text: &str, at: usize, dialect: Dialect) -> (bool, migsafe::sql::ir::Parser) {
+    use migsafe::sql::ir::Parser;
+    let stmts = migsafe::sql::statements(text, 0..text.len(), dialect);
+    let Some(inner) = statement_at(&stmts, at) else {
+        return (true, Parser::None);
+    };
+    let top = inner.nested_in.unwrap_or(inner.index);
+    let unknown = inner.parser == Parser::None
+        || stmts
+            .iter()
+            .any(|s| (s.index == top || s.nested_in == Some(top)) && s.parser == Parser::None);
+    (unknown, inner.parser)
+}
+
+#[test]
+fn catalog_statements_with_a_token_changed_to_garbage_are_unknown() {
+    use migsafe::sql::ir::Parser;
+    use migsafe::sql::lexer::{Lexer, TokKind};
+    let (cases, _) = load_catalog();
+    let (mut checked, mut valid_sql, mut identifier_position) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let text = case.migration.as_str();
+        let d = case.dialect;
+        let stmts = migsafe::sql::statements(text, 0..text.len(), d);
+        // every token of every statement the original understands, bodies included
+        let toks: Vec<(usize, usize)> = stmts
+            .iter()
+            .filter(|s| s.nested_in.is_none() && s.parser != Parser::None)
+            .flat_map(|s| {
+                let mut spans = vec![s.span];
+                // the text of DO blocks and routine bodies is code too
+                spans.extend(
+                    migsafe::sql::routine_bodies(text, s, d)
+                        .into_iter()
+                        .map(|(b, _)| b),
+                );
+                spans
+            })
+            .flat_map(|span| {
+                Lexer::new(text, span.start, span.end, d)
+                    .filter(|t| {
+                        !(t.is_trivia() || (t.kind == TokKind::Punct && t.text(text) == ";"))
+                    })
+                    .map(|t| (t.start, t.end))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let quote = if d == Dialect::Mysql { '`' } else { '"' };
+        for (a, b) in toks {
+            // spaces keep the garbage a word of its own (`a.b` must not become `azqgarbagezb`)
+            let mutant = format!("{} {GARBAGE} {}", &text[..a], &text[b..]);
+            let (unknown, parser) = judge_mutant(&mutant, a + 1, d);
+            if unknown {
+                checked += 1;
+                continue;
+            }
+            if parser == Parser::Sqlparser {
+                // valid SQL: the garbage word stands where a name or a type can (`ADD COLUMN c
+                // zqgarbagez` declares a column of a user-defined type)
+                valid_sql += 1;
+                continue;
+            }
+            // the fallback accepted it: only where a quoted name could stand as well
+            let quoted = format!("{} {quote}{GARBAGE}{quote} {}", &text[..a], &text[b..]);
+            let (q_unknown, _) = judge_mutant(&quoted, a + 1, d);
+            if !q_unknown {
+                identifier_position += 1;
+                continue;
+            }
+            failures.push(format!(
+                "{}:{} ({}): `{}` → `{GARBAGE}` was not reported as unknown:\n    {}",
+                case.file,
+                case.line,
+                case.title,
+                &text[a..b],
+                mutant.trim().replace('\n', "\n    ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mutated statements were understood instead of being unknown:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // the test really exercised the parsers
+    assert!(
+        checked > 3000,
+        "only {checked} mutants were unknown ({valid_sql} valid SQL, {identifier_position} names)"
+    );
+    eprintln!(
+        "mutants: {checked} unknown, {valid_sql} still valid SQL (garbage as a name or type), {identifier_position} accepted by the fallback where a quoted name fits"
+    );
+}
