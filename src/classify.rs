@@ -315,6 +315,7 @@ pub fn judge(
             statements: &stmts,
             position: i,
             facts: &facts,
+            mysql_strict: opts.mysql_strict,
         };
         facts.before(&ctx, stmt);
         let prev_stmt_end = if i == 0 {

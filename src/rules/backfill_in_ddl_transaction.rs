@@ -21,6 +21,12 @@ pub static RULE: Rule = Rule {
     check,
 };
 
+/// Whether the rule reports `stmt` (an UPDATE/DELETE sharing a transaction with DDL that locked
+/// its table): update-without-where leaves backfills of new columns to it.
+pub(super) fn fires(ctx: &Ctx, stmt: &Statement) -> bool {
+    RULE.meta.applies_to(ctx.dialect) && !check(ctx, stmt).is_empty()
+}
+
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let pos = ctx.position;
     if !locks::runs(ctx.statements, pos) {

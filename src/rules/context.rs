@@ -111,6 +111,17 @@ pub struct Schema {
     nn_check_names: HashMap<String, ((String, String), bool)>,
     /// MySQL tables known to have a FULLTEXT index (the first one rebuilds the table).
     pub fulltext: HashSet<String>,
+    /// Named indexes created by CREATE INDEX: name → (table, columns).
+    pub index_defs: HashMap<String, (String, Vec<String>)>,
+    /// Where the rows of a table came from (`INSERT INTO t … SELECT … FROM s`, `CREATE TABLE t AS
+    /// SELECT …`), by lower-case table name.
+    pub lineage: HashMap<String, super::sqlite_table_rebuild::Lineage>,
+    /// Tables dropped so far (lower-case), until created again.
+    pub dropped: HashSet<String>,
+}
+
+fn lower_key(t: &ObjName) -> String {
+    t.key().to_ascii_lowercase()
 }
 
 /// Whether `stmt` sets one of `names` (a timeout setting) to a non-zero value, with `SET [LOCAL]`
@@ -171,6 +182,50 @@ pub fn not_null_check_column(expr: &str) -> Option<String> {
 impl Schema {
     pub fn column(&self, table: &ObjName, column: &str) -> Option<&ColumnInfo> {
         self.tables.get(&table.key())?.columns.get(column)
+    }
+
+    /// The column a constraint named `name` of `table` proves NOT NULL (`CHECK (col IS NOT
+    /// NULL)`), when the column itself is NOT NULL now: dropping that helper check then changes
+    /// nothing.
+    pub fn redundant_not_null_check(&self, table: &ObjName, name: &str) -> Option<&str> {
+        let ((t, col), _) = self.nn_check_names.get(name)?;
+        (*t == table.key() && self.column(table, col).is_some_and(|c| c.not_null))
+            .then_some(col.as_str())
+    }
+
+    /// A table, still there, whose rows were copied from `source`, with the copy.
+    pub fn copy_of(
+        &self,
+        source: &ObjName,
+    ) -> Option<(&String, &super::sqlite_table_rebuild::Lineage)> {
+        let key = lower_key(source);
+        let mut found: Vec<_> = self
+            .lineage
+            .iter()
+            .filter(|(t, l)| l.source == key && **t != key && !self.dropped.contains(*t))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        found.into_iter().next()
+    }
+
+    /// Records the copy a statement makes, if it is one.
+    fn note_copy(&mut self, stmt: &Statement) {
+        let Some((target, lin)) =
+            super::sqlite_table_rebuild::copy_lineage(&stmt.sql, 0, stmt.sql.len())
+        else {
+            return;
+        };
+        match self.lineage.get_mut(&target) {
+            Some(l) if l.source == lin.source => {
+                l.read.extend(lin.read);
+                l.mapping.extend(lin.mapping);
+                l.star |= lin.star;
+                l.filtered = l.filtered.take().or(lin.filtered);
+            }
+            _ => {
+                self.lineage.insert(target, lin);
+            }
+        }
     }
 
     fn note_check(&mut self, table: &ObjName, c: &crate::sql::ir::Constraint) {
@@ -266,11 +321,17 @@ impl Schema {
                     constraints,
                     if_not_exists,
                     fulltext_index,
+                    as_select,
                     ..
                 } => {
                     // IF NOT EXISTS of a table we know is a no-op: keep what we know
                     if *if_not_exists && self.tables.contains_key(&table.key()) {
                         continue;
+                    }
+                    self.dropped.remove(&lower_key(table));
+                    self.lineage.remove(&lower_key(table));
+                    if *as_select {
+                        self.note_copy(stmt);
                     }
                     for c in constraints {
                         self.note_check(table, c);
@@ -371,6 +432,10 @@ impl Schema {
                                 if self.fulltext.remove(&table.key()) {
                                     self.fulltext.insert(to.key());
                                 }
+                                if let Some(l) = self.lineage.remove(&lower_key(table)) {
+                                    self.lineage.insert(lower_key(to), l);
+                                }
+                                self.dropped.remove(&lower_key(to));
                             }
                             AlterAction::AddConstraint(c) => {
                                 self.note_check(table, c);
@@ -410,8 +475,13 @@ impl Schema {
                         }
                     }
                 }
+                Op::Insert { .. } => self.note_copy(stmt),
                 Op::RenameTables { pairs } => {
                     for (from, to) in pairs {
+                        if let Some(l) = self.lineage.remove(&lower_key(from)) {
+                            self.lineage.insert(lower_key(to), l);
+                        }
+                        self.dropped.remove(&lower_key(to));
                         if let Some(t) = self.tables.remove(&from.key()) {
                             self.tables.insert(to.key(), t);
                         }
@@ -432,6 +502,10 @@ impl Schema {
                         self.fulltext.insert(table.key());
                     }
                     self.add_index(table, columns);
+                    if let Some(name) = name {
+                        self.index_defs
+                            .insert(name.clone(), (table.key(), columns.clone()));
+                    }
                     if let (Some(name), true) = (name, unique) {
                         self.constraints
                             .insert(name.clone(), (table.key(), ConstraintType::Unique));
@@ -446,6 +520,12 @@ impl Schema {
                         self.tables.remove(&n.key());
                         self.indexes.remove(&n.key());
                         self.fulltext.remove(&n.key());
+                        self.dropped.insert(lower_key(n));
+                        let key = lower_key(n);
+                        self.lineage.remove(&key);
+                        for l in self.lineage.values_mut().filter(|l| l.source == key) {
+                            l.source_dropped = true;
+                        }
                     }
                 }
                 _ => {}
@@ -496,6 +576,9 @@ pub struct Ctx<'a> {
     pub position: usize,
     /// What earlier statements of the file established, kept up to date by the classifier.
     pub facts: &'a super::facts::Facts,
+    /// `[mysql] strict_mode = true`: MySQL rejects values that do not fit instead of
+    /// truncating them.
+    pub mysql_strict: bool,
 }
 
 impl Ctx<'_> {

@@ -52,6 +52,8 @@ pub struct Facts {
     pub(crate) alters: RefCell<AlterScan>,
     /// Column lists of the indexes every statement of the file creates, by table key.
     file_indexes: OnceCell<HashMap<String, Vec<Vec<String>>>>,
+    /// Columns added by earlier statements of this file: (table key, column).
+    added_columns: RefCell<std::collections::HashSet<(String, String)>>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +77,7 @@ impl Facts {
             lockers: RefCell::default(),
             alters: RefCell::default(),
             file_indexes: OnceCell::new(),
+            added_columns: RefCell::default(),
         }
     }
 
@@ -115,6 +118,14 @@ impl Facts {
             .unwrap_or_default()
     }
 
+    /// Whether an earlier statement of this file added `column` to `table` (so it holds no
+    /// values from before the migration).
+    pub(crate) fn column_added_here(&self, table: &ObjName, column: &str) -> bool {
+        self.added_columns
+            .borrow()
+            .contains(&(table.key(), column.to_string()))
+    }
+
     /// Brings the facts up to the statement at `ctx.position` (before its rules run).
     pub fn before(&self, ctx: &Ctx, stmt: &Statement) {
         let pos = ctx.position;
@@ -143,6 +154,17 @@ impl Facts {
             super::missing_statement_timeout::after(ctx, stmt, &mut self.timeout.borrow_mut());
         }
         super::multiple_alters_same_table::after(ctx, stmt, &mut self.alters.borrow_mut());
+        for op in &stmt.ops {
+            if let Op::AlterTable { table, items, .. } = op {
+                for item in items {
+                    if let crate::sql::ir::AlterAction::AddColumn { column, .. } = &item.action {
+                        self.added_columns
+                            .borrow_mut()
+                            .insert((table.key(), column.name.clone()));
+                    }
+                }
+            }
+        }
         if locks::runs(ctx.statements, pos) {
             let mut l = self.lockers.borrow_mut();
             for op in &stmt.ops {

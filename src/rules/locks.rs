@@ -166,6 +166,15 @@ pub(crate) fn statement_lock(ctx: &Ctx, stmt: &Statement) -> Option<TakenLock> {
                         .tables(existing.iter().map(|n| (*n).clone()).collect())
                 })
             }
+            // ACCESS SHARE, ROW SHARE and ROW EXCLUSIVE conflict only with schema changes and
+            // the strong modes, not with reads and writes
+            Op::Lock { mode, .. }
+                if ["ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE"]
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(mode.trim())) =>
+            {
+                None
+            }
             Op::Lock { tables, mode } => {
                 let mode = ORDER
                     .iter()
@@ -173,12 +182,18 @@ pub(crate) fn statement_lock(ctx: &Ctx, stmt: &Statement) -> Option<TakenLock> {
                     .find(|m| m.eq_ignore_ascii_case(mode.trim()))
                     .unwrap_or(ACCESS_EXCLUSIVE);
                 let lock = if tables.is_empty() {
-                    let named = existing(target_names(ctx, stmt));
+                    let named = target_names(ctx, stmt);
                     let l = TakenLock::new("LOCK TABLE", mode, "the locked tables");
                     if named.is_empty() {
                         l.unknown()
                     } else {
-                        l.tables(named)
+                        let named = existing(named);
+                        if named.is_empty() {
+                            // only tables created earlier in this file: nothing waits
+                            continue;
+                        }
+                        let on = quoted(&named.iter().collect::<Vec<_>>());
+                        TakenLock::new("LOCK TABLE", mode, on).tables(named)
                     }
                 } else {
                     TakenLock::new(
@@ -607,6 +622,7 @@ mod tests {
             statements: &stmts,
             position,
             facts: &facts,
+            mysql_strict: false,
         };
         for (i, s) in stmts.iter().enumerate() {
             let ctx = ctx_at(i);

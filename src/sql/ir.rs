@@ -143,6 +143,8 @@ pub struct Constraint {
     pub kind: ConstraintKind,
     pub not_valid: bool,
     pub span: Span,
+    /// `PRIMARY KEY USING INDEX i` / `UNIQUE USING INDEX i`: the index attached.
+    pub index: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -367,6 +369,9 @@ pub enum Op {
         table: Option<ObjName>,
         has_where: bool,
         columns: Vec<String>,
+        /// Assignments that copy another column as it is (`SET new_c = c`, or a plain cast
+        /// `c::text`): (target, source).
+        copies: Vec<(String, String)>,
     },
     Insert {
         table: ObjName,

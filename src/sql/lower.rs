@@ -224,7 +224,14 @@ fn constraint(c: &a::TableConstraint, not_valid: bool, map: &SpanMap) -> Option<
         // plain MySQL indexes declared in CREATE/ALTER TABLE are handled by the callers
         a::TableConstraint::Index(_) | a::TableConstraint::FulltextOrSpatial(_) => return None,
     };
+    let index = match c {
+        a::TableConstraint::PrimaryKeyUsingIndex(u) | a::TableConstraint::UniqueUsingIndex(u) => {
+            Some(ident(&u.index_name))
+        }
+        _ => None,
+    };
     Some(Constraint {
+        index,
         name,
         kind,
         not_valid,
@@ -451,6 +458,71 @@ fn expr_text(values: &[a::Expr]) -> String {
         .join(", ")
 }
 
+/// The DML a query body runs (a CTE or the main body of `WITH …`), lowered into `ops`.
+fn dml_of(
+    body: &a::SetExpr,
+    map: &SpanMap,
+    dialect: Dialect,
+    ops: &mut Vec<Op>,
+    kind: &mut Option<String>,
+) {
+    match body {
+        a::SetExpr::Insert(s) | a::SetExpr::Update(s) | a::SetExpr::Delete(s) => {
+            let (k, more) = lower(s, map, dialect);
+            kind.get_or_insert(k);
+            ops.extend(more);
+        }
+        a::SetExpr::Query(q) => dml_of(&q.body, map, dialect, ops, kind),
+        _ => {}
+    }
+}
+
+/// A WHERE clause that is true for every row (or every row where the column is not NULL):
+/// `true`, `1`, `1 = 1`, `'a' = 'a'`, `id = id`, `x IS NULL OR x IS NOT NULL`, and `AND`/`OR`
+/// combinations of them. Such a WHERE restricts nothing.
+pub(crate) fn tautology(e: &a::Expr) -> bool {
+    use a::BinaryOperator as B;
+    let strip = |e: &a::Expr| -> a::Expr {
+        let mut e = e.clone();
+        while let a::Expr::Nested(inner) = e {
+            e = *inner;
+        }
+        e
+    };
+    match strip(e) {
+        a::Expr::Value(v) => match &v.value {
+            a::Value::Boolean(b) => *b,
+            a::Value::Number(n, _) => n != "0",
+            _ => false,
+        },
+        a::Expr::BinaryOp { left, op, right } => {
+            let (l, r) = (strip(&left), strip(&right));
+            match op {
+                B::Eq | B::GtEq | B::LtEq => l == r,
+                B::NotEq | B::Gt | B::Lt => {
+                    matches!((&l, &r), (a::Expr::Value(x), a::Expr::Value(y)) if x.value != y.value)
+                        && op == B::NotEq
+                }
+                B::Or => {
+                    tautology(&l)
+                        || tautology(&r)
+                        || matches!((&l, &r),
+                            (a::Expr::IsNull(x), a::Expr::IsNotNull(y))
+                            | (a::Expr::IsNotNull(x), a::Expr::IsNull(y)) if x == y)
+                }
+                B::And => tautology(&l) && tautology(&r),
+                _ => false,
+            }
+        }
+        a::Expr::UnaryOp {
+            op: a::UnaryOperator::Not,
+            expr,
+        } => matches!(strip(&expr), a::Expr::Value(v) if v.value == a::Value::Boolean(false)),
+        a::Expr::IsTrue(x) => tautology(&x),
+        _ => false,
+    }
+}
+
 /// Lowers one parsed statement: its report kind and operations.
 pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, Vec<Op>) {
     use a::Statement as S;
@@ -636,7 +708,8 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                 "delete",
                 Op::Delete {
                     table,
-                    has_where: d.selection.is_some() || d.limit.is_some(),
+                    has_where: d.selection.as_ref().is_some_and(|w| !tautology(w))
+                        || d.limit.is_some(),
                 },
             )
         }
@@ -651,11 +724,32 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                     }
                 })
                 .collect();
+            let copies = u
+                .assignments
+                .iter()
+                .filter_map(|asg| {
+                    let a::AssignmentTarget::ColumnName(n) = &asg.target else {
+                        return None;
+                    };
+                    let mut v = &asg.value;
+                    while let a::Expr::Nested(e) | a::Expr::Cast { expr: e, .. } = v {
+                        v = e;
+                    }
+                    let source = match v {
+                        a::Expr::Identifier(i) => ident(i),
+                        a::Expr::CompoundIdentifier(parts) => ident(parts.last()?),
+                        _ => return None,
+                    };
+                    Some((obj(n).base().to_string(), source))
+                })
+                .collect();
             one(
                 "update",
                 Op::Update {
+                    copies,
                     table: relation(&u.table.relation),
-                    has_where: u.selection.is_some() || u.limit.is_some(),
+                    has_where: u.selection.as_ref().is_some_and(|w| !tautology(w))
+                        || u.limit.is_some(),
                     columns,
                 },
             )
@@ -667,7 +761,21 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
             };
             one("insert", Op::Insert { table })
         }
-        S::Query(_) => one("select", Op::Select),
+        S::Query(q) => {
+            // data-modifying CTEs (`WITH d AS (DELETE FROM t RETURNING *) SELECT …`) and
+            // `WITH … INSERT/UPDATE/DELETE` run their DML
+            let mut ops = Vec::new();
+            let mut kind = None;
+            for cte in q.with.iter().flat_map(|w| &w.cte_tables) {
+                dml_of(&cte.query.body, map, dialect, &mut ops, &mut kind);
+            }
+            dml_of(&q.body, map, dialect, &mut ops, &mut kind);
+            if ops.is_empty() {
+                one("select", Op::Select)
+            } else {
+                (kind.unwrap_or_else(|| "select".to_string()), ops)
+            }
+        }
         S::Set(set) => {
             let mut ops = Vec::new();
             match set {
@@ -816,5 +924,79 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
             };
             (kind, vec![op])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sql::ir::Op;
+    use crate::sql::{Dialect, parse_section};
+
+    fn ops(sql: &str) -> Vec<Op> {
+        parse_section(sql, 0..sql.len(), Dialect::Postgres)
+            .into_iter()
+            .flat_map(|s| s.ops)
+            .collect()
+    }
+
+    fn has_where(sql: &str) -> bool {
+        match ops(sql).as_slice() {
+            [Op::Update { has_where, .. } | Op::Delete { has_where, .. }] => *has_where,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tautological_where_clauses_restrict_nothing() {
+        for sql in [
+            "UPDATE t SET a = 1 WHERE true",
+            "UPDATE t SET a = 1 WHERE 1 = 1",
+            "DELETE FROM t WHERE id = id",
+            "DELETE FROM t WHERE (x IS NULL OR x IS NOT NULL)",
+            "DELETE FROM t WHERE 1 = 1 AND true",
+            "DELETE FROM t WHERE a = 5 OR 1 = 1",
+            "DELETE FROM t WHERE 'a' <> 'b'",
+        ] {
+            assert!(!has_where(sql), "{sql}");
+        }
+        for sql in [
+            "UPDATE t SET a = 1 WHERE id = 1",
+            "DELETE FROM t WHERE x IS NULL",
+            "DELETE FROM t WHERE a = b",
+            "DELETE FROM t WHERE false",
+            "DELETE FROM t WHERE 1 = 1 AND id = 2",
+        ] {
+            assert!(has_where(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn data_modifying_ctes_are_dml() {
+        let o = ops("WITH gone AS (DELETE FROM sessions RETURNING id) SELECT count(*) FROM gone");
+        assert!(
+            matches!(
+                o.as_slice(),
+                [Op::Delete {
+                    has_where: false,
+                    ..
+                }]
+            ),
+            "{o:?}"
+        );
+        let o = ops("WITH x AS (SELECT 1) UPDATE t SET a = 1");
+        assert!(
+            matches!(
+                o.as_slice(),
+                [Op::Update {
+                    has_where: false,
+                    ..
+                }]
+            ),
+            "{o:?}"
+        );
+        assert!(matches!(
+            ops("WITH x AS (SELECT 1) SELECT * FROM x").as_slice(),
+            [Op::Select]
+        ));
     }
 }

@@ -78,6 +78,218 @@ struct Body<'a> {
     locals: std::collections::HashSet<String>,
 }
 
+/// The options of `RAISE … USING`.
+const RAISE_OPTIONS: &[&str] = &[
+    "message",
+    "detail",
+    "hint",
+    "errcode",
+    "column",
+    "constraint",
+    "datatype",
+    "table",
+    "schema",
+];
+
+/// The items `GET [CURRENT|STACKED] DIAGNOSTICS` can read.
+const DIAGNOSTICS_ITEMS: &[&str] = &[
+    "row_count",
+    "pg_context",
+    "pg_routine_oid",
+    "returned_sqlstate",
+    "column_name",
+    "constraint_name",
+    "pg_datatype_name",
+    "message_text",
+    "table_name",
+    "schema_name",
+    "pg_exception_detail",
+    "pg_exception_hint",
+    "pg_exception_context",
+];
+
+/// PostgreSQL condition names (Appendix A, "PostgreSQL Error Codes") usable in `RAISE` and
+/// `EXCEPTION WHEN`: PL/pgSQL refuses a name it does not know when the block is compiled.
+const CONDITIONS: &[&str] = &[
+    "others",
+    "successful_completion",
+    "warning",
+    "no_data",
+    "sql_statement_not_yet_complete",
+    "connection_exception",
+    "triggered_action_exception",
+    "feature_not_supported",
+    "invalid_transaction_initiation",
+    "locator_exception",
+    "invalid_grantor",
+    "invalid_role_specification",
+    "diagnostics_exception",
+    "case_not_found",
+    "cardinality_violation",
+    "data_exception",
+    "array_subscript_error",
+    "character_not_in_repertoire",
+    "datetime_field_overflow",
+    "division_by_zero",
+    "error_in_assignment",
+    "escape_character_conflict",
+    "indicator_overflow",
+    "interval_field_overflow",
+    "invalid_argument_for_logarithm",
+    "invalid_argument_for_power_function",
+    "invalid_character_value_for_cast",
+    "invalid_datetime_format",
+    "invalid_escape_character",
+    "invalid_parameter_value",
+    "invalid_regular_expression",
+    "invalid_text_representation",
+    "invalid_time_zone_displacement_value",
+    "invalid_json_text",
+    "null_value_not_allowed",
+    "numeric_value_out_of_range",
+    "string_data_length_mismatch",
+    "string_data_right_truncation",
+    "substring_error",
+    "trim_error",
+    "unterminated_c_string",
+    "zero_length_character_string",
+    "floating_point_exception",
+    "invalid_binary_representation",
+    "datatype_mismatch",
+    "integrity_constraint_violation",
+    "restrict_violation",
+    "not_null_violation",
+    "foreign_key_violation",
+    "unique_violation",
+    "check_violation",
+    "exclusion_violation",
+    "invalid_cursor_state",
+    "invalid_transaction_state",
+    "active_sql_transaction",
+    "read_only_sql_transaction",
+    "no_active_sql_transaction",
+    "in_failed_sql_transaction",
+    "invalid_sql_statement_name",
+    "triggered_data_change_violation",
+    "invalid_authorization_specification",
+    "invalid_password",
+    "dependent_privilege_descriptors_still_exist",
+    "dependent_objects_still_exist",
+    "invalid_transaction_termination",
+    "sql_routine_exception",
+    "function_executed_no_return_statement",
+    "modifying_sql_data_not_permitted",
+    "prohibited_sql_statement_attempted",
+    "reading_sql_data_not_permitted",
+    "invalid_cursor_name",
+    "external_routine_exception",
+    "external_routine_invocation_exception",
+    "savepoint_exception",
+    "invalid_catalog_name",
+    "invalid_schema_name",
+    "transaction_rollback",
+    "serialization_failure",
+    "deadlock_detected",
+    "transaction_integrity_constraint_violation",
+    "statement_completion_unknown",
+    "syntax_error_or_access_rule_violation",
+    "syntax_error",
+    "insufficient_privilege",
+    "cannot_coerce",
+    "grouping_error",
+    "windowing_error",
+    "invalid_recursion",
+    "invalid_foreign_key",
+    "invalid_name",
+    "name_too_long",
+    "reserved_name",
+    "datatype_mismatch",
+    "indeterminate_datatype",
+    "collation_mismatch",
+    "indeterminate_collation",
+    "wrong_object_type",
+    "undefined_column",
+    "undefined_function",
+    "undefined_table",
+    "undefined_parameter",
+    "undefined_object",
+    "duplicate_column",
+    "duplicate_cursor",
+    "duplicate_database",
+    "duplicate_function",
+    "duplicate_prepared_statement",
+    "duplicate_schema",
+    "duplicate_table",
+    "duplicate_alias",
+    "duplicate_object",
+    "ambiguous_column",
+    "ambiguous_function",
+    "ambiguous_parameter",
+    "ambiguous_alias",
+    "invalid_column_reference",
+    "invalid_column_definition",
+    "invalid_cursor_definition",
+    "invalid_database_definition",
+    "invalid_function_definition",
+    "invalid_prepared_statement_definition",
+    "invalid_schema_definition",
+    "invalid_table_definition",
+    "invalid_object_definition",
+    "with_check_option_violation",
+    "insufficient_resources",
+    "disk_full",
+    "out_of_memory",
+    "too_many_connections",
+    "program_limit_exceeded",
+    "statement_too_complex",
+    "too_many_columns",
+    "too_many_arguments",
+    "object_not_in_prerequisite_state",
+    "object_in_use",
+    "cant_change_runtime_param",
+    "lock_not_available",
+    "operator_intervention",
+    "query_canceled",
+    "admin_shutdown",
+    "crash_shutdown",
+    "cannot_connect_now",
+    "database_dropped",
+    "system_error",
+    "io_error",
+    "config_file_error",
+    "fdw_error",
+    "plpgsql_error",
+    "raise_exception",
+    "no_data_found",
+    "too_many_rows",
+    "assert_failure",
+    "internal_error",
+    "data_corrupted",
+    "index_corrupted",
+];
+
+/// `cond [OR cond …]` of an exception handler: condition names or `SQLSTATE 'xxxxx'`.
+fn conditions_ok(toks: &[T]) -> bool {
+    let mut i = 0;
+    loop {
+        match toks.get(i) {
+            Some(t) if t.kind == TokKind::Word && t.norm == "sqlstate" => {
+                if !toks.get(i + 1).is_some_and(|t| t.kind == TokKind::Str) {
+                    return false;
+                }
+                i += 2;
+            }
+            Some(t) if t.kind == TokKind::Word && CONDITIONS.contains(&t.norm.as_str()) => i += 1,
+            _ => return false,
+        }
+        match toks.get(i) {
+            None => return true,
+            Some(t) if t.kind == TokKind::Word && t.norm == "or" => i += 1,
+            _ => return false,
+        }
+    }
+}
+
 /// Words that end a statement list.
 const PG_ENDERS: &[&str] = &["end", "elsif", "elseif", "else", "exception", "when"];
 const MY_ENDERS: &[&str] = &["end", "elseif", "else", "when", "until"];
@@ -276,7 +488,12 @@ impl<'a> Body<'a> {
             while self.kw("when") {
                 let a = self.i;
                 match self.find_word(&["then"]) {
-                    Some(t) => self.i = t + 1,
+                    Some(t) => {
+                        if !conditions_ok(&self.toks[a..t]) {
+                            self.header_unknown(a, t, "unknown exception condition");
+                        }
+                        self.i = t + 1
+                    }
                     None => {
                         self.bad_statement(a, "expected THEN in an exception handler");
                         return;
@@ -431,7 +648,7 @@ impl<'a> Body<'a> {
             self.i += 1;
             return;
         }
-        if t.kind != TokKind::Word {
+        if !matches!(t.kind, TokKind::Word | TokKind::QuotedIdent) {
             return self.bad_statement(a, "unexpected text in a procedural body");
         }
         if self.compound {
@@ -545,9 +762,7 @@ impl<'a> Body<'a> {
                         None => return false,
                     };
                     !l.trim().is_empty()
-                        && r.trim()
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && DIAGNOSTICS_ITEMS.contains(&r.trim().to_ascii_lowercase().as_str())
                 });
                 if !ok {
                     return self.bad_statement(a, "GET DIAGNOSTICS items not understood");
@@ -797,14 +1012,15 @@ impl<'a> Body<'a> {
         let ok_args = args.is_empty()
             || self.peek().is_some_and(|t| t.kind == TokKind::Str)
                 && super::is_expr_list(args, self.dialect)
-            || (self.peek().is_some_and(|t| t.kind == TokKind::Word) && args_end == self.i + 1)
+            || (args_end == self.i + 1
+                && self.peek().is_some_and(|t| {
+                    t.kind == TokKind::Word && CONDITIONS.contains(&t.norm.as_str())
+                }))
             || self.kw_sqlstate(args_end);
         let ok_using = using.is_none_or(|u| {
             self.text(u + 1, end).split(',').all(|opt| {
                 opt.split_once('=').is_some_and(|(k, v)| {
-                    k.trim()
-                        .chars()
-                        .all(|c| c.is_ascii_alphabetic() || c == '_')
+                    RAISE_OPTIONS.contains(&k.trim().to_ascii_lowercase().as_str())
                         && super::is_expr(v, self.dialect)
                 })
             })

@@ -10,6 +10,7 @@
 //! -- expect: safe []
 //! -- version: 11              (optional: target version; default as in the CLI)
 //! -- no-transaction           (optional: the migrator does not wrap the migration in a transaction)
+//! -- mysql-strict             (optional: `[mysql] strict_mode = true`)
 //! -- setup                    (optional, repeatable: an earlier migration, up to the next marker)
 //! CREATE TABLE users (id bigint PRIMARY KEY, name varchar(50));
 //! -- migration                (required after a setup: the checked migration follows)
@@ -50,6 +51,7 @@ struct Case {
     rules: BTreeSet<String>,
     version: Option<Version>,
     transaction: bool,
+    mysql_strict: bool,
     setups: Vec<String>,
     migration: String,
     /// 1-based line in `migration` of the `-- judged` marker, if any.
@@ -142,6 +144,7 @@ fn parse_file(rel: &str, dialect: Dialect, text: &str, errors: &mut Vec<String>)
                     rules: BTreeSet::new(),
                     version: None,
                     transaction: true,
+                    mysql_strict: false,
                     setups: Vec::new(),
                     migration: String::new(),
                     judged_after: None,
@@ -178,6 +181,10 @@ fn parse_file(rel: &str, dialect: Dialect, text: &str, errors: &mut Vec<String>)
             }
             if t == "-- no-transaction" {
                 case.transaction = false;
+                continue;
+            }
+            if t == "-- mysql-strict" {
+                case.mysql_strict = true;
                 continue;
             }
         }
@@ -297,6 +304,7 @@ fn check_case(case: &Case) -> Result<(), String> {
     let opts = CheckOptions {
         dialect: case.dialect,
         target_version: case.version,
+        mysql_strict: case.mysql_strict,
         ..CheckOptions::default()
     };
     let mut schema = Schema::default();
