@@ -5,7 +5,10 @@ Runs `migsafe check --format json --fail-on never` once per project and corpus
 dialect (files in INDEX.tsv order, so schema tracking stays within a project)
 and records, per project: statements (top level and nested in DO blocks or
 routine bodies), statements whose verdict is `unknown`, the statement verdicts,
-and every destructive finding (rule, file, line, message, SQL).
+and every destructive finding (rule, file, line, message, SQL). Down (rollback)
+migrations are left out unless --with-down is given: they are not part of the
+forward history, their drops undo the up migrations by design, and checked in
+INDEX order among the up files they would also make the schema model wrong.
 
     python3 bench/verdicts.py [--corpus DIR] [--bin PATH] [--json FILE]
                               [--compare BEFORE.json] [--sample N] [--seed S]
@@ -43,7 +46,13 @@ DIALECT_MAP = {"postgres": "postgres", "generic": "postgres", "mysql": "mysql", 
 RUN_TIMEOUT_S = 900
 
 
-def read_index(corpus: Path) -> dict[tuple[str, str], list[str]]:
+def is_down(path: str) -> bool:
+    """A down (rollback) migration: `x.down.sql`, `x.<dialect>.down.sql`, `down.sql`."""
+    name = path.rsplit("/", 1)[-1]
+    return name == "down.sql" or name.endswith(".down.sql")
+
+
+def read_index(corpus: Path, with_down: bool = False) -> dict[tuple[str, str], list[str]]:
     projects: dict[tuple[str, str], list[str]] = collections.OrderedDict()
     with (corpus / "INDEX.tsv").open(encoding="utf-8") as f:
         header = f.readline().rstrip("\n").split("\t")
@@ -52,7 +61,8 @@ def read_index(corpus: Path) -> dict[tuple[str, str], list[str]]:
         for line in f:
             if line.strip():
                 repo, dialect, _seq, path = line.rstrip("\n").split("\t")[:4]
-                projects.setdefault((repo, dialect), []).append(path)
+                if with_down or not is_down(path):
+                    projects.setdefault((repo, dialect), []).append(path)
     return projects
 
 
@@ -111,9 +121,9 @@ def collect(report: dict) -> dict:
     return out
 
 
-def measure(binary: Path, corpus: Path) -> dict:
-    projects = read_index(corpus)
-    result = {"binary": str(binary), "version": "", "projects": {}}
+def measure(binary: Path, corpus: Path, with_down: bool) -> dict:
+    projects = read_index(corpus, with_down)
+    result = {"binary": str(binary), "version": "", "with_down": with_down, "projects": {}}
     ver = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
     result["version"] = ver.stdout.strip()
     for (repo, dialect), paths in projects.items():
@@ -213,6 +223,8 @@ def main() -> int:
     ap.add_argument("--compare", type=Path, metavar="BEFORE", help="an earlier --json output")
     ap.add_argument("--sample", type=int, default=0, metavar="N", help="sample N destructive findings")
     ap.add_argument("--seed", type=int, default=9)
+    ap.add_argument("--with-down", action="store_true",
+                    help="also check down (rollback) migrations, in INDEX order among the up ones")
     args = ap.parse_args()
     corpus, binary = args.corpus.resolve(), args.bin.resolve()
     if not (corpus / "INDEX.tsv").is_file():
@@ -221,7 +233,7 @@ def main() -> int:
     if not os.access(binary, os.X_OK):
         print(f"verdicts.py: {binary} is not executable", file=sys.stderr)
         return 2
-    res = measure(binary, corpus)
+    res = measure(binary, corpus, args.with_down)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")

@@ -11,7 +11,7 @@ pub static RULE: Rule = Rule {
         verdict: Verdict::Destructive,
         dialects: ALL_DIALECTS,
         summary: "Changing a column to a narrower or different type can truncate, round or reject existing values",
-        why: "Converting existing values to a narrower type (shorter varchar, smaller integer, lower numeric precision, text → number, timestamp → date, double → real) either fails the migration on the first value that does not fit or, in MySQL without strict mode and with some USING expressions, silently truncates, rounds or replaces the values: the original data is gone. An explicit USING clause converts the values but cannot keep what the new type cannot hold, so it is still reported. The old type comes from the definitions seen in earlier statements and migrations; when it is unknown (the column was defined before the checked migrations) and the new type has a length or range limit, the change is reported as risky. A MySQL `CHANGE old new` that keeps the type (a pure rename) is not lossy. Removing values from a MySQL ENUM or SET is reported by mysql-enum-value-removal instead. Not reported for tables created earlier in the same migration file (they hold no pre-existing rows).",
+        why: "Converting existing values to a type that cannot hold them all is judged by what the engine does with the values that do not fit. Silent loss is destructive: reducing a numeric scale or a timestamp's fractional-second precision rounds, float or numeric to integer rounds away the fraction, double to real keeps fewer digits, timestamp to date drops the time, a cast to boolean collapses the values, a USING expression that keeps only part of each value (substring, round, date_trunc, lower, trim, …, or an expression that does not read the column) loses the rest, and an explicit cast in USING (`c::varchar(20)`) cuts long strings. A PostgreSQL conversion by assignment cast rejects what does not fit (too-long strings for varchar(n), out-of-range integers, fewer integer digits, text that does not parse): the migration can fail, but nothing is lost, so it is risky. MySQL and MariaDB truncate or clamp such values with only a warning unless the server runs a strict SQL mode: destructive unless `[mysql] strict_mode = true` is declared in migsafe.toml, then risky (the ALTER fails on existing long values). The old type comes from the definitions seen in earlier statements and migrations; when it is unknown the finding says so and takes the pessimistic reading within the new type's family (a column becoming `integer` may have been a `bigint`, one becoming `numeric(10,2)` may have had more decimals). A MySQL MODIFY or CHANGE restates the whole column definition, usually with the type unchanged, so with an unknown old type it is reported as a risk to check rather than a loss; a CHANGE that only renames keeps the type. Removing values from a MySQL ENUM or SET is reported by mysql-enum-value-removal instead. Not reported for tables created earlier in the same migration file (they hold no pre-existing rows).",
         safer: "Check the data first (`SELECT count(*) FROM customers WHERE length(nickname) > 50;`) and fix or archive the values that do not fit; better, keep the wide column and enforce the new limit for new rows with a CHECK constraint added NOT VALID (`ALTER TABLE customers ADD CONSTRAINT nickname_len CHECK (length(nickname) <= 50) NOT VALID;`), or add a new column, backfill it and switch over.",
         anchors: &[],
         bad: include_str!("../../fixtures/rules/alter-column-type-lossy/bad.sql"),
@@ -244,16 +244,24 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                         _ => unknown_old_loss(new, ctx.dialect),
                     };
                     let Some(loss) = loss else { continue };
-                    // a MySQL CHANGE that renames the column most likely keeps its type
-                    let (verdict, effect, rename) = match ta.renamed_to {
-                        Some(to) => (
+                    // MySQL MODIFY/CHANGE restate the whole column definition, most often to change
+                    // its name, nullability, default or comment with the type unchanged: without
+                    // the old type the worst case is reported as a risk to check, not as a loss
+                    let restated = matches!(item.action, AlterAction::ModifyColumn { .. });
+                    let (verdict, effect, rename) = match (ta.renamed_to, restated) {
+                        (Some(to), _) => (
                             Verdict::Risky,
                             "values that do not fit the new type could be lost or rejected",
                             format!(
                                 "; if the type is unchanged and this only renames it to `{to}`, nothing is lost"
                             ),
                         ),
-                        None => {
+                        (None, true) => (
+                            Verdict::Risky,
+                            "if it is narrower than the old one, the values that do not fit are cut or rounded (MySQL without strict SQL mode) or rejected",
+                            "; MODIFY restates the whole definition, so if the type is unchanged (only nullability, default or comment change) nothing is lost: check the old type".to_string(),
+                        ),
+                        _ => {
                             let (v, e) = consequence(ctx, loss);
                             (v, e, String::new())
                         }

@@ -775,8 +775,16 @@ pub fn routine_bodies(
         // bodies in other languages (plpython, c, …) are not SQL
         Some(_) => return Vec::new(),
     };
-    lexer::Lexer::new(file, stmt.span.start, stmt.span.end, dialect)
-        .filter(|t| t.kind == lexer::TokKind::Str)
+    let toks: Vec<lexer::Token> = lexer::Lexer::new(file, stmt.span.start, stmt.span.end, dialect)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    toks.iter()
+        .enumerate()
+        // the body, not the language name of `DO LANGUAGE 'plpgsql' $$ … $$`
+        .filter(|(k, t)| {
+            t.kind == lexer::TokKind::Str && !(*k > 0 && toks[k - 1].is_word(file, "language"))
+        })
+        .map(|(_, t)| *t)
         .filter_map(|t| {
             let text = &file[t.start..t.end];
             if let Some(rest) = text.strip_prefix('$') {
