@@ -608,6 +608,7 @@ pub fn check_migrations(
                 transaction: m.transaction,
                 checksum: m.checksum.clone(),
             };
+            schema.begin_migration(&m.version);
             let report = judge(prepared, subject, &mut schema, opts);
             if reported(m) {
                 out.push(report);

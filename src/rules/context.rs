@@ -118,6 +118,28 @@ pub struct Schema {
     pub lineage: HashMap<String, super::sqlite_table_rebuild::Lineage>,
     /// Tables dropped so far (lower-case), until created again.
     pub dropped: HashSet<String>,
+    /// The split migration the current file belongs to (see [`split_group`]).
+    group: Option<String>,
+    /// Columns added by the files of the current split migration so far: (table key, column).
+    group_columns: HashSet<(String, String)>,
+}
+
+/// The creation timestamp that groups the files of one migration split into numbered parts:
+/// ory's popx writes a migration as `20210410175418000000_network…`, `20210410175418000001_…`,
+/// one statement per file, all with the 14-digit creation time (YYYYMMDDhhmmss) of the migration
+/// they were written as. Versions of other shapes form no group.
+pub fn split_group(version: &str) -> Option<&str> {
+    if version.len() <= 14 || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| version[r].parse::<u32>().unwrap_or(u32::MAX);
+    let plausible = (1990..2200).contains(&n(0..4))
+        && (1..=12).contains(&n(4..6))
+        && (1..=31).contains(&n(6..8))
+        && n(8..10) < 24
+        && n(10..12) < 60
+        && n(12..14) < 61;
+    plausible.then(|| &version[..14])
 }
 
 fn lower_key(t: &ObjName) -> String {
@@ -311,6 +333,25 @@ impl Schema {
         }
     }
 
+    /// Starts the next migration file: columns added by earlier files count as new only while
+    /// the files belong to the same split migration.
+    pub fn begin_migration(&mut self, version: &str) {
+        let group = split_group(version).map(str::to_string);
+        if group.is_none() || group != self.group {
+            self.group_columns.clear();
+        }
+        self.group = group;
+    }
+
+    /// Whether an earlier file of the current split migration added `column` to `table`: the
+    /// parts of one migration run together, so the column holds no value from before it.
+    pub fn added_in_split_migration(&self, table: &ObjName, column: &str) -> bool {
+        self.group.is_some()
+            && self
+                .group_columns
+                .contains(&(table.key(), column.to_string()))
+    }
+
     /// Records what a statement did to the schema.
     pub fn apply(&mut self, stmt: &Statement) {
         for op in &stmt.ops {
@@ -373,8 +414,14 @@ impl Schema {
                                     self.add_column(table, column);
                                     self.add_key_indexes(table, column);
                                 }
+                                if self.group.is_some() && !(*if_not_exists && exists) {
+                                    self.group_columns
+                                        .insert((table.key(), column.name.clone()));
+                                }
                             }
                             AlterAction::DropColumn { names, .. } => {
+                                self.group_columns
+                                    .retain(|(t, c)| *t != table.key() || !names.contains(c));
                                 if let Some(t) = self.tables.get_mut(&table.key()) {
                                     for n in names {
                                         t.columns.remove(n);
@@ -586,6 +633,13 @@ impl Ctx<'_> {
         self.migration_tx || self.explicit_tx
     }
 
+    /// Whether `column` of `table` was added earlier in this migration (this file, or an earlier
+    /// file of the same split migration), so it holds no value from before the migration.
+    pub fn column_is_new(&self, table: &ObjName, column: &str) -> bool {
+        self.facts.column_added_here(table, column)
+            || self.schema.added_in_split_migration(table, column)
+    }
+
     /// True when the table existed before this migration file (it may hold rows and traffic).
     pub fn is_existing(&self, table: &ObjName) -> bool {
         !self.created_here.contains(&table.key())
@@ -593,5 +647,28 @@ impl Ctx<'_> {
 
     pub fn at_least(&self, major: u32, minor: u32, patch: u32) -> bool {
         self.version >= Version::new(major, minor, patch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_group;
+
+    #[test]
+    fn split_migrations_are_grouped_by_their_creation_timestamp() {
+        assert_eq!(split_group("20210410175418000012"), Some("20210410175418"));
+        assert_eq!(split_group("20210410175418000000"), Some("20210410175418"));
+        // a plain timestamp, a sequence number, or something that is not a timestamp: no group
+        for v in [
+            "20210410175418",
+            "0042",
+            "",
+            "V2__x",
+            "20211340175418000001",
+            "99990410175418000001",
+            "2021041017541a000001",
+        ] {
+            assert_eq!(split_group(v), None, "{v}");
+        }
     }
 }

@@ -84,8 +84,8 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                 continue;
             };
             for name in names {
-                // a column added earlier in this file holds no value from before the migration
-                if ctx.facts.column_added_here(table, name) {
+                // a column added earlier in this migration holds no value from before it
+                if ctx.column_is_new(table, name) {
                     continue;
                 }
                 let generated = ctx.schema.column(table, name).is_some_and(|c| c.generated);

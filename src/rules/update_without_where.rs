@@ -10,7 +10,7 @@ pub static RULE: Rule = Rule {
         verdict: Verdict::Destructive,
         dialects: ALL_DIALECTS,
         summary: "UPDATE without WHERE overwrites columns in every row of an existing table",
-        why: "An UPDATE without a WHERE clause (or LIMIT, or with a WHERE that is always true such as `WHERE true`, `WHERE 1 = 1`, `WHERE id = id`, `WHERE x IS NULL OR x IS NOT NULL`) overwrites the assigned columns in every row; the previous values are gone unless restored from a backup (destructive). A backfill is different: when every assigned column was added earlier in the same migration file (or up section), no value from before the migration is overwritten, so it is not data loss; its cost is that one UPDATE writes every row, holding a lock on each until the migration commits (concurrent writes of those rows wait) and bloating the table. On PostgreSQL, when the backfill shares a transaction with the DDL that locked the table, backfill-in-ddl-transaction reports it; otherwise this rule reports it as risky. A table created earlier in the same file has no pre-existing rows, so it is not reported.",
+        why: "An UPDATE without a WHERE clause (or LIMIT, or with a WHERE that is always true such as `WHERE true`, `WHERE 1 = 1`, `WHERE id = id`, `WHERE x IS NULL OR x IS NOT NULL`) overwrites the assigned columns in every row; the previous values are gone unless restored from a backup (destructive). A backfill is different: when every assigned column was added earlier in the same migration file (or up section, or an earlier part of a migration split into numbered files that share its creation timestamp, as ory's popx writes them: `20210410175418000000_…`, `20210410175418000001_…`), no value from before the migration is overwritten, so it is not data loss; its cost is that one UPDATE writes every row, holding a lock on each until the migration commits (concurrent writes of those rows wait) and bloating the table. On PostgreSQL, when the backfill shares a transaction with the DDL that locked the table, backfill-in-ddl-transaction reports it; otherwise this rule reports it as risky. A table created earlier in the same file has no pre-existing rows, so it is not reported.",
         safer: "Add a WHERE clause naming exactly the rows to change; run backfills outside the schema migration in bounded batches, each in its own transaction (`UPDATE accounts SET plan = 'free' WHERE plan IS NULL AND id BETWEEN 1 AND 10000;`). For a deliberate small backfill, suppress the finding with `-- migsafe:allow update-without-where reason=\"…\"`.",
         anchors: &[],
         bad: include_str!("../../fixtures/rules/update-without-where/bad.sql"),
@@ -35,11 +35,12 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
         if table.as_ref().is_some_and(|t| !ctx.is_existing(t)) {
             continue;
         }
-        // a backfill: every assigned column was added earlier in this migration, so no value
-        // that existed before it is overwritten
+        // a backfill: every assigned column was added earlier in this migration (this file, or
+        // an earlier part of the same split migration), so no value that existed before it is
+        // overwritten
         if let Some(t) = &table
             && !columns.is_empty()
-            && columns.iter().all(|c| ctx.facts.column_added_here(t, c))
+            && columns.iter().all(|c| ctx.column_is_new(t, c))
         {
             if super::backfill_in_ddl_transaction::fires(ctx, stmt) {
                 // the lock it holds is reported there; no data is lost
@@ -50,11 +51,16 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let split = if columns.iter().all(|c| ctx.facts.column_added_here(t, c)) {
+                ""
+            } else {
+                ", by an earlier file of the same split migration"
+            };
             hits.push(
                 Hit::new(
                     stmt.span,
                     format!(
-                        "fills {cols} (added earlier in this migration) in every row of `{t}`: no existing value is overwritten, but one UPDATE writes every row, holding a lock on each until it commits and bloating the table; backfill in batches"
+                        "fills {cols} (added earlier in this migration{split}) in every row of `{t}`: no existing value is overwritten, but one UPDATE writes every row, holding a lock on each until it commits and bloating the table; backfill in batches"
                     ),
                 )
                 .with_verdict(Verdict::Risky),

@@ -14,6 +14,7 @@
 //! -- setup                    (optional, repeatable: an earlier migration, up to the next marker)
 //! CREATE TABLE users (id bigint PRIMARY KEY, name varchar(50));
 //! -- migration                (required after a setup: the checked migration follows)
+//!                             (`-- setup V` / `-- migration V` give the migration's version V)
 //! SET lock_timeout = '2s';
 //! -- judged                   (optional: judge the next statement instead of the last one)
 //! ALTER TABLE users ALTER COLUMN name TYPE varchar(100);
@@ -53,7 +54,10 @@ struct Case {
     transaction: bool,
     mysql_strict: bool,
     setups: Vec<String>,
+    /// Versions of the setups (empty when not given).
+    setup_versions: Vec<String>,
     migration: String,
+    migration_version: String,
     /// 1-based line in `migration` of the `-- judged` marker, if any.
     judged_after: Option<usize>,
 }
@@ -146,7 +150,9 @@ fn parse_file(rel: &str, dialect: Dialect, text: &str, errors: &mut Vec<String>)
                     transaction: true,
                     mysql_strict: false,
                     setups: Vec::new(),
+                    setup_versions: Vec::new(),
                     migration: String::new(),
+                    migration_version: String::new(),
                     judged_after: None,
                 },
                 Part::Header,
@@ -188,20 +194,27 @@ fn parse_file(rel: &str, dialect: Dialect, text: &str, errors: &mut Vec<String>)
                 continue;
             }
         }
-        if t == "-- setup" {
+        let marker = |name: &str| {
+            t.strip_prefix(name)
+                .filter(|v| v.is_empty() || v.starts_with(' '))
+                .map(str::trim)
+        };
+        if let Some(version) = marker("-- setup") {
             if *part == Part::Migration {
                 errors.push(format!(
                     "{rel}:{lineno}: `-- setup` after `-- migration`: setups come first"
                 ));
             }
             case.setups.push(String::new());
+            case.setup_versions.push(version.to_string());
             *part = Part::Setup;
             continue;
         }
-        if t == "-- migration" {
+        if let Some(version) = marker("-- migration") {
             if *part == Part::Migration {
                 errors.push(format!("{rel}:{lineno}: second `-- migration` in a case"));
             }
+            case.migration_version = version.to_string();
             *part = Part::Migration;
             continue;
         }
@@ -310,6 +323,7 @@ fn check_case(case: &Case) -> Result<(), String> {
     let mut schema = Schema::default();
     let mut problems = Vec::new();
     for (n, setup) in case.setups.iter().enumerate() {
+        schema.begin_migration(&case.setup_versions[n]);
         let r = run_migration(setup, true, &mut schema, &opts);
         for s in r.statements.iter().filter(|s| s.parser == "none") {
             problems.push(format!(
@@ -319,6 +333,7 @@ fn check_case(case: &Case) -> Result<(), String> {
             ));
         }
     }
+    schema.begin_migration(&case.migration_version);
     let r = run_migration(&case.migration, case.transaction, &mut schema, &opts);
     let top = r.statements.iter().filter(|s| s.nested_in.is_none());
     let judged = match case.judged_after {
@@ -461,9 +476,9 @@ fn catalog_format_is_parsed_as_documented() {
                 -- no-transaction\n\
                 -- setup\n\
                 CREATE TABLE t (a int);\n\
-                -- setup\n\
+                -- setup 20240101000000\n\
                 CREATE INDEX i ON t (a);\n\
-                -- migration\n\
+                -- migration 20240101000001\n\
                 SET lock_timeout = '1s';\n\
                 ALTER TABLE t ADD COLUMN b int;\n\
                 \n\
@@ -481,6 +496,8 @@ fn catalog_format_is_parsed_as_documented() {
     assert_eq!(c.rules.iter().collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(c.version, Version::parse("11"));
     assert_eq!(c.setups.len(), 2);
+    assert_eq!(c.setup_versions, ["", "20240101000000"]);
+    assert_eq!(c.migration_version, "20240101000001");
     assert!(
         c.migration.starts_with("SET lock_timeout"),
         "{:?}",
