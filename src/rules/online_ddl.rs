@@ -11,6 +11,7 @@
 //! | ADD COLUMN … STORED (generated) | COPY | COPY | COPY |
 //! | DROP COLUMN | INPLACE, rebuild | INSTANT (8.0.29+), else rebuild | INSTANT (10.4+), else rebuild |
 //! | change type, charset or collation of a column | COPY | COPY | COPY |
+//! | collation of an unindexed CHAR/VARCHAR; its utf8mb3 → utf8mb4 (length header unchanged) | COPY | COPY | INSTANT (10.4.3+) |
 //! | VARCHAR growth within the same length-prefix size | INPLACE, metadata | same | INSTANT (10.2.2+) |
 //! | NULL ↔ NOT NULL | INPLACE, rebuild | same | same |
 //! | SET / DROP DEFAULT, RENAME COLUMN, RENAME TABLE | metadata | INSTANT | INSTANT |
@@ -129,6 +130,11 @@ pub(crate) fn action(
             }
             let charset_changes = column.charset.is_some() && column.charset != old.charset;
             let collation_changes = column.collation.is_some() && column.collation != old.collation;
+            if (charset_changes || collation_changes)
+                && mariadb_relabels_in_place(ctx, server, table, old_name, old, column)
+            {
+                return None;
+            }
             if charset_changes || collation_changes {
                 let what = if charset_changes {
                     format!(
@@ -207,6 +213,74 @@ pub(crate) fn action(
         },
         _ => None,
     }
+}
+
+/// MariaDB 10.4.3+ (MDEV-15564) changes the collation of a CHAR or VARCHAR column, and relabels
+/// a VARCHAR from 3-byte to 4-byte UTF-8, without touching the rows, when no index covers the
+/// column and the VARCHAR's length header keeps its size (its maximum stays above 255 bytes, or
+/// stays at most 255). Indexed columns are still copied (10.6 can rebuild only the indexes; not
+/// assumed here), and so is every other character set change.
+fn mariadb_relabels_in_place(
+    ctx: &Ctx,
+    server: Server,
+    table: &crate::sql::ir::ObjName,
+    old_name: &str,
+    old: &super::context::ColumnInfo,
+    new: &crate::sql::ir::ColumnDef,
+) -> bool {
+    let Server::Mariadb(v) = server else {
+        return false;
+    };
+    let ty = new.data_type.name.as_str();
+    if v < Version::new(10, 4, 3)
+        || !matches!(ty, "varchar" | "char")
+        || old.data_type.name != new.data_type.name
+        || old.data_type.args != new.data_type.args
+    {
+        return false;
+    }
+    let indexed = ctx.schema.indexes.get(&table.key()).is_some_and(|ix| {
+        ix.iter()
+            .any(|cols| cols.iter().any(|c| c == old_name || c == &new.name))
+    });
+    if indexed {
+        return false;
+    }
+    // the character set a definition names, itself or through its collation's prefix; the BINARY
+    // attribute (collation `binary` here) is the `_bin` collation of the column's own set
+    let charset_of = |cs: &Option<String>, coll: &Option<String>| {
+        let c = match (cs, coll) {
+            (Some(cs), _) => cs.to_ascii_lowercase(),
+            (None, Some(coll)) if !coll.eq_ignore_ascii_case("binary") => {
+                let coll = coll.to_ascii_lowercase();
+                coll.split('_').next().unwrap_or_default().to_string()
+            }
+            _ => return None,
+        };
+        Some(if c == "utf8" {
+            "utf8mb3".to_string()
+        } else {
+            c
+        })
+    };
+    let (from, to) = match (
+        charset_of(&old.charset, &old.collation),
+        charset_of(&new.charset, &new.collation),
+    ) {
+        (_, None) => return true,        // the collation alone changes
+        (None, Some(_)) => return false, // the old set is unknown: maybe converted
+        (Some(f), Some(t)) if f == t => return true,
+        (Some(f), Some(t)) => (f, t),
+    };
+    let utf8_to_mb4 = from == "utf8mb3" && to == "utf8mb4";
+    // a CHAR's fixed width changes with the encoding (in place only for ROW_FORMAT=REDUNDANT)
+    if !utf8_to_mb4 || ty != "varchar" {
+        return false;
+    }
+    let Some(&n) = new.data_type.args.first() else {
+        return false;
+    };
+    n * 3 > 255 || n * 4 <= 255
 }
 
 /// A FULLTEXT index: writes blocked while it is built; the table's first rebuilds the table.
