@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+# ../shared/corpus next to the repository (or next to a parent folder, for worktrees)
+DEFAULT_CORPUS = next((d / "shared" / "corpus" for d in REPO_ROOT.parents
+                       if (d / "shared" / "corpus" / "INDEX.tsv").is_file()),
+                      REPO_ROOT.parent / "shared" / "corpus")
 DEFAULT_BIN = REPO_ROOT / "target" / "release" / "migsafe"
 
 # corpus dialect -> migsafe --dialect. kratos's `generic` files are portable
@@ -321,12 +324,12 @@ def main() -> int:
     out = []
     out.append(f"# migsafe statement coverage ({version}, {now})\n")
     out.append(f"Corpus: `{corpus}` ({len(entries)} files). `generic` (ory/kratos) checked as postgres. "
-               "Template files (`{{ … }}` / `{$` placeholders) are excluded from the coverage columns "
-               "and counted in the last column. Nested statements (inside DO blocks/routine bodies) "
+               "Template files (`{{ … }}` / `{$` placeholders, which migsafe substitutes and reports) are "
+               "counted apart from the coverage columns, in the last column. Nested statements (inside DO blocks/routine bodies) "
                "are not counted.\n")
     out.append("## Per dialect\n")
     out.append("| dialect | files | processed w/o crash | statements | sqlparser | fallback | unknown "
-               "| coverage | target | templates (reported as unknown) |")
+               "| coverage | target | template files (placeholders substituted) |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     missed = []
     for d in dialects:
@@ -350,7 +353,7 @@ def main() -> int:
 
     out.append("## Per repo\n")
     out.append("| repo (corpus dialect) | files | processed w/o crash | statements | sqlparser | fallback "
-               "| unknown | coverage | templates (reported as unknown) |")
+               "| unknown | coverage | template files (placeholders substituted) |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for key in sorted(set(per_repo) | set(per_repo_tpl), key=lambda k: (DIALECT_MAP[k[1]], k[0], k[1])):
         c = per_repo.get(key, Counts())

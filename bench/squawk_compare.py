@@ -34,7 +34,10 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+# ../shared/corpus next to the repository (or next to a parent folder, for worktrees)
+DEFAULT_CORPUS = next((d / "shared" / "corpus" for d in REPO_ROOT.parents
+                       if (d / "shared" / "corpus" / "INDEX.tsv").is_file()),
+                      REPO_ROOT.parent / "shared" / "corpus")
 DEFAULT_BIN = REPO_ROOT / "target" / "release" / "migsafe"
 RUN_TIMEOUT_S = 600
 VERDICT_RANK = {"safe": 0, "caution": 1, "risky": 2, "unknown": 3, "destructive": 4}

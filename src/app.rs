@@ -151,6 +151,22 @@ pub fn check(action: CheckAction) -> Result<Outcome, AppError> {
             if let Some(b) = &bar {
                 b.finish();
             }
+            let code = if report.passed { 0 } else { 1 };
+            if settings.format == Format::Json {
+                // streamed: the JSON of a huge report is never held as one string
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                match report::json::write(&report, &mut lock) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        return Err(AppError::Other(format!("cannot write the report: {e}")));
+                    }
+                    _ => {}
+                }
+                return Ok(Outcome {
+                    stdout: String::new(),
+                    code,
+                });
+            }
             let repo = match settings.format {
                 Format::Sarif | Format::Github | Format::Markdown => repo_paths(&report),
                 _ => report::Repo::default(),
@@ -162,7 +178,7 @@ pub fn check(action: CheckAction) -> Result<Outcome, AppError> {
             };
             Ok(Outcome {
                 stdout: report::render(&report, settings.format, &options),
-                code: if report.passed { 0 } else { 1 },
+                code,
             })
         }
     }

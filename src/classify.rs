@@ -21,6 +21,11 @@ pub struct CheckOptions {
     pub target_version: Option<Version>,
     pub fail_on: FailOn,
     pub rule_levels: HashMap<String, Level>,
+    /// `[check.placeholders]`: template placeholder name → value.
+    pub placeholders: std::collections::BTreeMap<String, String>,
+    /// `[mysql] strict_mode = true`: the server rejects values that do not fit instead of
+    /// truncating them.
+    pub mysql_strict: bool,
 }
 
 impl Default for CheckOptions {
@@ -30,6 +35,8 @@ impl Default for CheckOptions {
             target_version: None,
             fail_on: FailOn::Risky,
             rule_levels: HashMap::new(),
+            placeholders: Default::default(),
+            mysql_strict: false,
         }
     }
 }
@@ -276,24 +283,6 @@ impl FileState {
     }
 }
 
-/// Parses a section and appends statements found inside DO blocks and routine bodies right after
-/// their parent, so rules judge them too.
-fn statements(text: &str, range: std::ops::Range<usize>, dialect: Dialect) -> Vec<Statement> {
-    let mut out = Vec::new();
-    for stmt in sql::parse_section(text, range, dialect) {
-        let bodies = sql::routine_bodies(text, &stmt, dialect);
-        let parent = out.len();
-        out.push(stmt);
-        for body in bodies {
-            out.extend(sql::parse_body(text, body, dialect, parent));
-        }
-    }
-    for (i, s) in out.iter_mut().enumerate() {
-        s.index = i;
-    }
-    out
-}
-
 /// Identifies what is being checked, for the report.
 pub struct Subject<'a> {
     pub path: String,
@@ -305,6 +294,37 @@ pub struct Subject<'a> {
     pub checksum: String,
 }
 
+/// A section split and parsed, ready to be judged: the part of checking that does not depend
+/// on earlier migrations, so sections are prepared on every core while the classifier judges
+/// them in order.
+pub struct Prepared {
+    /// The file's text as checked (template placeholders replaced).
+    pub text: Arc<str>,
+    pub range: std::ops::Range<usize>,
+    pub statements: Vec<Statement>,
+    pub placeholders: Vec<sql::template::Placeholder>,
+}
+
+/// Replaces template placeholders, splits and parses a section (see [`Prepared`]).
+pub fn prepare(section: &SqlSection, opts: &CheckOptions) -> Prepared {
+    let (text, range, placeholders) = match sql::template::substitute(
+        &section.text,
+        section.range.clone(),
+        opts.dialect,
+        &opts.placeholders,
+    ) {
+        Some(s) => (Arc::from(s.text), s.range, s.placeholders),
+        None => (section.text.clone(), section.range.clone(), Vec::new()),
+    };
+    let statements = sql::statements(&text, range.clone(), opts.dialect);
+    Prepared {
+        text,
+        range,
+        statements,
+        placeholders,
+    }
+}
+
 /// Checks one section of SQL. `schema` carries what earlier migrations created.
 pub fn check_section(
     section: &SqlSection,
@@ -312,7 +332,7 @@ pub fn check_section(
     schema: &mut Schema,
     opts: &CheckOptions,
 ) -> MigrationReport {
-    check_section_tx(section, subject, schema, opts, None)
+    judge(prepare(section, opts), subject, schema, opts, None)
 }
 
 /// [`check_section`] for a migration whose migrator runs it as `tx` says: the transaction is
@@ -325,13 +345,30 @@ pub fn check_section_tx(
     opts: &CheckOptions,
     tx: Option<&Transaction>,
 ) -> MigrationReport {
-    let text: Arc<str> = section.text.clone();
+    judge(prepare(section, opts), subject, schema, opts, tx)
+}
+
+/// Runs the rules over a prepared section. `schema` carries what earlier migrations created;
+/// `tx` is the migrator's transaction mode when known (see [`check_section_tx`]).
+pub fn judge(
+    prepared: Prepared,
+    subject: Subject,
+    schema: &mut Schema,
+    opts: &CheckOptions,
+    tx: Option<&Transaction>,
+) -> MigrationReport {
+    let Prepared {
+        text,
+        range,
+        statements: stmts,
+        placeholders,
+    } = prepared;
+    let section_start = range.start;
     let dialect = opts.dialect;
     let version = opts
         .target_version
         .unwrap_or_else(|| Version::default_for(dialect));
     let lines = LineIndex::new(&text);
-    let stmts = statements(&text, section.range.clone(), dialect);
     let migration_tx = match tx {
         Some(t) => t.mode.in_transaction(
             stmts
@@ -342,7 +379,7 @@ pub fn check_section_tx(
         None => subject.transaction,
     };
     let assumption = tx.and_then(Transaction::assumption);
-    let mut sups = parse_suppressions(&text, section.range.clone());
+    let mut sups = parse_suppressions(&text, range.clone());
     let mut state = FileState {
         explicit_tx: false,
         lock_timeout_set: false,
@@ -350,8 +387,11 @@ pub fn check_section_tx(
         created_here: HashSet::new(),
         renamed_existing: HashSet::new(),
     };
+    let facts = rules::facts::Facts::new(&text, subject.transaction);
     let mut findings: Vec<Finding> = Vec::new();
-    let mut reports = Vec::new();
+    // (line, column, end line, verdict) per statement; the statement reports are built from the
+    // statements once the rules are done with the file, reusing their memory
+    let mut judged: Vec<(usize, usize, usize, Verdict)> = Vec::with_capacity(stmts.len());
     let mut major = false;
     let mut schema_change = false;
 
@@ -372,9 +412,12 @@ pub fn check_section_tx(
             nested: stmt.nested_in.is_some(),
             statements: &stmts,
             position: i,
+            facts: &facts,
+            mysql_strict: opts.mysql_strict,
         };
+        facts.before(&ctx, stmt);
         let prev_stmt_end = if i == 0 {
-            section.range.start
+            section_start
         } else {
             stmts[i - 1].span.end
         };
@@ -437,6 +480,10 @@ pub fn check_section_tx(
                     major = true;
                 }
                 let span = if span.is_empty() { stmt.span } else { span };
+                let message = match &stmt.dynamic {
+                    Some(how) => format!("{message} (found in dynamic SQL: {how})"),
+                    None => message,
+                };
                 let start = lines.position(&text, span.start);
                 let end = lines.position(&text, span.end);
                 // a line suppression sits between the previous statement and this one
@@ -469,8 +516,8 @@ pub fn check_section_tx(
                     byte_start: span.start,
                     byte_end: span.end,
                     message,
-                    why: meta.why.to_string(),
-                    safer: meta.safer.to_string(),
+                    why: meta.why,
+                    safer: meta.safer,
                     suppressed,
                     suppression_reason,
                 });
@@ -492,24 +539,38 @@ pub fn check_section_tx(
         }
         let start = lines.position(&text, stmt.span.start);
         let end = lines.position(&text, stmt.span.end);
-        reports.push(StatementReport {
-            index: stmt.index,
-            line: start.line,
-            column: start.column,
-            end_line: end.line,
-            verdict,
-            parsed: stmt.parser == Parser::Sqlparser,
-            parser: stmt.parser.as_str(),
-            kind: stmt.kind.clone(),
-            sql: stmt.sql.clone(),
-            parse_error: stmt.parse_error.clone(),
-            nested_in: stmt.nested_in,
-        });
+        judged.push((start.line, start.column, end.line, verdict));
         findings.extend(stmt_findings);
+        facts.after(&ctx, stmt);
         state.observe(stmt, dialect, schema);
         schema.apply(stmt);
     }
 
+    let stmt_starts: Vec<usize> = stmts.iter().map(|s| s.span.start).collect();
+    // `into_iter().enumerate().map().collect()` builds the reports in the statements' buffer
+    // when the two types have the same size (a statement report per statement, no second copy)
+    let reports: Vec<StatementReport> = stmts
+        .into_iter()
+        .enumerate()
+        .map(|(i, stmt)| {
+            let (line, column, end_line, verdict) = judged[i];
+            StatementReport {
+                index: stmt.index,
+                line,
+                column,
+                end_line,
+                verdict,
+                parsed: stmt.parser == Parser::Sqlparser,
+                parser: stmt.parser.as_str(),
+                kind: stmt.kind,
+                sql: stmt.sql,
+                parse_error: stmt.parse_error,
+                nested_in: stmt.nested_in,
+                dynamic_sql: stmt.dynamic,
+            }
+        })
+        .collect();
+    drop(judged);
     for s in &sups {
         let (rule, message) = if s.reason.is_none() {
             (
@@ -538,9 +599,9 @@ pub fn check_section_tx(
             category: meta.category,
             severity: meta.default_severity(),
             verdict: meta.verdict,
-            statement_index: stmts
+            statement_index: stmt_starts
                 .iter()
-                .position(|st| st.span.start >= s.offset)
+                .position(|&start| start >= s.offset)
                 .unwrap_or(0),
             line: start.line,
             column: start.column,
@@ -549,15 +610,15 @@ pub fn check_section_tx(
             byte_start: s.offset,
             byte_end: s.end,
             message,
-            why: meta.why.to_string(),
-            safer: meta.safer.to_string(),
+            why: meta.why,
+            safer: meta.safer,
             suppressed: false,
             suppression_reason: None,
         });
     }
-    if stmts.is_empty() {
+    if stmt_starts.is_empty() {
         let meta = &rules::meta::EMPTY;
-        let at = lines.position(&text, section.range.start);
+        let at = lines.position(&text, section_start);
         findings.push(Finding {
             rule: meta.name.to_string(),
             category: meta.category,
@@ -568,11 +629,11 @@ pub fn check_section_tx(
             column: at.column,
             end_line: at.line,
             end_column: at.column,
-            byte_start: section.range.start,
-            byte_end: section.range.start,
+            byte_start: section_start,
+            byte_end: section_start,
             message: "no SQL statement in this migration: it applies nothing".to_string(),
-            why: meta.why.to_string(),
-            safer: meta.safer.to_string(),
+            why: meta.why,
+            safer: meta.safer,
             suppressed: false,
             suppression_reason: None,
         });
@@ -611,6 +672,7 @@ pub fn check_section_tx(
         release_class: release,
         statements: reports,
         findings,
+        placeholders,
         source: text,
     }
 }
@@ -634,6 +696,9 @@ pub fn check_sql(sql_text: &str, opts: &CheckOptions) -> MigrationReport {
     check_section(&section, subject, &mut Schema::default(), opts)
 }
 
+/// How many prepared migrations may wait for the rules (bounds memory on long histories).
+const PREPARE_AHEAD: usize = 64;
+
 /// Checks migrations in order; `judge` says which ones are reported (the others only feed the
 /// schema, e.g. files older than `--since`). `on_progress` is called after each migration.
 /// Each migration is checked in its own dialect, against the schema its dialect's earlier
@@ -641,39 +706,56 @@ pub fn check_sql(sql_text: &str, opts: &CheckOptions) -> MigrationReport {
 /// default version.
 pub fn check_migrations(
     migrations: &[Migration],
-    judge: &dyn Fn(&Migration) -> bool,
+    reported: &dyn Fn(&Migration) -> bool,
     opts: &CheckOptions,
     on_progress: &mut dyn FnMut(usize),
 ) -> Report {
     let mut schemas: HashMap<Dialect, Schema> = HashMap::new();
-    let mut other_opts: HashMap<Dialect, CheckOptions> = HashMap::new();
     let mut out = Vec::new();
-    for (i, m) in migrations.iter().enumerate() {
-        let subject = Subject {
-            path: m.path.display().to_string(),
-            version: m.version.clone(),
-            description: m.description.clone(),
-            layout: m.layout.as_str(),
-            direction: "up",
-            transaction: m.transaction,
-            checksum: m.checksum.clone(),
-        };
-        let opts_m = if m.dialect == opts.dialect {
-            opts
-        } else {
+    // each dialect's options are made once, before the workers need them
+    let mut other_opts: HashMap<Dialect, CheckOptions> = HashMap::new();
+    for m in migrations {
+        if m.dialect != opts.dialect {
             other_opts.entry(m.dialect).or_insert_with(|| CheckOptions {
                 dialect: m.dialect,
                 target_version: None,
                 ..opts.clone()
-            })
-        };
-        let schema = schemas.entry(m.dialect).or_default();
-        let report = check_section_tx(&m.up, subject, schema, opts_m, Some(&m.tx));
-        if judge(m) {
-            out.push(report);
+            });
         }
-        on_progress(i + 1);
     }
+    let opts_for = |d: Dialect| -> &CheckOptions {
+        if d == opts.dialect {
+            opts
+        } else {
+            &other_opts[&d]
+        }
+    };
+    // parsing (most of the work) runs on every core; the rules run in apply order because each
+    // migration sees the schema its dialect's earlier migrations built
+    crate::parallel::ordered_map(
+        migrations,
+        PREPARE_AHEAD,
+        |m| prepare(&m.up, opts_for(m.dialect)),
+        |i, prepared| {
+            let m = &migrations[i];
+            let subject = Subject {
+                path: m.path.display().to_string(),
+                version: m.version.clone(),
+                description: m.description.clone(),
+                layout: m.layout.as_str(),
+                direction: "up",
+                transaction: m.transaction,
+                checksum: m.checksum.clone(),
+            };
+            let schema = schemas.entry(m.dialect).or_default();
+            schema.begin_migration(&m.version);
+            let report = judge(prepared, subject, schema, opts_for(m.dialect), Some(&m.tx));
+            if reported(m) {
+                out.push(report);
+            }
+            on_progress(i + 1);
+        },
+    );
     build_report(out, opts)
 }
 
@@ -836,7 +918,13 @@ mod tests {
             "{:?}",
             r.findings
         );
+        // dynamic SQL is judged as written out, the unknown name standing in as an identifier
         let r = check_sql("DO $$ BEGIN EXECUTE 'DROP TABLE ' || t; END $$;", &opts);
+        assert_eq!(r.verdict, Verdict::Destructive);
+        let f = r.findings.iter().find(|f| f.rule == "drop-table").unwrap();
+        assert!(f.message.contains("found in dynamic SQL"), "{}", f.message);
+        // text that cannot be known stays unknown
+        let r = check_sql("DO $$ BEGIN EXECUTE some_function(); END $$;", &opts);
         assert_eq!(r.verdict, Verdict::Unknown);
         let r = check_sql(
             "CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$;",

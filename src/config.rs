@@ -40,6 +40,27 @@ struct Raw {
     env: BTreeMap<String, crate::apply::config::RawEnv>,
     #[serde(default)]
     apply: crate::apply::config::RawApply,
+    #[serde(default)]
+    check: RawCheck,
+    #[serde(default)]
+    mysql: RawMysql,
+}
+
+/// `[check]`: settings of `migsafe check`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    /// Template placeholder name → value (`${schema}`, `{{ .Schema }}`, `{$prefix}`).
+    #[serde(default)]
+    placeholders: BTreeMap<String, String>,
+}
+
+/// `[mysql]`: facts about the MySQL/MariaDB servers the migrations run on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMysql {
+    /// The servers run with a strict SQL mode (STRICT_TRANS_TABLES or STRICT_ALL_TABLES).
+    strict_mode: Option<bool>,
 }
 
 /// A validated config file.
@@ -67,6 +88,10 @@ pub struct Config {
     pub envs: BTreeMap<String, crate::apply::config::EnvConfig>,
     /// `[apply]`: timeouts, retries and the lock wait of `apply`.
     pub apply: crate::apply::config::ApplyConfig,
+    /// `[check.placeholders]`
+    pub placeholders: BTreeMap<String, String>,
+    /// `[mysql] strict_mode`
+    pub mysql_strict_mode: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +241,8 @@ impl Config {
             modes,
             envs,
             apply,
+            placeholders: raw.check.placeholders,
+            mysql_strict_mode: raw.mysql.strict_mode.unwrap_or(false),
         })
     }
 }
@@ -381,6 +408,20 @@ mod tests {
         assert!(parse("dialect = \"oracle\"\n").is_err());
         assert!(parse("[rules]\nunknown-statement = \"off\"\n").is_err());
         assert!(parse("this is not toml").is_err());
+        assert!(parse("[mysql]\nstrict = true\n").is_err());
+        assert!(parse("[check]\nplaceholder = 1\n").is_err());
+    }
+
+    #[test]
+    fn placeholders_and_mysql_strict_mode() {
+        let c = parse("[check.placeholders]\nschema = \"app\"\n\"flyway:defaultSchema\" = \"public\"\n[mysql]\nstrict_mode = true\n").unwrap();
+        assert_eq!(
+            c.placeholders.get("schema").map(String::as_str),
+            Some("app")
+        );
+        assert_eq!(c.placeholders.len(), 2);
+        assert!(c.mysql_strict_mode);
+        assert!(!parse("").unwrap().mysql_strict_mode);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub mod model;
 /// `read-only` and `maintenance`: modes that stop application writes or connections, prove it,
 /// and always come back (journaled, with a lease).
 pub mod modes;
+/// Work spread over every core, results kept in input order.
+pub mod parallel;
 /// `migsafe recover`: ends unfinished operations from their journals.
 pub mod recover;
 /// Renderers for reports and rule documentation.

@@ -179,8 +179,9 @@ pub struct Finding {
     #[serde(skip)]
     pub byte_end: usize,
     pub message: String,
-    pub why: String,
-    pub safer: String,
+    /// The rule's texts, shared by all its findings (not copied per finding).
+    pub why: &'static str,
+    pub safer: &'static str,
     pub suppressed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppression_reason: Option<String>,
@@ -203,6 +204,10 @@ pub struct StatementReport {
     /// Index of the enclosing statement when this one was found inside a DO block or routine body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nested_in: Option<usize>,
+    /// Set when the statement's text was built by dynamic SQL (PL/pgSQL `EXECUTE`, MySQL
+    /// `PREPARE … FROM`): how. Its `sql` is the text migsafe computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamic_sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -220,6 +225,9 @@ pub struct MigrationReport {
     pub release_class: ReleaseClass,
     pub statements: Vec<StatementReport>,
     pub findings: Vec<Finding>,
+    /// Template placeholders replaced before checking (the statements show the replaced text).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub placeholders: Vec<crate::sql::template::Placeholder>,
     /// Full file text, for caret excerpts (not part of the JSON contract).
     #[serde(skip)]
     pub source: std::sync::Arc<str>,

@@ -166,6 +166,8 @@ impl TargetArgs {
             target_version: config.target_version,
             fail_on: FailOn::Risky,
             rule_levels: config.rules.clone().into_iter().collect(),
+            placeholders: config.placeholders.clone(),
+            mysql_strict: config.mysql_strict_mode,
         };
         Ok(Resolved {
             paths,

@@ -235,6 +235,8 @@ impl DryRunArgs {
                     target_version,
                     fail_on,
                     rule_levels: config.rules.clone().into_iter().collect(),
+                    placeholders: config.placeholders.clone(),
+                    mysql_strict: config.mysql_strict_mode,
                 },
                 cache: if self.no_cache {
                     None

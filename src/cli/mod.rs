@@ -326,6 +326,8 @@ impl CheckArgs {
                 target_version,
                 fail_on,
                 rule_levels: config.rules.clone().into_iter().collect(),
+                placeholders: config.placeholders.clone(),
+                mysql_strict: config.mysql_strict_mode,
             },
             select,
             transaction: config.transaction,

@@ -214,8 +214,8 @@ impl<'a> Renderer<'a> {
                 excerpt(out, m, f, st);
             }
             if self.verbose || self.explained.insert(f.rule.as_str()) {
-                let _ = writeln!(out, "  = {} {}", st.bold("why:"), indented(&f.why));
-                let _ = writeln!(out, "  = {} {}", st.bold("safer:"), indented(&f.safer));
+                let _ = writeln!(out, "  = {} {}", st.bold("why:"), indented(f.why));
+                let _ = writeln!(out, "  = {} {}", st.bold("safer:"), indented(f.safer));
             }
         }
         out.push('\n');

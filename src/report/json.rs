@@ -1,11 +1,20 @@
 //! `--format json`: the schema_version 1 contract of DESIGN.md §5.
 
 use crate::model::Report;
+use std::io::Write;
 
 pub fn render(report: &Report) -> String {
-    // serialising plain data structures cannot fail
-    let mut s =
-        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    let mut out = Vec::new();
+    // writing plain data structures to memory cannot fail
+    let _ = write(report, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Streams the report to `out` as it is serialised, so a report of hundreds of thousands of
+/// statements never exists as one string in memory.
+pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut buf = std::io::BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer_pretty(&mut buf, report).map_err(std::io::Error::from)?;
+    buf.write_all(b"\n")?;
+    buf.flush()
 }

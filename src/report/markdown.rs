@@ -405,8 +405,8 @@ fn whys_section(report: &Report, limit: usize) -> String {
         let entry = format!(
             "**{}**\n\n{}**Safer:**\n\n{}",
             code(&f.rule),
-            prose(&f.why),
-            prose(&f.safer)
+            prose(f.why),
+            prose(f.safer)
         );
         if body.len() + entry.len() + 200 <= limit {
             body.push_str(&entry);

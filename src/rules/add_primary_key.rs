@@ -10,7 +10,7 @@ pub static RULE: Rule = Rule {
         verdict: Verdict::Risky,
         dialects: &[Dialect::Postgres, Dialect::Mysql],
         summary: "Adding a primary key builds its index under a strong lock (PostgreSQL) or rebuilds the table (MySQL)",
-        why: "PostgreSQL: ALTER TABLE … ADD PRIMARY KEY (or ADD COLUMN … PRIMARY KEY) builds a unique index while holding an ACCESS EXCLUSIVE lock, blocking all reads and writes for the whole build, and scans the table to make the key columns NOT NULL; it fails on duplicates or NULLs. `ADD PRIMARY KEY USING INDEX` is not reported: it attaches an existing index, though columns that are still nullable are scanned for NULLs under the lock. MySQL: InnoDB stores rows in primary-key order, so adding a primary key rebuilds the whole table. Tables created earlier in the same file are not reported.",
+        why: "PostgreSQL: ALTER TABLE … ADD PRIMARY KEY (or ADD COLUMN … PRIMARY KEY) builds a unique index while holding an ACCESS EXCLUSIVE lock, blocking all reads and writes for the whole build, and scans the table to make the key columns NOT NULL; it fails on duplicates or NULLs. `ADD PRIMARY KEY USING INDEX` attaches an existing index under a brief ACCESS EXCLUSIVE lock and is not reported when the index's columns are known to be NOT NULL; when any of them may be nullable (or migsafe has not seen the index), PostgreSQL first makes them NOT NULL, scanning the whole table under that lock, which is reported. MySQL: InnoDB stores rows in primary-key order, so adding a primary key rebuilds the whole table. Tables created earlier in the same file are not reported.",
         safer: "Check for duplicates and NULLs first. PostgreSQL: make the columns NOT NULL safely (see set-not-null), build the index without blocking in a non-transactional migration, then attach it:\n  CREATE UNIQUE INDEX CONCURRENTLY events_id_idx ON events (id);\n  ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_id_idx;\nMySQL: define the primary key when the table is created, or use an online schema change tool (gh-ost, pt-online-schema-change).",
         anchors: &["squawk:adding-serial-primary-key-field", "atlas:PG104"],
         bad: include_str!("../../fixtures/rules/add-primary-key/bad.sql"),
@@ -47,6 +47,41 @@ fn precheck(table: &ObjName, columns: &[String]) -> String {
     )
 }
 
+/// PostgreSQL `ADD PRIMARY KEY USING INDEX i`: brief when the index's columns are NOT NULL;
+/// otherwise PostgreSQL first makes them NOT NULL, scanning the table under the ACCESS
+/// EXCLUSIVE lock. `None` when the columns are known to be NOT NULL already.
+fn using_index(ctx: &Ctx, table: &ObjName, index: Option<&str>) -> Option<String> {
+    let lock = lock_blocks("ACCESS EXCLUSIVE");
+    let index_name = index.unwrap_or("the index");
+    let Some((_, columns)) = index
+        .and_then(|i| ctx.schema.index_defs.get(i))
+        .filter(|(t, _)| *t == table.key())
+    else {
+        return Some(format!(
+            "attaches `{index_name}` as the primary key of `{table}` under an ACCESS EXCLUSIVE lock; migsafe has not seen the index, so it cannot tell whether its columns are NOT NULL: any that are nullable are scanned for NULLs under that lock, which {lock} for the whole scan (and it fails on a NULL)"
+        ));
+    };
+    // a validated CHECK (col IS NOT NULL) lets PostgreSQL 12+ skip the scan
+    let proven = |c: &str| {
+        ctx.at_least(12, 0, 0) && ctx.not_null_checks.contains(&(table.key(), c.to_string()))
+    };
+    let nullable: Vec<&String> = columns
+        .iter()
+        .filter(|c| ctx.schema.column(table, c).is_none_or(|i| !i.not_null) && !proven(c))
+        .collect();
+    if nullable.is_empty() {
+        return None;
+    }
+    let list = nullable
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "attaches `{index_name}` as the primary key of `{table}`: {list} may be nullable, so PostgreSQL first makes them NOT NULL, scanning the whole table under an ACCESS EXCLUSIVE lock, which {lock} for the whole scan (and fails on a NULL); make them NOT NULL with a validated CHECK first (see set-not-null)"
+    ))
+}
+
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
     for op in &stmt.ops {
@@ -58,6 +93,20 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
         }
         for item in items {
             match &item.action {
+                AlterAction::AddConstraint(c)
+                    if ctx.dialect == Dialect::Postgres
+                        && matches!(
+                            c.kind,
+                            ConstraintKind::PrimaryKey {
+                                using_index: true,
+                                ..
+                            }
+                        ) =>
+                {
+                    if let Some(m) = using_index(ctx, table, c.index.as_deref()) {
+                        hits.push(Hit::new(c.span, m));
+                    }
+                }
                 AlterAction::AddConstraint(c) => {
                     let ConstraintKind::PrimaryKey {
                         columns,
@@ -118,14 +167,35 @@ mod tests {
         );
         assert_eq!(h.len(), 1);
         assert!(h[0].contains("WHERE id IS NULL"), "{h:?}");
-        assert!(
-            hits(
-                R,
-                "ALTER TABLE events ADD PRIMARY KEY USING INDEX i;",
-                Dialect::Postgres
-            )
-            .is_empty()
+        // USING INDEX: silent only when the index's columns are known to be NOT NULL
+        let h = hits(
+            R,
+            "ALTER TABLE events ADD PRIMARY KEY USING INDEX i;",
+            Dialect::Postgres,
         );
+        assert!(h[0].contains("has not seen the index"), "{h:?}");
+        let before = "CREATE TABLE events (id bigint NOT NULL, code text, ref text);\nCREATE UNIQUE INDEX events_id_idx ON events (id);\nCREATE UNIQUE INDEX events_code_idx ON events (code);\nCREATE UNIQUE INDEX events_ref_idx ON events (ref);\nALTER TABLE events ADD CONSTRAINT ref_nn CHECK (ref IS NOT NULL);";
+        let ok = testing::hits_after(
+            R,
+            before,
+            "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_id_idx;",
+            Dialect::Postgres,
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+        let scan = testing::hits_after(
+            R,
+            before,
+            "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_code_idx;",
+            Dialect::Postgres,
+        );
+        assert!(scan[0].contains("`code` may be nullable"), "{scan:?}");
+        let proven = testing::hits_after(
+            R,
+            before,
+            "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_ref_idx;",
+            Dialect::Postgres,
+        );
+        assert!(proven.is_empty(), "{proven:?}");
         assert_eq!(
             hits(
                 R,

@@ -87,6 +87,7 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                             name,
                             columns,
                             unique: true,
+                            ..
                         } => {
                             let name = name.as_ref().map(|n| format!(" `{n}`")).unwrap_or_default();
                             hits.push(Hit::new(

@@ -21,6 +21,12 @@ pub static RULE: Rule = Rule {
     check,
 };
 
+/// Whether the rule reports `stmt` (an UPDATE/DELETE sharing a transaction with DDL that locked
+/// its table): update-without-where leaves backfills of new columns to it.
+pub(super) fn fires(ctx: &Ctx, stmt: &Statement) -> bool {
+    RULE.meta.applies_to(ctx.dialect) && !check(ctx, stmt).is_empty()
+}
+
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let pos = ctx.position;
     if !locks::runs(ctx.statements, pos) {
@@ -41,7 +47,10 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
         return Vec::new();
     }
     // the strongest lock an earlier DDL statement of this transaction took on the table
-    let ddl = (0..pos)
+    let ddl = ctx
+        .facts
+        .lockers_of(table)
+        .into_iter()
         .filter(|&j| {
             locks::runs(ctx.statements, j)
                 && txs[j].same(txs[pos])

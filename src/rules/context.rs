@@ -73,6 +73,11 @@ impl fmt::Display for Version {
 pub struct ColumnInfo {
     pub data_type: TypeName,
     pub not_null: bool,
+    /// MySQL column character set and collation, when declared.
+    pub charset: Option<String>,
+    pub collation: Option<String>,
+    /// A generated column: its values are computed, not stored data of their own.
+    pub generated: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,6 +109,41 @@ pub struct Schema {
     pub not_null_checks: HashSet<(String, String)>,
     /// name → ((table, column), validated) for those checks, so VALIDATE and DROP are followed.
     nn_check_names: HashMap<String, ((String, String), bool)>,
+    /// MySQL tables known to have a FULLTEXT index (the first one rebuilds the table).
+    pub fulltext: HashSet<String>,
+    /// Named indexes created by CREATE INDEX: name → (table, columns).
+    pub index_defs: HashMap<String, (String, Vec<String>)>,
+    /// Where the rows of a table came from (`INSERT INTO t … SELECT … FROM s`, `CREATE TABLE t AS
+    /// SELECT …`), by lower-case table name.
+    pub lineage: HashMap<String, super::sqlite_table_rebuild::Lineage>,
+    /// Tables dropped so far (lower-case), until created again.
+    pub dropped: HashSet<String>,
+    /// The split migration the current file belongs to (see [`split_group`]).
+    group: Option<String>,
+    /// Columns added by the files of the current split migration so far: (table key, column).
+    group_columns: HashSet<(String, String)>,
+}
+
+/// The creation timestamp that groups the files of one migration split into numbered parts:
+/// ory's popx writes a migration as `20210410175418000000_network…`, `20210410175418000001_…`,
+/// one statement per file, all with the 14-digit creation time (YYYYMMDDhhmmss) of the migration
+/// they were written as. Versions of other shapes form no group.
+pub fn split_group(version: &str) -> Option<&str> {
+    if version.len() <= 14 || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| version[r].parse::<u32>().unwrap_or(u32::MAX);
+    let plausible = (1990..2200).contains(&n(0..4))
+        && (1..=12).contains(&n(4..6))
+        && (1..=31).contains(&n(6..8))
+        && n(8..10) < 24
+        && n(10..12) < 60
+        && n(12..14) < 61;
+    plausible.then(|| &version[..14])
+}
+
+fn lower_key(t: &ObjName) -> String {
+    t.key().to_ascii_lowercase()
 }
 
 /// Whether `stmt` sets one of `names` (a timeout setting) to a non-zero value, with `SET [LOCAL]`
@@ -166,6 +206,50 @@ impl Schema {
         self.tables.get(&table.key())?.columns.get(column)
     }
 
+    /// The column a constraint named `name` of `table` proves NOT NULL (`CHECK (col IS NOT
+    /// NULL)`), when the column itself is NOT NULL now: dropping that helper check then changes
+    /// nothing.
+    pub fn redundant_not_null_check(&self, table: &ObjName, name: &str) -> Option<&str> {
+        let ((t, col), _) = self.nn_check_names.get(name)?;
+        (*t == table.key() && self.column(table, col).is_some_and(|c| c.not_null))
+            .then_some(col.as_str())
+    }
+
+    /// A table, still there, whose rows were copied from `source`, with the copy.
+    pub fn copy_of(
+        &self,
+        source: &ObjName,
+    ) -> Option<(&String, &super::sqlite_table_rebuild::Lineage)> {
+        let key = lower_key(source);
+        let mut found: Vec<_> = self
+            .lineage
+            .iter()
+            .filter(|(t, l)| l.source == key && **t != key && !self.dropped.contains(*t))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        found.into_iter().next()
+    }
+
+    /// Records the copy a statement makes, if it is one.
+    fn note_copy(&mut self, stmt: &Statement) {
+        let Some((target, lin)) =
+            super::sqlite_table_rebuild::copy_lineage(&stmt.sql, 0, stmt.sql.len())
+        else {
+            return;
+        };
+        match self.lineage.get_mut(&target) {
+            Some(l) if l.source == lin.source => {
+                l.read.extend(lin.read);
+                l.mapping.extend(lin.mapping);
+                l.star |= lin.star;
+                l.filtered = l.filtered.take().or(lin.filtered);
+            }
+            _ => {
+                self.lineage.insert(target, lin);
+            }
+        }
+    }
+
     fn note_check(&mut self, table: &ObjName, c: &crate::sql::ir::Constraint) {
         let ConstraintKind::Check { expr } = &c.kind else {
             return;
@@ -211,6 +295,9 @@ impl Schema {
             ColumnInfo {
                 data_type: c.data_type.clone(),
                 not_null: c.not_null,
+                charset: c.charset.clone(),
+                collation: c.collation.clone(),
+                generated: c.generated,
             },
         );
     }
@@ -246,6 +333,25 @@ impl Schema {
         }
     }
 
+    /// Starts the next migration file: columns added by earlier files count as new only while
+    /// the files belong to the same split migration.
+    pub fn begin_migration(&mut self, version: &str) {
+        let group = split_group(version).map(str::to_string);
+        if group.is_none() || group != self.group {
+            self.group_columns.clear();
+        }
+        self.group = group;
+    }
+
+    /// Whether an earlier file of the current split migration added `column` to `table`: the
+    /// parts of one migration run together, so the column holds no value from before it.
+    pub fn added_in_split_migration(&self, table: &ObjName, column: &str) -> bool {
+        self.group.is_some()
+            && self
+                .group_columns
+                .contains(&(table.key(), column.to_string()))
+    }
+
     /// Records what a statement did to the schema.
     pub fn apply(&mut self, stmt: &Statement) {
         for op in &stmt.ops {
@@ -255,11 +361,18 @@ impl Schema {
                     columns,
                     constraints,
                     if_not_exists,
+                    fulltext_index,
+                    as_select,
                     ..
                 } => {
                     // IF NOT EXISTS of a table we know is a no-op: keep what we know
                     if *if_not_exists && self.tables.contains_key(&table.key()) {
                         continue;
+                    }
+                    self.dropped.remove(&lower_key(table));
+                    self.lineage.remove(&lower_key(table));
+                    if *as_select {
+                        self.note_copy(stmt);
                     }
                     for c in constraints {
                         self.note_check(table, c);
@@ -280,6 +393,9 @@ impl Schema {
                         }
                         self.add_constraint_index(table, &c.kind);
                     }
+                    if *fulltext_index {
+                        self.fulltext.insert(table.key());
+                    }
                 }
                 Op::AlterTable { table, items, .. } => {
                     for item in items {
@@ -298,8 +414,14 @@ impl Schema {
                                     self.add_column(table, column);
                                     self.add_key_indexes(table, column);
                                 }
+                                if self.group.is_some() && !(*if_not_exists && exists) {
+                                    self.group_columns
+                                        .insert((table.key(), column.name.clone()));
+                                }
                             }
                             AlterAction::DropColumn { names, .. } => {
+                                self.group_columns
+                                    .retain(|(t, c)| *t != table.key() || !names.contains(c));
                                 if let Some(t) = self.tables.get_mut(&table.key()) {
                                     for n in names {
                                         t.columns.remove(n);
@@ -354,6 +476,13 @@ impl Schema {
                                 if let Some(ix) = self.indexes.remove(&table.key()) {
                                     self.indexes.insert(to.key(), ix);
                                 }
+                                if self.fulltext.remove(&table.key()) {
+                                    self.fulltext.insert(to.key());
+                                }
+                                if let Some(l) = self.lineage.remove(&lower_key(table)) {
+                                    self.lineage.insert(lower_key(to), l);
+                                }
+                                self.dropped.remove(&lower_key(to));
                             }
                             AlterAction::AddConstraint(c) => {
                                 self.note_check(table, c);
@@ -369,7 +498,12 @@ impl Schema {
                                 columns,
                                 name,
                                 unique,
+                                fulltext,
+                                ..
                             } => {
+                                if *fulltext {
+                                    self.fulltext.insert(table.key());
+                                }
                                 self.add_index(table, columns);
                                 if let (Some(name), true) = (name, unique) {
                                     self.constraints.insert(
@@ -388,8 +522,13 @@ impl Schema {
                         }
                     }
                 }
+                Op::Insert { .. } => self.note_copy(stmt),
                 Op::RenameTables { pairs } => {
                     for (from, to) in pairs {
+                        if let Some(l) = self.lineage.remove(&lower_key(from)) {
+                            self.lineage.insert(lower_key(to), l);
+                        }
+                        self.dropped.remove(&lower_key(to));
                         if let Some(t) = self.tables.remove(&from.key()) {
                             self.tables.insert(to.key(), t);
                         }
@@ -403,9 +542,17 @@ impl Schema {
                     columns,
                     name,
                     unique,
+                    fulltext,
                     ..
                 } => {
+                    if *fulltext {
+                        self.fulltext.insert(table.key());
+                    }
                     self.add_index(table, columns);
+                    if let Some(name) = name {
+                        self.index_defs
+                            .insert(name.clone(), (table.key(), columns.clone()));
+                    }
                     if let (Some(name), true) = (name, unique) {
                         self.constraints
                             .insert(name.clone(), (table.key(), ConstraintType::Unique));
@@ -419,6 +566,13 @@ impl Schema {
                     for n in names {
                         self.tables.remove(&n.key());
                         self.indexes.remove(&n.key());
+                        self.fulltext.remove(&n.key());
+                        self.dropped.insert(lower_key(n));
+                        let key = lower_key(n);
+                        self.lineage.remove(&key);
+                        for l in self.lineage.values_mut().filter(|l| l.source == key) {
+                            l.source_dropped = true;
+                        }
                     }
                 }
                 _ => {}
@@ -467,11 +621,23 @@ pub struct Ctx<'a> {
     pub statements: &'a [Statement],
     /// Index of the current statement in `statements`.
     pub position: usize,
+    /// What earlier statements of the file established, kept up to date by the classifier.
+    pub facts: &'a super::facts::Facts,
+    /// `[mysql] strict_mode = true`: MySQL rejects values that do not fit instead of
+    /// truncating them.
+    pub mysql_strict: bool,
 }
 
 impl Ctx<'_> {
     pub fn in_transaction(&self) -> bool {
         self.migration_tx || self.explicit_tx
+    }
+
+    /// Whether `column` of `table` was added earlier in this migration (this file, or an earlier
+    /// file of the same split migration), so it holds no value from before the migration.
+    pub fn column_is_new(&self, table: &ObjName, column: &str) -> bool {
+        self.facts.column_added_here(table, column)
+            || self.schema.added_in_split_migration(table, column)
     }
 
     /// True when the table existed before this migration file (it may hold rows and traffic).
@@ -481,5 +647,28 @@ impl Ctx<'_> {
 
     pub fn at_least(&self, major: u32, minor: u32, patch: u32) -> bool {
         self.version >= Version::new(major, minor, patch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_group;
+
+    #[test]
+    fn split_migrations_are_grouped_by_their_creation_timestamp() {
+        assert_eq!(split_group("20210410175418000012"), Some("20210410175418"));
+        assert_eq!(split_group("20210410175418000000"), Some("20210410175418"));
+        // a plain timestamp, a sequence number, or something that is not a timestamp: no group
+        for v in [
+            "20210410175418",
+            "0042",
+            "",
+            "V2__x",
+            "20211340175418000001",
+            "99990410175418000001",
+            "2021041017541a000001",
+        ] {
+            assert_eq!(split_group(v), None, "{v}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! `ALTER TABLE … DROP COLUMN` on a table that existed before this migration.
 
 use super::*;
-use crate::sql::ir::{AlterAction, Op};
+use crate::sql::ir::{AlterAction, ObjName, Op};
+use crate::sql::types::{TypeChange, type_change, unknown_old_loss};
 
 pub static RULE: Rule = Rule {
     meta: RuleMeta {
@@ -10,7 +11,7 @@ pub static RULE: Rule = Rule {
         verdict: Verdict::Destructive,
         dialects: ALL_DIALECTS,
         summary: "Dropping a column of an existing table deletes all of its values",
-        why: "DROP COLUMN removes the column and every value stored in it; the data is gone unless restored from a backup, and application code (or an ORM that still lists the column) that reads or writes it starts failing as soon as the migration runs. With CASCADE, PostgreSQL also drops the views, indexes and constraints that depend on it. PostgreSQL takes an ACCESS EXCLUSIVE lock for the (catalog-only) change; MySQL before 8.0.29 rebuilds the table. SQLite supports DROP COLUMN only from 3.35; older versions reject the statement. Not reported for tables created earlier in the same migration file.",
+        why: "DROP COLUMN removes the column and every value stored in it; the data is gone unless restored from a backup, and application code (or an ORM that still lists the column) that reads or writes it starts failing as soon as the migration runs. With CASCADE, PostgreSQL also drops the views, indexes and constraints that depend on it. PostgreSQL takes an ACCESS EXCLUSIVE lock for the (catalog-only) change; MySQL before 8.0.29 rebuilds the table. SQLite supports DROP COLUMN only from 3.35; older versions reject the statement. Where no stored data goes with the column the drop is risky rather than destructive (it still breaks code that uses the column): a generated column (its values are computed from other columns), and a column whose values were first copied as they are into a column added earlier in the same file (`ADD COLUMN new …; UPDATE t SET new = old; DROP COLUMN old;`, the column swap some migrations use to change a type). Not reported for tables created, or columns added, earlier in the same migration file.",
         safer: "Expand and contract: first deploy code that no longer reads or writes the column (in Rails, `ignored_columns`), back up the values if they may be needed (`CREATE TABLE users_legacy_id AS SELECT id, legacy_id FROM users;`), then drop it in a later release classified major: `ALTER TABLE users DROP COLUMN legacy_id;`. On SQLite before 3.35, rebuild the table instead (create the new table, copy the rows, drop the old one, rename).",
         anchors: &[
             "squawk:ban-drop-column",
@@ -22,6 +23,52 @@ pub static RULE: Rule = Rule {
     },
     check,
 };
+
+/// The column `col` of `table` was copied, as it is, into a column added earlier in this file
+/// (`ADD COLUMN new …; UPDATE t SET new = col;` with no WHERE): the values live on there, the way
+/// migrations change a column's type by swapping columns. Returns the new column.
+fn carried_over(ctx: &Ctx, table: &ObjName, col: &str) -> Option<String> {
+    ctx.statements[..ctx.position].iter().find_map(|s| {
+        s.ops.iter().find_map(|op| match op {
+            Op::Update {
+                table: Some(t),
+                has_where: false,
+                copies,
+                ..
+            } if super::delete_without_where::dml_table(t).key() == table.key() => copies
+                .iter()
+                .find(|(target, source)| {
+                    source == col
+                        && ctx.facts.column_added_here(table, target)
+                        && !narrows(ctx, table, col, target)
+                })
+                .map(|(target, _)| target.clone()),
+            _ => None,
+        })
+    })
+}
+
+/// Copying `from` into `to` can lose values (a narrower type, or a type migsafe has not seen).
+fn narrows(ctx: &Ctx, table: &ObjName, from: &str, to: &str) -> bool {
+    if ctx.dialect == Dialect::Sqlite {
+        // SQLite does not enforce declared lengths; only a change of type affinity converts
+        return match (ctx.schema.column(table, from), ctx.schema.column(table, to)) {
+            (Some(a), Some(b)) => {
+                super::sqlite_table_rebuild::affinity_loss(&a.data_type.raw, &b.data_type.raw)
+                    .is_some()
+            }
+            _ => true,
+        };
+    }
+    match (ctx.schema.column(table, from), ctx.schema.column(table, to)) {
+        (Some(a), Some(b)) => matches!(
+            type_change(&a.data_type, &b.data_type, ctx.dialect),
+            TypeChange::Lossy { .. }
+        ),
+        (None, Some(b)) => unknown_old_loss(&b.data_type, ctx.dialect).is_some(),
+        _ => true,
+    }
+}
 
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
@@ -36,13 +83,33 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
             let AlterAction::DropColumn { names, cascade, .. } = &item.action else {
                 continue;
             };
-            // the token fallback reads MySQL `DROP CHECK name` as a column named `check`;
-            // drop-constraint reports it
-            if super::drop_constraint::fallback_drop_check(ctx, stmt, item).is_some() {
-                continue;
-            }
             for name in names {
-                let mut msg = format!("drops column `{name}` of `{table}` and all its values");
+                // a column added earlier in this migration holds no value from before it
+                if ctx.column_is_new(table, name) {
+                    continue;
+                }
+                let generated = ctx.schema.column(table, name).is_some_and(|c| c.generated);
+                let carried = carried_over(ctx, table, name);
+                let (mut msg, verdict) = if generated {
+                    (
+                        format!(
+                            "drops generated column `{name}` of `{table}`: its values are computed from other columns, so no stored data is lost, but code that still reads it breaks"
+                        ),
+                        Verdict::Risky,
+                    )
+                } else if let Some(new) = &carried {
+                    (
+                        format!(
+                            "drops column `{name}` of `{table}` after its values were copied into `{new}` (added earlier in this migration): no data is lost, but code that still reads or writes `{name}` breaks until it is renamed or the code follows"
+                        ),
+                        Verdict::Risky,
+                    )
+                } else {
+                    (
+                        format!("drops column `{name}` of `{table}` and all its values"),
+                        Verdict::Destructive,
+                    )
+                };
                 if *cascade {
                     msg.push_str(
                         "; CASCADE also drops the views, indexes and constraints that depend on it",
@@ -54,7 +121,7 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                         ctx.version
                     ));
                 }
-                hits.push(Hit::new(item.span, msg));
+                hits.push(Hit::new(item.span, msg).with_verdict(verdict));
             }
         }
     }

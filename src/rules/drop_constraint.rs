@@ -3,16 +3,16 @@
 
 use super::*;
 use crate::rules::context::ConstraintType;
-use crate::sql::ir::{AlterAction, AlterItem, ObjName, Op, Parser};
+use crate::sql::ir::{AlterAction, AlterItem, ConstraintKind, ObjName, Op};
 
 pub static RULE: Rule = Rule {
     meta: RuleMeta {
         name: "drop-constraint",
-        category: Category::Destructive,
-        verdict: Verdict::Destructive,
+        category: Category::Data,
+        verdict: Verdict::Risky,
         dialects: ALL_DIALECTS,
-        summary: "Dropping a foreign key or check constraint stops enforcing an integrity rule",
-        why: "Once a FOREIGN KEY or CHECK constraint is dropped the database no longer rejects rows that break it: orphaned references and invalid values can get in from the moment the migration runs, and they stay after the constraint is re-added as NOT VALID (putting it back as valid then fails until the data is cleaned). Dropping a UNIQUE or PRIMARY KEY constraint also drops its index (duplicates can get in, and queries relying on the index slow down) and is refused while foreign keys reference it (CASCADE drops those foreign keys too); it is reported as risky. A constraint whose kind migsafe cannot tell (not defined in the checked migrations and not recognisable from its name) is reported as risky. The kind comes from the constraints seen in earlier statements and migrations, else from the name (`fk`, `_fkey`, `foreign`, MySQL `_ibfk_` → foreign key; `chk`, `_check`, `ck` → check; `_pkey`, `pk` → primary key; `_key`, `uniq`, `uq` → unique). Not reported for tables created earlier in the same migration file.",
+        summary: "Dropping a constraint stops enforcing an integrity rule",
+        why: "Dropping a constraint loses no rows, but the guarantee is gone: once a FOREIGN KEY or CHECK constraint is dropped the database no longer rejects rows that break it, so orphaned references and invalid values can get in from the moment the migration runs, and they stay after the constraint is re-added as NOT VALID (putting it back as valid then fails until the data is cleaned). Dropping a UNIQUE or PRIMARY KEY constraint also drops its index (duplicates can get in, and queries relying on the index slow down) and is refused while foreign keys reference it (CASCADE drops those foreign keys too). It is risky, never destructive. A constraint re-added later in the same file (same name, or the primary key of the same table), also as a second action of the same ALTER TABLE — the Prisma and Diesel way of changing ON DELETE behaviour — is one change, judged by the re-add (add-foreign-key-validated, add-check-validated, add-unique-constraint, add-primary-key), and not reported here; neither is the helper `CHECK (col IS NOT NULL)` of the safe SET NOT NULL procedure once the column is NOT NULL. The kind comes from the constraints seen in earlier statements and migrations, else from the name (`fk`, `_fkey`, `foreign`, MySQL `_ibfk_` → foreign key; `chk`, `_check`, `ck` → check; `_pkey`, `pk` → primary key; `_key`, `uniq`, `uq` → unique). Not reported for tables created earlier in the same migration file.",
         safer: "Keep the constraint. To change it, add the replacement first without a long lock (`ALTER TABLE orders ADD CONSTRAINT orders_customer_id_fk2 FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID; ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_fk2;`) and drop the old one only afterwards; if the rule really has to go, make sure application code enforces it and suppress the finding with a reason.",
         anchors: &["atlas:CD101"],
         bad: include_str!("../../fixtures/rules/drop-constraint/bad.sql"),
@@ -20,18 +20,6 @@ pub static RULE: Rule = Rule {
     },
     check,
 };
-
-/// The constraint name when `item` is MySQL `DROP CHECK name` that the token fallback read as a
-/// `DROP COLUMN check` (sqlparser rejects `DROP CHECK`).
-pub(super) fn fallback_drop_check(ctx: &Ctx, stmt: &Statement, item: &AlterItem) -> Option<String> {
-    let AlterAction::DropColumn { names, .. } = &item.action else {
-        return None;
-    };
-    if stmt.parser != Parser::Fallback || names.len() != 1 || names[0] != "check" {
-        return None;
-    }
-    drop_check_name(ctx.file.get(item.span.start..item.span.end)?)
-}
 
 /// `DROP CHECK name` (unquoted `CHECK`) → the name.
 fn drop_check_name(text: &str) -> Option<String> {
@@ -138,6 +126,65 @@ fn constraint_hit(ctx: &Ctx, table: &ObjName, name: &str, cascade: bool, item: &
     }
 }
 
+/// What a dropped constraint is matched by when it is put back.
+#[derive(Clone, Copy)]
+enum Dropped<'a> {
+    Named(&'a str),
+    PrimaryKey,
+}
+
+/// Whether `action` adds back the constraint `dropped` of `table`.
+fn adds_back(action: &AlterAction, dropped: Dropped) -> bool {
+    match (action, dropped) {
+        (AlterAction::AddConstraint(c), Dropped::Named(n)) => {
+            c.name.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(n))
+        }
+        (AlterAction::AddConstraint(c), Dropped::PrimaryKey) => {
+            matches!(c.kind, ConstraintKind::PrimaryKey { .. })
+        }
+        (
+            AlterAction::AddIndex {
+                name: Some(m),
+                unique: true,
+                ..
+            },
+            Dropped::Named(n),
+        ) => m.eq_ignore_ascii_case(n),
+        _ => false,
+    }
+}
+
+/// Whether the constraint dropped by item `at` of `stmt` is added back to `table` later in the
+/// same statement or file: then the pair is one change, judged by the re-add.
+fn readded(ctx: &Ctx, stmt: &Statement, table: &ObjName, at: usize, dropped: Dropped) -> bool {
+    let later_items = stmt.ops.iter().any(|op| match op {
+        Op::AlterTable {
+            table: t, items, ..
+        } if t.key() == table.key() => items
+            .iter()
+            .skip(at + 1)
+            .any(|i| adds_back(&i.action, dropped)),
+        _ => false,
+    });
+    later_items
+        || ctx.statements[ctx.position + 1..].iter().any(|s| {
+            s.ops.iter().any(|op| match op {
+                Op::AlterTable {
+                    table: t, items, ..
+                } if t.key() == table.key() => items.iter().any(|i| adds_back(&i.action, dropped)),
+                Op::CreateIndex {
+                    name: Some(m),
+                    unique: true,
+                    table: t,
+                    ..
+                } if t.key() == table.key() => {
+                    matches!(dropped, Dropped::Named(n) if m.eq_ignore_ascii_case(n))
+                }
+                _ => false,
+            })
+        })
+}
+
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
     for op in &stmt.ops {
@@ -147,7 +194,24 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
         if !ctx.is_existing(table) {
             continue;
         }
-        for item in items {
+        for (at, item) in items.iter().enumerate() {
+            let dropped = match &item.action {
+                AlterAction::DropConstraint { name, .. }
+                | AlterAction::DropForeignKey { name }
+                | AlterAction::DropIndex { name } => Some(Dropped::Named(name)),
+                AlterAction::DropPrimaryKey => Some(Dropped::PrimaryKey),
+                _ => None,
+            };
+            if dropped.is_some_and(|d| readded(ctx, stmt, table, at, d)) {
+                continue;
+            }
+            // the helper `CHECK (col IS NOT NULL)` of the safe SET NOT NULL procedure, once the
+            // column is NOT NULL: the guarantee stays
+            if let AlterAction::DropConstraint { name, .. } = &item.action
+                && ctx.schema.redundant_not_null_check(table, name).is_some()
+            {
+                continue;
+            }
             match &item.action {
                 AlterAction::DropConstraint { name, cascade, .. } => {
                     hits.push(constraint_hit(ctx, table, name, *cascade, item));
@@ -176,11 +240,6 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                         .is_some_and(|(t, k)| *t == table.key() && *k == ConstraintType::Unique) =>
                 {
                     hits.push(constraint_hit(ctx, table, name, false, item));
-                }
-                AlterAction::DropColumn { .. } => {
-                    if let Some(name) = fallback_drop_check(ctx, stmt, item) {
-                        hits.push(check_hit(table, &name, item));
-                    }
                 }
                 AlterAction::Other { what, .. } => {
                     if let Some(name) = drop_check_name(what) {
@@ -265,9 +324,27 @@ mod tests {
             verdict("ALTER TABLE users DROP CONSTRAINT users_email_key;"),
             Some(Verdict::Risky)
         );
+        // a drop loses no rows: risky whatever the kind
         assert_eq!(
             verdict("ALTER TABLE users DROP CONSTRAINT users_pkey CASCADE;"),
-            Some(Verdict::Destructive)
+            Some(Verdict::Risky)
+        );
+        assert_eq!(
+            verdict("ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;"),
+            Some(Verdict::Risky)
+        );
+        // dropped and re-added (the Prisma/Diesel pattern, also in one statement): one change
+        assert_eq!(
+            verdict(
+                "ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;\nALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;"
+            ),
+            None
+        );
+        assert_eq!(
+            verdict(
+                "ALTER TABLE orders DROP CONSTRAINT c_fk, ADD CONSTRAINT c_fk FOREIGN KEY (user_id) REFERENCES users (id);"
+            ),
+            None
         );
         assert_eq!(
             verdict("ALTER TABLE users DROP CONSTRAINT mystery;"),

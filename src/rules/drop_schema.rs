@@ -10,7 +10,7 @@ pub static RULE: Rule = Rule {
         verdict: Verdict::Destructive,
         dialects: &[Dialect::Postgres, Dialect::Mysql],
         summary: "Dropping a schema deletes the objects inside it",
-        why: "In PostgreSQL, DROP SCHEMA … CASCADE drops every object inside the schema (tables with all their rows, views, sequences, functions, types) and every object elsewhere that depends on them; without CASCADE it fails unless the schema is empty, but it is still a destructive change to review. In MySQL, DROP SCHEMA is a synonym of DROP DATABASE: every table in the database and all its rows are deleted. Nothing of it can be rolled back once committed (MySQL commits it implicitly).",
+        why: "In PostgreSQL, DROP SCHEMA … CASCADE drops every object inside the schema (tables with all their rows, views, sequences, functions, types) and every object elsewhere that depends on them (destructive). Without CASCADE PostgreSQL refuses to drop a schema that still contains anything, so no stored data can go with it; it is reported as risky, since code that still refers to the schema breaks (and the migration fails if it is not empty). In MySQL, DROP SCHEMA is a synonym of DROP DATABASE: every table in the database and all its rows are deleted (destructive). Nothing of it can be rolled back once committed (MySQL commits it implicitly). Schemas created earlier in the same file are not reported.",
         safer: "Do not drop schemas in migrations. Drop the objects that are verified unused one by one (each is then judged on its own), after a backup, or rename the schema first (`ALTER SCHEMA reporting RENAME TO reporting_retired;`) so it can be brought back, and drop it by hand in a later, major release.",
         anchors: &["atlas:DS101"],
         bad: include_str!("../../fixtures/rules/drop-schema/bad.sql"),
@@ -18,6 +18,28 @@ pub static RULE: Rule = Rule {
     },
     check,
 };
+
+/// `CREATE SCHEMA name` (or MySQL `CREATE DATABASE`) earlier in this file.
+fn created_here(ctx: &Ctx, name: &str) -> bool {
+    ctx.statements[..ctx.position].iter().any(|s| {
+        let words: Vec<String> = s
+            .sql
+            .split_whitespace()
+            .take(6)
+            .map(|w| w.trim_matches(['"', '`', ';']).to_ascii_lowercase())
+            .collect();
+        words.first().is_some_and(|w| w == "create")
+            && words
+                .iter()
+                .position(|w| w == "schema" || w == "database")
+                .is_some_and(|i| {
+                    words[i + 1..]
+                        .iter()
+                        .find(|w| !matches!(w.as_str(), "if" | "not" | "exists"))
+                        .is_some_and(|w| w.eq_ignore_ascii_case(name))
+                })
+    })
+}
 
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
@@ -32,6 +54,9 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
             continue;
         };
         for name in names {
+            if created_here(ctx, name.base()) {
+                continue;
+            }
             let msg = if ctx.dialect == Dialect::Mysql {
                 format!(
                     "drops database `{name}` (DROP SCHEMA is DROP DATABASE in MySQL): every table in it and all their rows are deleted"
@@ -41,9 +66,16 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                     "drops schema `{name}` with CASCADE: every object inside it (tables with all their rows, views, sequences, functions, types) and everything depending on them is dropped too"
                 )
             } else {
-                format!(
-                    "drops schema `{name}` (without CASCADE it fails unless the schema is empty; with CASCADE it would drop every object inside)"
-                )
+                hits.push(
+                    Hit::new(
+                        stmt.span,
+                        format!(
+                            "drops schema `{name}`: without CASCADE PostgreSQL refuses unless it is empty, so no stored data goes with it, but code that still refers to it breaks (and the migration fails if anything is left in it)"
+                        ),
+                    )
+                    .with_verdict(Verdict::Risky),
+                );
+                continue;
             };
             hits.push(Hit::new(stmt.span, msg));
         }

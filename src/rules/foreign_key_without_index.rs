@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sql::ir::{AlterAction, ConstraintKind, ObjName, Op};
+use std::collections::HashMap;
 
 pub static RULE: Rule = Rule {
     meta: RuleMeta {
@@ -26,9 +27,9 @@ fn leads_with(index: &[String], fk: &[String]) -> bool {
 
 /// Column lists of indexes on `table` created by `stmt` (CREATE INDEX, PRIMARY KEY / UNIQUE in
 /// CREATE TABLE or ADD CONSTRAINT, MySQL-style ADD INDEX).
-fn indexes_in<'a>(stmt: &'a Statement, table: &ObjName, out: &mut Vec<&'a [String]>) {
+fn indexes_in_op<'a>(op: &'a Op, table: &ObjName, out: &mut Vec<&'a [String]>) {
     let key = table.key();
-    for op in &stmt.ops {
+    {
         match op {
             Op::CreateIndex {
                 table: t, columns, ..
@@ -75,6 +76,29 @@ fn indexes_in<'a>(stmt: &'a Statement, table: &ObjName, out: &mut Vec<&'a [Strin
     }
 }
 
+/// Column lists of the indexes each statement of a file creates, by table key.
+pub(crate) fn indexes_by_table(statements: &[Statement]) -> HashMap<String, Vec<Vec<String>>> {
+    let mut out: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+    for s in statements {
+        for op in &s.ops {
+            let (Op::CreateIndex { table, .. }
+            | Op::CreateTable { table, .. }
+            | Op::AlterTable { table, .. }) = op
+            else {
+                continue;
+            };
+            let mut here = Vec::new();
+            indexes_in_op(op, table, &mut here);
+            if !here.is_empty() {
+                out.entry(table.key())
+                    .or_default()
+                    .extend(here.into_iter().map(|c| c.to_vec()));
+            }
+        }
+    }
+    out
+}
+
 fn indexed(ctx: &Ctx, table: &ObjName, fk: &[String]) -> bool {
     let known = ctx
         .schema
@@ -84,11 +108,10 @@ fn indexed(ctx: &Ctx, table: &ObjName, fk: &[String]) -> bool {
     if known {
         return true;
     }
-    let mut here = Vec::new();
-    for s in ctx.statements {
-        indexes_in(s, table, &mut here);
-    }
-    here.iter().any(|cols| leads_with(cols, fk))
+    ctx.facts
+        .file_indexes(ctx.statements, table)
+        .iter()
+        .any(|cols| leads_with(cols, fk))
 }
 
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {

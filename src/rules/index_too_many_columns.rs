@@ -48,6 +48,7 @@ fn check(_ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                         name,
                         columns,
                         unique: false,
+                        ..
                     } = &item.action
                         && columns.len() > 3
                     {

@@ -2,6 +2,7 @@
 //! ACCESS EXCLUSIVE lock on an existing table (reported once per file).
 
 use super::*;
+use crate::rules::facts::UnderLock;
 use crate::rules::locks::{self, ACCESS_EXCLUSIVE, TakenLock, Tx};
 use crate::sql::ir::{AlterAction, Constraint, ConstraintKind, ObjName, ObjectKind, Op, Parser};
 
@@ -107,47 +108,67 @@ fn catalog_only(ctx: &Ctx, stmt: &Statement, covered: &dyn Fn(&ObjName) -> bool)
         })
 }
 
-/// The first statement of the file that runs under a held ACCESS EXCLUSIVE lock, with the
-/// statement that took it: (later statement, lock-taking statement, lock).
-/// Only statements up to the current one are looked at: later ones cannot change the answer
-/// for it.
-fn first_under_lock(ctx: &Ctx) -> Option<(usize, usize, TakenLock)> {
-    let mut walk = locks::TxWalk::new(ctx);
-    let mut held: Vec<(usize, TakenLock)> = Vec::new();
-    while let Some((i, tx)) = walk.step() {
-        let s = &ctx.statements[i];
-        // a lock taken outside a multi-statement transaction is released right away
-        if !locks::runs(ctx.statements, i) || tx == Tx::Own {
-            continue;
-        }
-        held.retain(|(j, _)| walk.txs[*j].same(tx));
-        if let Some((j, l)) = held.first()
-            && counts(ctx, s, &held)
-        {
-            return Some((i, *j, l.clone()));
-        }
-        if let Some(l) = locks::statement_lock(ctx, s)
-            && l.mode == ACCESS_EXCLUSIVE
-            && l.on_existing_table()
-            && l.description != "DROP TABLE"
-            && !(l.description == "REFRESH MATERIALIZED VIEW"
-                && l.tables.iter().all(|v| created_before(ctx, v, i)))
-        {
-            let mut l = l;
-            // after a rename the lock is held on the table under its new name
-            for op in &s.ops {
-                if let Op::AlterTable { items, .. } = op {
-                    for item in items {
-                        if let AlterAction::RenameTable { to } = &item.action {
-                            l.tables.push(to.clone());
-                        }
+/// Before the rules run on the statement at `ctx.position`: whether it is the first statement of
+/// the file that runs under an ACCESS EXCLUSIVE lock held from an earlier statement of its
+/// transaction (recorded in `state.found`). Later statements cannot change the answer for an
+/// earlier one, so the facts are built one statement at a time.
+pub(crate) fn before(ctx: &Ctx, s: &Statement, state: &mut UnderLock) {
+    let i = ctx.position;
+    if state.found.is_some() {
+        return;
+    }
+    let tx = match locks::transactions(ctx).get(i) {
+        Some(&tx) => tx,
+        None => return,
+    };
+    // a lock taken outside a multi-statement transaction is released right away
+    if !locks::runs(ctx.statements, i) || tx == Tx::Own {
+        return;
+    }
+    {
+        let txs = locks::transactions(ctx);
+        state.held.retain(|(j, _)| txs[*j].same(tx));
+    }
+    if let Some((j, l)) = state.held.first()
+        && counts(ctx, s, &state.held)
+    {
+        state.found = Some((i, *j, l.clone()));
+    }
+}
+
+/// After the rules ran on the statement at `ctx.position`: the ACCESS EXCLUSIVE lock it takes,
+/// if any, is held from now on.
+pub(crate) fn after(ctx: &Ctx, s: &Statement, state: &mut UnderLock) {
+    let i = ctx.position;
+    if state.found.is_some() {
+        return;
+    }
+    let Some(&tx) = locks::transactions(ctx).get(i) else {
+        return;
+    };
+    if !locks::runs(ctx.statements, i) || tx == Tx::Own {
+        return;
+    }
+    if let Some(l) = locks::statement_lock(ctx, s)
+        && l.mode == ACCESS_EXCLUSIVE
+        && l.on_existing_table()
+        && l.description != "DROP TABLE"
+        && !(l.description == "REFRESH MATERIALIZED VIEW"
+            && l.tables.iter().all(|v| created_before(ctx, v, i)))
+    {
+        let mut l = l;
+        // after a rename the lock is held on the table under its new name
+        for op in &s.ops {
+            if let Op::AlterTable { items, .. } = op {
+                for item in items {
+                    if let AlterAction::RenameTable { to } = &item.action {
+                        l.tables.push(to.clone());
                     }
                 }
             }
-            held.push((i, l));
         }
+        state.held.push((i, l));
     }
-    None
 }
 
 /// True when a view (or table) `name` is created by a statement before index `i`.
@@ -160,7 +181,7 @@ fn created_before(ctx: &Ctx, name: &ObjName, i: usize) -> bool {
 }
 
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
-    let Some((at, j, lock)) = first_under_lock(ctx) else {
+    let Some((at, j, lock)) = ctx.facts.under_lock.borrow().found.clone() else {
         return Vec::new();
     };
     if at != ctx.position {
@@ -277,7 +298,7 @@ mod tests {
         );
         assert!(hits(R, &apart, Dialect::Postgres).is_empty());
         // PL/pgSQL declarations are not statements
-        let declare = "ALTER TABLE orders ADD COLUMN a int;\nDO $$ DECLARE x int; r RECORD; BEGIN PERFORM 1; END $$;";
+        let declare = "ALTER TABLE orders ADD COLUMN a int;\nDO $$ DECLARE x int; r RECORD; BEGIN NULL; END $$;";
         assert!(hits(R, declare, Dialect::Postgres).is_empty());
         // statements in a function body do not run at migration time (and CREATE FUNCTION is
         // catalog-only)

@@ -166,6 +166,15 @@ pub(crate) fn statement_lock(ctx: &Ctx, stmt: &Statement) -> Option<TakenLock> {
                         .tables(existing.iter().map(|n| (*n).clone()).collect())
                 })
             }
+            // ACCESS SHARE, ROW SHARE and ROW EXCLUSIVE conflict only with schema changes and
+            // the strong modes, not with reads and writes
+            Op::Lock { mode, .. }
+                if ["ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE"]
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(mode.trim())) =>
+            {
+                None
+            }
             Op::Lock { tables, mode } => {
                 let mode = ORDER
                     .iter()
@@ -173,12 +182,18 @@ pub(crate) fn statement_lock(ctx: &Ctx, stmt: &Statement) -> Option<TakenLock> {
                     .find(|m| m.eq_ignore_ascii_case(mode.trim()))
                     .unwrap_or(ACCESS_EXCLUSIVE);
                 let lock = if tables.is_empty() {
-                    let named = existing(target_names(ctx, stmt));
+                    let named = target_names(ctx, stmt);
                     let l = TakenLock::new("LOCK TABLE", mode, "the locked tables");
                     if named.is_empty() {
                         l.unknown()
                     } else {
-                        l.tables(named)
+                        let named = existing(named);
+                        if named.is_empty() {
+                            // only tables created earlier in this file: nothing waits
+                            continue;
+                        }
+                        let on = quoted(&named.iter().collect::<Vec<_>>());
+                        TakenLock::new("LOCK TABLE", mode, on).tables(named)
                     }
                 } else {
                     TakenLock::new(
@@ -339,66 +354,37 @@ pub(crate) fn runs(stmts: &[Statement], i: usize) -> bool {
 /// For every statement of the file up to the current one, the transaction it runs in (PostgreSQL semantics: a
 /// `BEGIN` inside an open transaction is ignored, and the first `COMMIT`/`ROLLBACK` ends the
 /// open transaction, the migrator's one included). A `BEGIN` belongs to the transaction it
-/// opens, a `COMMIT` to the one it ends.
-/// Computed up to the current statement (`ctx.position`) included.
-pub(crate) fn transactions(ctx: &Ctx) -> Vec<Tx> {
-    let mut walk = TxWalk::new(ctx);
-    while walk.step().is_some() {}
-    walk.txs
+/// opens, a `COMMIT` to the one it ends. Kept up to date by the classifier (see [`Facts`]).
+///
+/// [`Facts`]: super::facts::Facts
+pub(crate) fn transactions<'c>(ctx: &'c Ctx) -> std::cell::Ref<'c, Vec<Tx>> {
+    ctx.facts.transactions()
 }
 
-/// [`transactions`] one statement at a time, for scans that stop early.
-pub(crate) struct TxWalk<'c, 'a> {
-    ctx: &'c Ctx<'a>,
-    open: Tx,
-    /// The transaction of every statement walked so far.
-    pub txs: Vec<Tx>,
-}
-
-impl<'c, 'a> TxWalk<'c, 'a> {
-    pub fn new(ctx: &'c Ctx<'a>) -> Self {
-        TxWalk {
-            ctx,
-            open: if ctx.migration_tx {
-                Tx::Migrator
-            } else {
-                Tx::Own
-            },
-            txs: Vec::new(),
+/// The transaction of the statement at `i`, given those of the statements before it and the
+/// transaction open after them (updated).
+pub(crate) fn step_tx(stmts: &[Statement], i: usize, txs: &[Tx], open: &mut Tx) -> Tx {
+    let s = &stmts[i];
+    if !runs(stmts, i) {
+        Tx::Own
+    } else if let Some(p) = s.nested_in {
+        match txs.get(p).copied().unwrap_or(*open) {
+            Tx::Own => Tx::Block(p),
+            tx => tx,
         }
-    }
-
-    /// The next statement's index and transaction, up to the current statement included.
-    pub fn step(&mut self) -> Option<(usize, Tx)> {
-        let i = self.txs.len();
-        let stmts = self.ctx.statements;
-        if i > self.ctx.position || i >= stmts.len() {
-            return None;
-        }
-        let s = &stmts[i];
-        let tx = if !runs(stmts, i) {
-            Tx::Own
-        } else if let Some(p) = s.nested_in {
-            match self.txs.get(p).copied().unwrap_or(self.open) {
-                Tx::Own => Tx::Block(p),
-                tx => tx,
-            }
-        } else {
-            let mut this = self.open;
-            for op in &s.ops {
-                match op {
-                    Op::Begin if self.open == Tx::Own => {
-                        self.open = Tx::Explicit(i);
-                        this = self.open;
-                    }
-                    Op::Commit | Op::Rollback => self.open = Tx::Own,
-                    _ => {}
+    } else {
+        let mut this = *open;
+        for op in &s.ops {
+            match op {
+                Op::Begin if *open == Tx::Own => {
+                    *open = Tx::Explicit(i);
+                    this = *open;
                 }
+                Op::Commit | Op::Rollback => *open = Tx::Own,
+                _ => {}
             }
-            this
-        };
-        self.txs.push(tx);
-        Some((i, tx))
+        }
+        this
     }
 }
 
@@ -431,9 +417,7 @@ pub(crate) fn session_only(stmt: &Statement) -> bool {
 
 /// 1-based line of a file offset, for messages that point at another statement.
 pub(crate) fn line_of(ctx: &Ctx, offset: usize) -> usize {
-    ctx.file
-        .get(..offset.min(ctx.file.len()))
-        .map_or(1, |s| s.matches('\n').count() + 1)
+    ctx.facts.line_of(offset)
 }
 
 /// A token of a statement's text (comments dropped).
@@ -620,12 +604,14 @@ mod tests {
         let empty = HashSet::new();
         let empty2 = HashSet::new();
         let schema = Schema::default();
-        let ctx = Ctx {
+        let tx = !sql.starts_with("-- migsafe:no-transaction");
+        let facts = super::super::facts::Facts::new(sql, tx);
+        let ctx_at = |position: usize| Ctx {
             dialect: Dialect::Postgres,
             version: Version::new(15, 0, 0),
             version_configured: false,
             file: sql,
-            migration_tx: !sql.starts_with("-- migsafe:no-transaction"),
+            migration_tx: tx,
             explicit_tx: false,
             lock_timeout_set: false,
             lock_timeout_reported: false,
@@ -634,8 +620,18 @@ mod tests {
             schema: &schema,
             nested: false,
             statements: &stmts,
-            position: stmts.len() - 1,
+            position,
+            facts: &facts,
+            mysql_strict: false,
         };
+        for (i, s) in stmts.iter().enumerate() {
+            let ctx = ctx_at(i);
+            facts.before(&ctx, s);
+            if i + 1 < stmts.len() {
+                facts.after(&ctx, s);
+            }
+        }
+        let ctx = ctx_at(stmts.len() - 1);
         f(&ctx, stmts.last().unwrap())
     }
 
@@ -685,7 +681,7 @@ mod tests {
 
     #[test]
     fn transaction_boundaries() {
-        let txs = |sql: &str| with_last(sql, |c, _| transactions(c));
+        let txs = |sql: &str| with_last(sql, |c, _| transactions(c).clone());
         // migrator transaction, ended early by a stray COMMIT
         let t = txs("SELECT 1;\nCOMMIT;\nSELECT 2;\nBEGIN;\nSELECT 3;");
         assert_eq!(

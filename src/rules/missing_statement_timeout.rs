@@ -2,6 +2,7 @@
 //! once per file).
 
 use super::*;
+use crate::rules::facts::TimeoutScan;
 use crate::rules::locks;
 use crate::sql::ir::Op;
 
@@ -69,6 +70,20 @@ fn long_running(ctx: &Ctx, stmt: &Statement) -> Option<String> {
     })
 }
 
+/// Records, after the rules ran on a statement, whether it set the timeout or was long-running.
+pub(crate) fn after(ctx: &Ctx, stmt: &Statement, scan: &mut TimeoutScan) {
+    if sets_timeout(stmt) {
+        scan.set_before = true;
+    }
+    if !scan.set_before
+        && !scan.long_running_before
+        && locks::runs(ctx.statements, ctx.position)
+        && long_running(ctx, stmt).is_some()
+    {
+        scan.long_running_before = true;
+    }
+}
+
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let pos = ctx.position;
     if !locks::runs(ctx.statements, pos) {
@@ -77,15 +92,12 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let Some(what) = long_running(ctx, stmt) else {
         return Vec::new();
     };
-    let earlier = &ctx.statements[..pos];
-    if earlier.iter().any(sets_timeout) {
-        return Vec::new();
-    }
-    // reported once per file: at the first long-running statement
-    if (0..pos)
-        .any(|j| locks::runs(ctx.statements, j) && long_running(ctx, &ctx.statements[j]).is_some())
     {
-        return Vec::new();
+        let seen = ctx.facts.timeout.borrow();
+        // reported once per file: at the first long-running statement
+        if seen.set_before || seen.long_running_before {
+            return Vec::new();
+        }
     }
     let wait = if ctx.lock_timeout_set {
         ""

@@ -2,8 +2,10 @@
 //! registry that lists them all.
 
 pub mod context;
+pub mod facts;
 mod locks;
 pub mod meta;
+mod online_ddl;
 mod registry;
 
 // one module per rule
@@ -17,6 +19,7 @@ mod add_unique_constraint;
 mod alter_column_type_lossy;
 mod alter_column_type_rewrite;
 mod backfill_in_ddl_transaction;
+mod catalog_write;
 mod char_column;
 mod concurrent_index_corruption;
 mod concurrently_in_transaction;
@@ -31,17 +34,20 @@ mod drop_database;
 mod drop_default;
 mod drop_index_non_concurrently;
 mod drop_not_null;
+mod drop_object;
 mod drop_schema;
 mod drop_sequence;
 mod drop_table;
 mod duplicate_column_assignment;
 mod enum_value_without_position;
 mod foreign_key_without_index;
+mod foreign_keys_disabled;
 mod identifier_too_long;
 mod index_too_many_columns;
 mod int_primary_key;
 mod json_column;
 mod lock_held_across_statements;
+mod lock_table;
 mod missing_lock_timeout;
 mod missing_statement_timeout;
 mod multiple_alters_same_table;
@@ -58,8 +64,10 @@ mod rename_schema;
 mod rename_table;
 mod serial_column;
 mod set_not_null;
+mod set_unlogged;
 mod sqlite_table_rebuild;
 mod sqlite_unsupported_alter;
+mod table_rewrite;
 mod timestamp_without_time_zone;
 mod truncate;
 mod uncommitted_transaction;
@@ -154,6 +162,23 @@ pub const ALL_DIALECTS: &[Dialect] = &[Dialect::Postgres, Dialect::Mysql, Dialec
 pub const POSTGRES: &[Dialect] = &[Dialect::Postgres];
 pub const MYSQL: &[Dialect] = &[Dialect::Mysql];
 
+/// The ALTER TABLE actions of `stmt` on tables that existed before this file.
+pub(crate) fn existing_alter_items<'s>(
+    ctx: &Ctx,
+    stmt: &'s Statement,
+) -> Vec<(&'s crate::sql::ir::ObjName, &'s crate::sql::ir::AlterItem)> {
+    stmt.ops
+        .iter()
+        .filter_map(|op| match op {
+            crate::sql::ir::Op::AlterTable { table, items, .. } if ctx.is_existing(table) => {
+                Some(items.iter().map(move |i| (table, i)))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 /// Looks a rule up by name (including the pseudo-rules reported by the classifier).
 pub fn find(name: &str) -> Option<&'static Rule> {
     RULES.iter().copied().find(|r| r.meta.name == name)
@@ -203,6 +228,19 @@ pub(crate) mod testing {
     /// Checks `sql` as a migration that runs after `before` (another migration that created the
     /// schema), returning the unsuppressed hits of `rule`.
     pub fn hits_after(rule: &str, before: &str, sql: &str, dialect: Dialect) -> Vec<String> {
+        findings_after(rule, before, sql, dialect)
+            .into_iter()
+            .map(|f| f.message)
+            .collect()
+    }
+
+    /// The unsuppressed findings of `rule` on `sql` checked after `before`.
+    pub fn findings_after(
+        rule: &str,
+        before: &str,
+        sql: &str,
+        dialect: Dialect,
+    ) -> Vec<crate::model::Finding> {
         use crate::classify::{Subject, check_section};
         use crate::migrations::SqlSection;
         let opts = CheckOptions {
@@ -232,7 +270,6 @@ pub(crate) mod testing {
             .findings
             .into_iter()
             .filter(|f| f.rule == rule && !f.suppressed)
-            .map(|f| f.message)
             .collect()
     }
 

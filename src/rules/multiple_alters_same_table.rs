@@ -1,6 +1,7 @@
 //! A second `ALTER TABLE` of the same existing table that could have been one statement.
 
 use super::*;
+use crate::rules::facts::AlterScan;
 use crate::rules::locks;
 use crate::sql::ir::{AlterAction, AlterItem, ObjName, Op};
 
@@ -48,18 +49,37 @@ fn combinable_alter(stmt: &Statement, dialect: Dialect) -> Option<&ObjName> {
     }
 }
 
-/// A statement that may stand between two ALTER TABLEs of `table` without the later one
-/// depending on it.
-fn neutral(stmt: &Statement, table: &ObjName) -> bool {
-    stmt.ops.iter().all(|op| match op {
-        Op::Set { .. } | Op::Comment => true,
-        Op::AlterTable { table: t, .. } => t.key() != table.key(),
-        Op::Other { what } => {
-            let w = what.to_ascii_uppercase();
-            w.starts_with("RESET") || w.starts_with("SHOW")
+/// Records, after the rules ran on a statement, what later ALTER TABLEs need to know: the last
+/// ALTER TABLE of each table and the last statement no ALTER TABLE may be combined across, per
+/// nesting level (statements inside a DO block are compared with each other).
+pub(crate) fn after(ctx: &Ctx, stmt: &Statement, scan: &mut AlterScan) {
+    if !locks::runs(ctx.statements, ctx.position) {
+        return;
+    }
+    let pos = ctx.position;
+    // a statement migsafe did not understand may be a step a later ALTER depends on
+    let mut barrier = stmt.ops.is_empty();
+    for op in &stmt.ops {
+        match op {
+            Op::AlterTable { table, .. } => {
+                let combinable =
+                    stmt.ops.len() == 1 && combinable_alter(stmt, ctx.dialect).is_some();
+                scan.last
+                    .insert((stmt.nested_in, table.key()), (pos, combinable));
+            }
+            // neutral between ALTER TABLEs of any table
+            Op::Set { .. } | Op::Comment => {}
+            Op::Other { what }
+                if {
+                    let w = what.to_ascii_uppercase();
+                    w.starts_with("RESET") || w.starts_with("SHOW")
+                } => {}
+            _ => barrier = true,
         }
-        _ => false,
-    }) && !stmt.ops.is_empty()
+    }
+    if barrier {
+        scan.barrier.insert(stmt.nested_in, pos);
+    }
 }
 
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
@@ -72,21 +92,14 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     if !ctx.is_existing(table) {
         return Vec::new();
     }
-    let mut earlier = None;
-    for j in (0..ctx.position).rev() {
-        let s = &ctx.statements[j];
-        if !locks::runs(ctx.statements, j) || s.nested_in != stmt.nested_in {
-            continue;
+    let earlier = {
+        let scan = ctx.facts.alters.borrow();
+        let barrier = scan.barrier.get(&stmt.nested_in).copied();
+        match scan.last.get(&(stmt.nested_in, table.key())) {
+            Some(&(j, true)) if barrier.is_none_or(|b| b < j) => Some(j),
+            _ => None,
         }
-        match combinable_alter(s, ctx.dialect) {
-            Some(t) if t.key() == table.key() => {
-                earlier = Some(j);
-                break;
-            }
-            _ if neutral(s, table) => continue,
-            _ => break,
-        }
-    }
+    };
     let Some(j) = earlier else {
         return Vec::new();
     };

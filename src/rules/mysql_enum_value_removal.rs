@@ -11,7 +11,7 @@ pub static RULE: Rule = Rule {
         verdict: Verdict::Destructive,
         dialects: MYSQL,
         summary: "Removing values from a MySQL ENUM or SET column destroys the rows' values",
-        why: "MySQL stores ENUM/SET values as positions in the value list, so removing a value (or changing the list other than appending at the end) makes it copy the table (ALGORITHM=COPY, writes blocked) and remap every row: rows holding a removed value get '' (the invalid-value marker, index 0) — or, in strict mode, the ALTER fails on the first such row. Reordering values keeps the data but still copies the table and changes the sort order (ENUM columns sort by position), so it is reported as risky. Appending values at the end is metadata-only and not reported. The old value list comes from the definitions seen in earlier statements and migrations; when it is unknown nothing can be compared and the rule stays silent (alter-column-type-rewrite still reports the unknown change). Values are compared exactly (case and trailing spaces included). Not reported for tables created earlier in the same migration file.",
+        why: "MySQL stores ENUM/SET values as positions in the value list, so removing a value (or changing the list other than appending at the end) makes it copy the table (ALGORITHM=COPY, writes blocked) and remap every row: rows holding a removed value get '' (the invalid-value marker, index 0), which is destructive; in strict SQL mode (declared with `[mysql] strict_mode = true` in migsafe.toml) the ALTER fails on the first such row instead, which is reported as risky. Reordering values keeps the data but still copies the table and changes the sort order (ENUM columns sort by position), so it is reported as risky. Appending values at the end is metadata-only and not reported. The old value list comes from the definitions seen in earlier statements and migrations; when it is unknown nothing can be compared and the rule stays silent (alter-column-type-rewrite still reports the unknown change). Values are compared exactly (case and trailing spaces included). Not reported for tables created earlier in the same migration file.",
         safer: "First stop writing the value, migrate the rows holding it (`UPDATE orders SET status = 'paid' WHERE status = 'legacy';`, in batches), then remove it from the list in a later, major release; append new values only at the end of the list.",
         anchors: &["atlas:MY110", "atlas:MY111"],
         bad: include_str!("../../fixtures/rules/mysql-enum-value-removal/bad.sql"),
@@ -71,12 +71,22 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
                     .map(|v| format!("'{v}'"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                hits.push(Hit::new(
-                    item.span,
-                    format!(
-                        "removes {kind} value(s) {list} from column `{col}` of `{table}`: the table is copied and rows holding them become '' (or the ALTER fails in strict mode)"
-                    ),
-                ));
+                hits.push(if ctx.mysql_strict {
+                    Hit::new(
+                        item.span,
+                        format!(
+                            "removes {kind} value(s) {list} from column `{col}` of `{table}`: the table is copied, and in strict SQL mode the ALTER fails on the first row holding one of them (nothing is lost, but it can fail)"
+                        ),
+                    )
+                    .with_verdict(Verdict::Risky)
+                } else {
+                    Hit::new(
+                        item.span,
+                        format!(
+                            "removes {kind} value(s) {list} from column `{col}` of `{table}`: the table is copied and, without strict SQL mode, rows holding them silently become '' (declare `[mysql] strict_mode = true` if your servers run strict: the ALTER then fails instead)"
+                        ),
+                    )
+                });
             } else if reordered(old, new) {
                 hits.push(
                     Hit::new(

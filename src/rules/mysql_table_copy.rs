@@ -1,8 +1,8 @@
 //! MySQL `ALTER TABLE` on an existing table that copies or rebuilds it while blocking writes.
 
 use super::*;
+use crate::rules::online_ddl;
 use crate::sql::ir::{AlterAction, ConstraintKind, Op};
-use crate::sql::types::{TypeChange, type_change};
 
 pub static RULE: Rule = Rule {
     meta: RuleMeta {
@@ -10,9 +10,9 @@ pub static RULE: Rule = Rule {
         category: Category::Lock,
         verdict: Verdict::Risky,
         dialects: MYSQL,
-        summary: "ALTER TABLE that makes MySQL copy or rebuild the table blocks writes for the whole copy",
-        why: "With ALGORITHM=COPY MySQL builds a new copy of the table row by row and blocks INSERT, UPDATE and DELETE until it finishes (minutes to hours on a large table), then replicas replay the same long ALTER. MySQL silently falls back to COPY for changes it cannot do in place: dropping the primary key without adding one and converting the character set; adding an AUTO_INCREMENT column rebuilds the table without allowing writes, and changing a column's NULL/NOT NULL with MODIFY/CHANGE rebuilds it (reported when migsafe has seen the column's current definition). Explicit `ALGORITHM=COPY` and `LOCK=SHARED|EXCLUSIVE` are reported too. Column type changes, which also copy the table, are reported by alter-column-type-rewrite and alter-column-type-lossy. Not reported with ALGORITHM=INSTANT, ALGORITHM=INPLACE or LOCK=NONE (MySQL then refuses instead of copying), nor for tables created earlier in the same file.",
-        safer: "Add `, ALGORITHM=INPLACE, LOCK=NONE` (or `ALGORITHM=INSTANT`) so MySQL refuses with an error instead of silently copying, e.g. `ALTER TABLE orders ADD INDEX idx_note (note), ALGORITHM=INPLACE, LOCK=NONE;`. For changes that cannot be done online (type changes, primary key changes, charset conversion) use an online schema change tool (gh-ost, pt-online-schema-change) or a maintenance window.",
+        summary: "ALTER TABLE that makes MySQL/MariaDB copy or rebuild the table, or block writes while it runs",
+        why: "InnoDB carries out each ALTER TABLE action in one of three ways (the online DDL tables of the MySQL and MariaDB manuals, per version): INSTANT or in place without touching rows (harmless); in place with a rebuild of the whole table, during which writes continue but which takes time proportional to the table, needs free disk space for a second copy and makes replicas lag for as long as it runs, since they apply the ALTER only after it finished on the source; or ALGORITHM=COPY, which builds a new copy row by row and blocks INSERT, UPDATE and DELETE until it is done. Reported here (per action, with the server version that decides it): COPY for CONVERT TO CHARACTER SET, a column's character set or collation change (MariaDB 10.4.3+ changes the collation of an unindexed CHAR/VARCHAR, and relabels an unindexed utf8mb3 VARCHAR as utf8mb4, in place), ENGINE=<another engine>, dropping the primary key without adding one, a foreign key added while foreign_key_checks is on; a rebuild for ENGINE=InnoDB (null rebuild), FORCE, OPTIMIZE TABLE, ROW_FORMAT, KEY_BLOCK_SIZE, the table's default CHARACTER SET or COLLATE, NULL↔NOT NULL changes, DROP COLUMN before MySQL 8.0.29 / MariaDB 10.4, AUTO_INCREMENT columns (writes blocked); blocked writes while a FULLTEXT index (the table's first also rebuilds it) or a SPATIAL index is built. Explicit `ALGORITHM=COPY` and `LOCK=SHARED|EXCLUSIVE` are reported too. Column type changes are reported by alter-column-type-rewrite and alter-column-type-lossy, ENUM/SET changes by mysql-enum-value-removal, ADD COLUMN defaults by add-column-volatile-default. Not reported with ALGORITHM=INSTANT/INPLACE or LOCK=NONE when those rule the copy out (MySQL then refuses instead of copying), nor for tables created earlier in the same file.",
+        safer: "Add `, ALGORITHM=INPLACE, LOCK=NONE` (or `ALGORITHM=INSTANT`) so MySQL refuses with an error instead of silently copying, e.g. `ALTER TABLE orders ADD INDEX idx_note (note), ALGORITHM=INPLACE, LOCK=NONE;`. For changes that cannot be done online (type, character set and primary key changes, a first FULLTEXT index on a big table) use an online schema change tool (gh-ost, pt-online-schema-change) or a maintenance window; run rebuilds (OPTIMIZE, FORCE, ENGINE=InnoDB) off-peak with the replicas' lag watched.",
         anchors: &[
             "strong_migrations:copy_algorithm",
             "strong_migrations:lock_option",
@@ -22,9 +22,6 @@ pub static RULE: Rule = Rule {
     },
     check,
 };
-
-const COPY: &str =
-    "MySQL copies the table (ALGORITHM=COPY), blocking writes until every row is copied";
 
 /// `SET [SESSION] foreign_key_checks = 0` earlier in the file (and not turned back on).
 fn foreign_key_checks_off(ctx: &Ctx) -> bool {
@@ -45,112 +42,118 @@ fn foreign_key_checks_off(ctx: &Ctx) -> bool {
 fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     let mut hits = Vec::new();
     for op in &stmt.ops {
-        let Op::AlterTable {
-            table,
-            items,
-            algorithm,
-            lock,
-        } = op
-        else {
-            continue;
-        };
-        if !ctx.is_existing(table) {
-            continue;
-        }
-        let algorithm = algorithm.as_deref();
-        let lock = lock.as_deref();
-        if algorithm == Some("COPY") {
-            hits.push(Hit::new(
-                stmt.span,
-                format!("ALGORITHM=COPY on `{table}`: {COPY}"),
-            ));
-            continue;
-        }
-        if let Some(l @ ("SHARED" | "EXCLUSIVE")) = lock {
-            let blocked = if l == "SHARED" {
-                "writes"
-            } else {
-                "reads and writes"
-            };
-            hits.push(Hit::new(
-                stmt.span,
-                format!("LOCK={l} on `{table}` blocks {blocked} for the whole ALTER TABLE"),
-            ));
-            continue;
-        }
-        // MySQL refuses (instead of copying) what it cannot do with these
-        let no_copy = matches!(algorithm, Some("INSTANT" | "INPLACE")) || lock == Some("NONE");
-        let no_write_block = algorithm == Some("INSTANT") || lock == Some("NONE");
-        let adds_pk = items.iter().any(|i| {
-            matches!(&i.action, AlterAction::AddConstraint(c)
-                if matches!(c.kind, ConstraintKind::PrimaryKey { .. }))
-        });
-        for item in items {
-            let message = match &item.action {
-                // type changes themselves are alter-column-type-rewrite's (and -lossy's) findings
-                AlterAction::ModifyColumn { old_name, column } if !no_copy => {
-                    match ctx.schema.column(table, old_name) {
-                        Some(old)
-                            if old.not_null != column.not_null
-                                && type_change(
-                                    &old.data_type,
-                                    &column.data_type,
-                                    Dialect::Mysql,
-                                ) == TypeChange::MetadataOnly =>
-                        {
-                            let (from, to) = if column.not_null {
-                                ("NULL", "NOT NULL")
-                            } else {
-                                ("NOT NULL", "NULL")
-                            };
-                            let strict = if column.not_null {
-                                ", and fails on existing NULLs in strict mode"
-                            } else {
-                                ""
-                            };
-                            Some(format!(
-                                "changes `{old_name}` of `{table}` from {from} to {to}: MySQL rebuilds the whole table (INPLACE with a rebuild){strict}"
-                            ))
-                        }
-                        _ => None,
-                    }
-                }
-                AlterAction::DropPrimaryKey if !no_copy && !adds_pk => Some(format!(
-                    "drops the primary key of `{table}` without adding one: {COPY}"
-                )),
-                AlterAction::AddColumn { column, .. }
-                    if !no_write_block && (column.auto_increment || column.data_type.serial) =>
-                {
-                    Some(format!(
-                        "adds AUTO_INCREMENT column `{}` to `{table}`: MySQL rebuilds the table and blocks writes until every row is numbered",
-                        column.name
-                    ))
-                }
-                // with foreign_key_checks on, InnoDB can add a foreign key only with ALGORITHM=COPY
-                AlterAction::AddConstraint(c)
-                    if !no_copy
-                        && matches!(c.kind, ConstraintKind::ForeignKey { .. })
-                        && !foreign_key_checks_off(ctx) =>
-                {
-                    Some(format!(
-                        "adds a foreign key to `{table}` while foreign_key_checks is on: {COPY} (with `SET foreign_key_checks = 0` first it is added in place, without checking existing rows)"
-                    ))
-                }
-                AlterAction::Other { what, .. }
-                    if !no_copy && what.to_ascii_uppercase().contains("CONVERT TO") =>
-                {
-                    Some(format!(
-                        "converts the character set of `{table}` ({what}): {COPY}"
-                    ))
-                }
-                _ => None,
-            };
-            if let Some(m) = message {
-                hits.push(Hit::new(item.span, m));
+        match op {
+            Op::AlterTable {
+                table,
+                items,
+                algorithm,
+                lock,
+            } if ctx.is_existing(table) => alter(
+                ctx,
+                stmt,
+                table,
+                items,
+                algorithm.as_deref(),
+                lock.as_deref(),
+                &mut hits,
+            ),
+            Op::CreateIndex {
+                table,
+                fulltext,
+                spatial,
+                ..
+            } if (*fulltext || *spatial) && ctx.is_existing(table) => {
+                let (a, why) = if *fulltext {
+                    online_ddl::fulltext(ctx, table)
+                } else {
+                    (
+                        online_ddl::Algorithm::InplaceBlocking,
+                        "adds a SPATIAL index: writes are blocked while it is built".to_string(),
+                    )
+                };
+                hits.push(Hit::new(
+                    stmt.span,
+                    format!("{why} on `{table}`: {}", online_ddl::effect(a)),
+                ));
             }
+            Op::Optimize { tables } => {
+                for t in tables.iter().filter(|t| ctx.is_existing(t)) {
+                    hits.push(Hit::new(
+                        stmt.span,
+                        format!(
+                            "OPTIMIZE TABLE `{t}` rebuilds the InnoDB table (ALTER TABLE … FORCE): {}",
+                            online_ddl::effect(online_ddl::Algorithm::Rebuild)
+                        ),
+                    ));
+                }
+            }
+            _ => {}
         }
     }
     hits
+}
+
+fn alter(
+    ctx: &Ctx,
+    stmt: &Statement,
+    table: &crate::sql::ir::ObjName,
+    items: &[crate::sql::ir::AlterItem],
+    algorithm: Option<&str>,
+    lock: Option<&str>,
+    hits: &mut Vec<Hit>,
+) {
+    use online_ddl::Algorithm as A;
+    if algorithm == Some("COPY") {
+        hits.push(Hit::new(
+            stmt.span,
+            format!(
+                "ALGORITHM=COPY on `{table}`: {}",
+                online_ddl::effect(A::Copy)
+            ),
+        ));
+        return;
+    }
+    if let Some(l @ ("SHARED" | "EXCLUSIVE")) = lock {
+        let blocked = if l == "SHARED" {
+            "writes"
+        } else {
+            "reads and writes"
+        };
+        hits.push(Hit::new(
+            stmt.span,
+            format!("LOCK={l} on `{table}` blocks {blocked} for the whole ALTER TABLE"),
+        ));
+        return;
+    }
+    let adds_pk = items.iter().any(|i| {
+        matches!(&i.action, AlterAction::AddConstraint(c)
+            if matches!(c.kind, ConstraintKind::PrimaryKey { .. }))
+    });
+    let fk_off = items
+        .iter()
+        .any(|i| matches!(&i.action, AlterAction::AddConstraint(c) if matches!(c.kind, ConstraintKind::ForeignKey { .. })))
+        && foreign_key_checks_off(ctx);
+    for item in items {
+        let Some((a, why)) = online_ddl::action(ctx, table, &item.action, fk_off, adds_pk) else {
+            continue;
+        };
+        // MySQL refuses (instead of copying or blocking) what the requested algorithm or lock
+        // level does not allow
+        let refused = match a {
+            A::Copy => matches!(algorithm, Some("INSTANT" | "INPLACE")) || lock == Some("NONE"),
+            A::Rebuild => algorithm == Some("INSTANT"),
+            A::RebuildBlocking | A::InplaceBlocking => {
+                algorithm == Some("INSTANT") || lock == Some("NONE")
+            }
+        };
+        if refused {
+            continue;
+        }
+        hits.push(Hit::new(
+            item.span,
+            format!("{why} of `{table}`: {}", online_ddl::effect(a)),
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +173,29 @@ mod tests {
     }
 
     #[test]
+    fn charset_collation_and_fulltext_against_known_schema() {
+        let before = "CREATE TABLE posts (title varchar(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, body text, FULLTEXT KEY ft_title (title));";
+        let c = hits_after(
+            before,
+            "ALTER TABLE posts MODIFY title varchar(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;",
+        );
+        assert!(
+            c[0].contains("collation of `title`") && c[0].contains("ALGORITHM=COPY"),
+            "{c:?}"
+        );
+        let b = hits_after(before, "ALTER TABLE posts MODIFY COLUMN body TEXT BINARY;");
+        assert!(b[0].contains("collation of `body` to binary"), "{b:?}");
+        // a second FULLTEXT index blocks writes but does not rebuild the table
+        let f = hits_after(before, "ALTER TABLE posts ADD FULLTEXT ft_body (body);");
+        assert!(!f[0].contains("first"), "{f:?}");
+        let f = hits_after(
+            "CREATE TABLE notes (body text);",
+            "CREATE FULLTEXT INDEX ft ON notes (body);",
+        );
+        assert!(f[0].contains("first FULLTEXT index, rebuilds"), "{f:?}");
+    }
+
+    #[test]
     fn null_changes_against_known_schema() {
         let before =
             "CREATE TABLE orders (amount int NOT NULL, note varchar(10), code varchar(20));";
@@ -179,7 +205,7 @@ mod tests {
         );
         assert_eq!(n.len(), 1);
         assert!(
-            n[0].contains("NULL to NOT NULL") && n[0].contains("rebuilds"),
+            n[0].contains("NULL to NOT NULL") && n[0].contains("rebuilds the table"),
             "{n:?}"
         );
         let back = hits_after(before, "ALTER TABLE orders MODIFY amount int NULL;");
@@ -231,9 +257,43 @@ mod tests {
             "ALTER TABLE t DROP PRIMARY KEY;",
             "ALTER TABLE t ADD COLUMN id int AUTO_INCREMENT, ADD KEY (id);",
             "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4;",
+            "ALTER TABLE t ENGINE=InnoDB;",
+            "ALTER TABLE t FORCE;",
+            "OPTIMIZE TABLE t;",
+            "ALTER TABLE t ROW_FORMAT=COMPRESSED;",
+            "ALTER TABLE t ADD FULLTEXT INDEX ft (body);",
+            "CREATE FULLTEXT INDEX ft ON t (body);",
+            "ALTER TABLE t ADD SPATIAL INDEX sp (g);",
+            "ALTER TABLE t DEFAULT CHARACTER SET utf8mb4;",
         ] {
             assert_eq!(hits(R, sql, Dialect::Mysql).len(), 1, "{sql}");
         }
+        for sql in [
+            "ALTER TABLE t ADD INDEX i (a);",
+            "ALTER TABLE t COMMENT = 'x';",
+            "ALTER TABLE t AUTO_INCREMENT = 10;",
+            "ALTER TABLE t DROP COLUMN c;",
+            "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4, ALGORITHM=INPLACE;",
+        ] {
+            assert!(hits(R, sql, Dialect::Mysql).is_empty(), "{sql}");
+        }
+        // DROP COLUMN rebuilds before MySQL 8.0.29 and MariaDB 10.4
+        let old = testing::hits_with(
+            R,
+            "ALTER TABLE t DROP COLUMN c;",
+            Dialect::Mysql,
+            Some("8.0.28"),
+        );
+        assert!(old[0].contains("no instant DROP COLUMN"), "{old:?}");
+        assert!(
+            testing::hits_with(
+                R,
+                "ALTER TABLE t DROP COLUMN c;",
+                Dialect::Mysql,
+                Some("10.6")
+            )
+            .is_empty()
+        );
         assert!(
             hits(
                 R,

@@ -24,6 +24,8 @@ pub static RULES: &[&Rule] = &[
     &mysql_enum_value_removal::RULE,
     &drop_table::RULE,
     &drop_sequence::RULE,
+    &set_unlogged::RULE,
+    &catalog_write::RULE,
     // risky
     &missing_lock_timeout::RULE,
     &concurrently_in_transaction::RULE,
@@ -41,6 +43,10 @@ pub static RULES: &[&Rule] = &[
     &drop_default::RULE,
     &alter_column_type_rewrite::RULE,
     &create_index_non_concurrently::RULE,
+    &drop_object::RULE,
+    &table_rewrite::RULE,
+    &lock_table::RULE,
+    &foreign_keys_disabled::RULE,
     // style
     &json_column::RULE,
     &varchar_length::RULE,

@@ -51,8 +51,22 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
     if super::sqlite_table_rebuild::is_rebuild_rename(ctx, stmt) {
         return hits;
     }
+    // renaming a copy into the name of the table it was copied from, dropped since, completes a
+    // rebuild: code finds the name it uses again
+    let completes_rebuild = |from: &ObjName, to: &ObjName| {
+        let to_key = to.key().to_ascii_lowercase();
+        ctx.schema.dropped.contains(&to_key)
+            && ctx
+                .schema
+                .lineage
+                .get(&from.key().to_ascii_lowercase())
+                .is_some_and(|l| l.source == to_key)
+    };
     let mut report = |from: &ObjName, to: &ObjName, span: Span| {
-        if ctx.is_existing(from) && !view_keeps_old_name(ctx, stmt, from) {
+        if ctx.is_existing(from)
+            && !view_keeps_old_name(ctx, stmt, from)
+            && !completes_rebuild(from, to)
+        {
             hits.push(Hit::new(
                 span,
                 format!(

@@ -112,14 +112,116 @@ fn item(file: &str, toks: &[Token]) -> Item {
 
 /// Reads `INSERT [OR …] INTO t [(cols)] SELECT items FROM source …`.
 fn parse_copy(file: &str, stmt: &Statement) -> Option<Copy> {
-    let toks: Vec<Token> = Lexer::new(file, stmt.span.start, stmt.span.end, Dialect::Sqlite)
+    parse_copy_text(file, stmt.span.start, stmt.span.end)
+}
+
+/// What a copy statement `file[start..end]` reads: `INSERT [OR …] INTO t [(cols)] SELECT items
+/// FROM source …` or `CREATE TABLE t AS SELECT items FROM source …`, as (target, lineage).
+pub(crate) fn copy_lineage(file: &str, start: usize, end: usize) -> Option<(String, Lineage)> {
+    let copy = parse_copy_text(file, start, end)?;
+    let toks: Vec<Token> = Lexer::new(file, start, end, Dialect::Sqlite)
         .filter(|t| !t.is_trivia())
         .collect();
-    let mut i = toks.iter().position(|t| t.is_word(file, "into"))? + 1;
-    read_name(file, &toks, &mut i)?;
-    if toks.get(i).is_some_and(|t| t.is_word(file, "as")) {
-        i += 2;
+    let at = toks
+        .iter()
+        .position(|t| t.is_word(file, "into") || t.is_word(file, "table"))?
+        + 1;
+    let mut i = at;
+    if toks.get(i).is_some_and(|t| t.is_word(file, "if")) {
+        i += 3;
     }
+    let target = read_name(file, &toks, &mut i)?;
+    let mut read = BTreeSet::new();
+    let mut mapping = Vec::new();
+    let star = copy.items.len() == 1 && copy.items[0].star;
+    for (k, item) in copy.items.iter().enumerate() {
+        read.extend(item.names.iter().cloned());
+        if let Some(p) = &item.plain {
+            let to = copy
+                .columns
+                .as_ref()
+                .and_then(|c| c.get(k).cloned())
+                .unwrap_or_else(|| p.clone());
+            mapping.push((p.clone(), to));
+        }
+    }
+    Some((
+        target,
+        Lineage {
+            source: copy.source,
+            read,
+            mapping,
+            star,
+            filtered: copy.filter,
+            source_dropped: false,
+        },
+    ))
+}
+
+/// Where a table's rows came from: a copy `INSERT INTO t … SELECT … FROM source` (or CREATE
+/// TABLE … AS SELECT), remembered across statements and migrations so a later DROP of the source
+/// knows its rows live on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lineage {
+    /// The table copied from (lower-case, without schema).
+    pub source: String,
+    /// Every name the SELECT list reads (lower-case).
+    pub read: BTreeSet<String>,
+    /// Plain column copies: (source column, target column).
+    pub mapping: Vec<(String, String)>,
+    /// `SELECT *`: every column, under the same names.
+    pub star: bool,
+    /// A clause that can leave rows out (WHERE, JOIN, LIMIT, DISTINCT, …).
+    pub filtered: Option<String>,
+    /// The source was dropped after the copy: the copy holds its rows now.
+    pub source_dropped: bool,
+}
+
+impl Lineage {
+    /// The columns of `columns` (the source's, lower-case) the copy does not read.
+    pub fn missing<'a>(&self, columns: impl Iterator<Item = &'a String>) -> Vec<String> {
+        if self.star {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = columns
+            .filter(|c| !self.read.contains(&lower(c)))
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+fn parse_copy_text(file: &str, start: usize, end: usize) -> Option<Copy> {
+    let toks: Vec<Token> = Lexer::new(file, start, end, Dialect::Sqlite)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    let mut i = match toks.iter().position(|t| t.is_word(file, "into")) {
+        Some(p) => {
+            let mut i = p + 1;
+            read_name(file, &toks, &mut i)?;
+            if toks.get(i).is_some_and(|t| t.is_word(file, "as")) {
+                i += 2;
+            }
+            i
+        }
+        // CREATE [TEMP] TABLE t AS SELECT …
+        None => {
+            let t = toks.iter().position(|t| t.is_word(file, "table"))?;
+            if !toks.first()?.is_word(file, "create") {
+                return None;
+            }
+            let mut i = t + 1;
+            if toks.get(i).is_some_and(|t| t.is_word(file, "if")) {
+                i += 3;
+            }
+            read_name(file, &toks, &mut i)?;
+            if !toks.get(i)?.is_word(file, "as") {
+                return None;
+            }
+            i + 1
+        }
+    };
     let mut copy = Copy::default();
     if toks.get(i).is_some_and(|t| t.text(file) == "(") {
         let close = toks[i..].iter().position(|t| t.text(file) == ")")? + i;
@@ -370,7 +472,7 @@ fn affinity(declared: &str) -> Affinity {
 }
 
 /// What copying values from a column declared `old` into one declared `new` can lose.
-fn affinity_loss(old: &str, new: &str) -> Option<&'static str> {
+pub(super) fn affinity_loss(old: &str, new: &str) -> Option<&'static str> {
     use Affinity::*;
     match (affinity(old), affinity(new)) {
         (Text | Blob, Integer | Real | Numeric) => Some(

@@ -85,6 +85,13 @@ fn unsupported(ctx: &Ctx, table: &ObjName, action: &AlterAction) -> Option<Strin
         AlterAction::DropIndex { name } => cannot(format!("drop index `{name}` (use DROP INDEX)")),
         AlterAction::AddIndex { .. } => cannot("add an index (use CREATE INDEX)".to_string()),
         AlterAction::DetachPartition { .. } => cannot("detach a partition".to_string()),
+        AlterAction::SetLogged { .. }
+        | AlterAction::SetTablespace { .. }
+        | AlterAction::SetAccessMethod { .. }
+        | AlterAction::Trigger { .. }
+        | AlterAction::TableOption { .. }
+        | AlterAction::ConvertCharset { .. }
+        | AlterAction::Force => cannot("change table options".to_string()),
         AlterAction::Other { what, .. } => cannot(format!("run `{what}`")),
     }
 }

@@ -10,7 +10,7 @@ pub static RULE: Rule = Rule {
         verdict: Verdict::Destructive,
         dialects: ALL_DIALECTS,
         summary: "UPDATE without WHERE overwrites columns in every row of an existing table",
-        why: "An UPDATE without a WHERE clause (or LIMIT) overwrites the assigned columns in every row; the previous values are gone unless restored from a backup. Even a deliberate whole-table backfill (`UPDATE t SET c = 0` after adding `c`) holds a row lock on every row until the migration commits, so concurrent writes to the table wait for the whole run, and it writes a new version of every row (table bloat, replication lag). It is reported even when the columns were just added: migsafe cannot tell a backfill from an accident, and the locking problem is the same. A table created earlier in the same migration file has no pre-existing rows, so it is not reported.",
+        why: "An UPDATE without a WHERE clause (or LIMIT, or with a WHERE that is always true such as `WHERE true`, `WHERE 1 = 1`, `WHERE id = id`, `WHERE x IS NULL OR x IS NOT NULL`) overwrites the assigned columns in every row; the previous values are gone unless restored from a backup (destructive). A backfill is different: when every assigned column was added earlier in the same migration file (or up section, or an earlier part of a migration split into numbered files that share its creation timestamp, as ory's popx writes them: `20210410175418000000_…`, `20210410175418000001_…`), no value from before the migration is overwritten, so it is not data loss; its cost is that one UPDATE writes every row, holding a lock on each until the migration commits (concurrent writes of those rows wait) and bloating the table. On PostgreSQL, when the backfill shares a transaction with the DDL that locked the table, backfill-in-ddl-transaction reports it; otherwise this rule reports it as risky. A table created earlier in the same file has no pre-existing rows, so it is not reported.",
         safer: "Add a WHERE clause naming exactly the rows to change; run backfills outside the schema migration in bounded batches, each in its own transaction (`UPDATE accounts SET plan = 'free' WHERE plan IS NULL AND id BETWEEN 1 AND 10000;`). For a deliberate small backfill, suppress the finding with `-- migsafe:allow update-without-where reason=\"…\"`.",
         anchors: &[],
         bad: include_str!("../../fixtures/rules/update-without-where/bad.sql"),
@@ -26,12 +26,45 @@ fn check(ctx: &Ctx, stmt: &Statement) -> Vec<Hit> {
             table,
             has_where: false,
             columns,
+            ..
         } = op
         else {
             continue;
         };
         let table = table.as_ref().map(super::delete_without_where::dml_table);
         if table.as_ref().is_some_and(|t| !ctx.is_existing(t)) {
+            continue;
+        }
+        // a backfill: every assigned column was added earlier in this migration (this file, or
+        // an earlier part of the same split migration), so no value that existed before it is
+        // overwritten
+        if let Some(t) = &table
+            && !columns.is_empty()
+            && columns.iter().all(|c| ctx.column_is_new(t, c))
+        {
+            if super::backfill_in_ddl_transaction::fires(ctx, stmt) {
+                // the lock it holds is reported there; no data is lost
+                continue;
+            }
+            let cols = columns
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let split = if columns.iter().all(|c| ctx.facts.column_added_here(t, c)) {
+                ""
+            } else {
+                ", by an earlier file of the same split migration"
+            };
+            hits.push(
+                Hit::new(
+                    stmt.span,
+                    format!(
+                        "fills {cols} (added earlier in this migration{split}) in every row of `{t}`: no existing value is overwritten, but one UPDATE writes every row, holding a lock on each until it commits and bloating the table; backfill in batches"
+                    ),
+                )
+                .with_verdict(Verdict::Risky),
+            );
             continue;
         }
         let cols = match columns.len() {
@@ -95,11 +128,69 @@ mod tests {
     }
 
     #[test]
-    fn backfill_of_a_new_column_is_still_reported_but_not_in_new_tables() {
+    fn backfill_of_a_new_column_is_not_data_loss() {
+        use crate::classify::{CheckOptions, check_sql};
+        let verdicts = |sql: &str, d: Dialect| {
+            check_sql(
+                sql,
+                &CheckOptions {
+                    dialect: d,
+                    ..CheckOptions::default()
+                },
+            )
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == R || f.rule == "backfill-in-ddl-transaction")
+            .map(|f| (f.rule, f.verdict))
+            .collect::<Vec<_>>()
+        };
+        // PostgreSQL in the migrator's transaction: the lock is backfill-in-ddl-transaction's
         let sql = "ALTER TABLE accounts ADD COLUMN seats int;\nUPDATE accounts SET seats = 1;";
-        assert_eq!(hits(R, sql, Dialect::Postgres).len(), 1);
+        assert_eq!(
+            verdicts(sql, Dialect::Postgres),
+            [("backfill-in-ddl-transaction".to_string(), Verdict::Risky)]
+        );
+        // MySQL commits DDL at once: the backfill is risky here
+        let v = verdicts(sql, Dialect::Mysql);
+        assert_eq!(v, [(R.to_string(), Verdict::Risky)]);
+        // touching an older column too overwrites data
+        let sql = "ALTER TABLE accounts ADD COLUMN seats int;\nUPDATE accounts SET seats = 1, plan = 'x';";
+        assert_eq!(
+            verdicts(sql, Dialect::Mysql),
+            [(R.to_string(), Verdict::Destructive)]
+        );
+        // a column added by an earlier migration may hold data by now
+        let h = testing::hits_after(
+            R,
+            "ALTER TABLE accounts ADD COLUMN seats int;",
+            "UPDATE accounts SET seats = 1;",
+            Dialect::Mysql,
+        );
+        assert!(h[0].starts_with("overwrites"), "{h:?}");
         let sql = "CREATE TABLE t (a int);\nUPDATE t SET a = 1;";
         assert!(hits(R, sql, Dialect::Sqlite).is_empty());
+    }
+
+    #[test]
+    fn a_where_that_is_always_true_is_no_where() {
+        assert_eq!(
+            hits(
+                R,
+                "UPDATE accounts SET plan = 'x' WHERE 1 = 1;",
+                Dialect::Mysql
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            hits(
+                R,
+                "UPDATE accounts SET plan = 'x' WHERE plan IS NULL OR plan IS NOT NULL;",
+                Dialect::Postgres
+            )
+            .len(),
+            1
+        );
     }
 
     #[test]

@@ -103,9 +103,16 @@ pub struct ColumnDef {
     pub check: Option<String>,
     /// `GENERATED ALWAYS AS (...) STORED` (or MySQL `STORED`).
     pub generated_stored: bool,
+    /// Any generated column (`GENERATED ALWAYS AS (...)`, stored or virtual): its values are
+    /// computed from other columns.
+    pub generated: bool,
     /// `GENERATED ... AS IDENTITY`.
     pub identity: bool,
     pub auto_increment: bool,
+    /// MySQL `CHARACTER SET x` / `CHARSET x` of the column (lower case).
+    pub charset: Option<String>,
+    /// `COLLATE x` of the column (lower case; MySQL `BINARY` is `binary`).
+    pub collation: Option<String>,
     pub span: Span,
 }
 
@@ -136,6 +143,8 @@ pub struct Constraint {
     pub kind: ConstraintKind,
     pub not_valid: bool,
     pub span: Span,
+    /// `PRIMARY KEY USING INDEX i` / `UNIQUE USING INDEX i`: the index attached.
+    pub index: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -203,17 +212,49 @@ pub enum AlterAction {
     DropIndex {
         name: String,
     },
-    /// MySQL `ADD INDEX|KEY|UNIQUE …` inside ALTER TABLE.
+    /// MySQL `ADD INDEX|KEY|UNIQUE|FULLTEXT|SPATIAL …` inside ALTER TABLE.
     AddIndex {
         name: Option<String>,
         columns: Vec<String>,
         unique: bool,
+        fulltext: bool,
+        spatial: bool,
     },
     /// PostgreSQL `DETACH PARTITION p [CONCURRENTLY]`.
     DetachPartition {
         partition: ObjName,
         concurrently: bool,
     },
+    /// PostgreSQL `SET LOGGED` / `SET UNLOGGED`.
+    SetLogged {
+        logged: bool,
+    },
+    /// PostgreSQL `SET TABLESPACE name`.
+    SetTablespace {
+        name: String,
+    },
+    /// PostgreSQL `SET ACCESS METHOD name`.
+    SetAccessMethod {
+        name: String,
+    },
+    /// PostgreSQL `ENABLE|DISABLE [REPLICA|ALWAYS] TRIGGER name|ALL|USER` (`name` lower case).
+    Trigger {
+        enable: bool,
+        name: String,
+    },
+    /// MySQL table option: `ENGINE`, `ROW_FORMAT`, `CHARACTER SET`, `COLLATE`, `COMMENT`,
+    /// `AUTO_INCREMENT`, `KEY_BLOCK_SIZE`, … (name upper case, value as written).
+    TableOption {
+        name: String,
+        value: String,
+    },
+    /// MySQL `CONVERT TO CHARACTER SET cs [COLLATE c]`.
+    ConvertCharset {
+        charset: String,
+        collation: Option<String>,
+    },
+    /// MySQL `FORCE` (rebuild the table).
+    Force,
     /// Anything else, by a short description (`SET (fillfactor…)`, `OWNER TO`, …).
     Other {
         what: String,
@@ -281,6 +322,8 @@ pub enum Op {
         if_not_exists: bool,
         temporary: bool,
         as_select: bool,
+        /// MySQL: the table is created with a FULLTEXT index.
+        fulltext_index: bool,
     },
     AlterTable {
         table: ObjName,
@@ -301,6 +344,9 @@ pub enum Op {
         unique: bool,
         concurrently: bool,
         if_not_exists: bool,
+        /// MySQL `CREATE FULLTEXT INDEX` / `CREATE SPATIAL INDEX`.
+        fulltext: bool,
+        spatial: bool,
     },
     Drop {
         kind: ObjectKind,
@@ -323,6 +369,9 @@ pub enum Op {
         table: Option<ObjName>,
         has_where: bool,
         columns: Vec<String>,
+        /// Assignments that copy another column as it is (`SET new_c = c`, or a plain cast
+        /// `c::text`): (target, source).
+        copies: Vec<(String, String)>,
     },
     Insert {
         table: ObjName,
@@ -371,6 +420,10 @@ pub enum Op {
     },
     Vacuum {
         full: bool,
+    },
+    /// MySQL `OPTIMIZE [NO_WRITE_TO_BINLOG|LOCAL] TABLE t[, …]` (rebuilds InnoDB tables).
+    Optimize {
+        tables: Vec<ObjName>,
     },
     Cluster,
     Comment,
@@ -427,6 +480,10 @@ pub struct Statement {
     pub ops: Vec<Op>,
     /// Statements found inside `DO` blocks or routine bodies are marked so reports can say so.
     pub nested_in: Option<usize>,
+    /// Set when the statement's text was built by dynamic SQL (PL/pgSQL `EXECUTE`, MySQL
+    /// `PREPARE … FROM`): how, for messages (`EXECUTE format(…) on line 12`). Its `sql` is the
+    /// text migsafe computed, and its spans point at the EXECUTE.
+    pub dynamic: Option<String>,
 }
 
 impl Statement {

@@ -12,6 +12,8 @@ pub struct SpanMap<'a> {
     text: &'a str,
     base: usize,
     line_starts: Vec<usize>,
+    /// Every span maps here (text that is not in the file: dynamic SQL).
+    fixed: Option<Span>,
 }
 
 impl<'a> SpanMap<'a> {
@@ -22,6 +24,17 @@ impl<'a> SpanMap<'a> {
             text,
             base,
             line_starts,
+            fixed: None,
+        }
+    }
+
+    /// A map for `text` that is not part of the file: every span is `at`.
+    pub fn fixed(text: &'a str, at: Span) -> Self {
+        SpanMap {
+            text,
+            base: 0,
+            line_starts: Vec::new(),
+            fixed: Some(at),
         }
     }
 
@@ -38,6 +51,9 @@ impl<'a> SpanMap<'a> {
 
     /// The file span of an AST node, or the whole statement when sqlparser has no span for it.
     pub fn map(&self, sp: sqlparser::tokenizer::Span) -> Span {
+        if let Some(at) = self.fixed {
+            return at;
+        }
         match (self.offset(sp.start), self.offset(sp.end)) {
             (Some(s), Some(e)) if e >= s => {
                 Span::new(self.base + s, self.base + e.max(s + 1).min(self.text.len()))
@@ -48,6 +64,9 @@ impl<'a> SpanMap<'a> {
     }
 
     pub fn whole(&self) -> Span {
+        if let Some(at) = self.fixed {
+            return at;
+        }
         Span::new(self.base, self.base + self.text.len())
     }
 }
@@ -103,8 +122,11 @@ fn column(c: &a::ColumnDef, map: &SpanMap) -> ColumnDef {
         references: None,
         check: None,
         generated_stored: false,
+        generated: false,
         identity: false,
         auto_increment: false,
+        charset: None,
+        collation: None,
         span: map.map(c.span()),
     };
     for opt in &c.options {
@@ -125,6 +147,7 @@ fn column(c: &a::ColumnDef, map: &SpanMap) -> ColumnDef {
                 ..
             } => {
                 if generation_expr.is_some() {
+                    col.generated = true;
                     col.generated_stored = matches!(
                         generation_expr_mode,
                         Some(a::GeneratedExpressionMode::Stored)
@@ -134,6 +157,12 @@ fn column(c: &a::ColumnDef, map: &SpanMap) -> ColumnDef {
                 }
             }
             a::ColumnOption::Identity(_) => col.identity = true,
+            a::ColumnOption::CharacterSet(n) => {
+                col.charset = Some(n.to_string().trim_matches('`').to_ascii_lowercase())
+            }
+            a::ColumnOption::Collation(n) => {
+                col.collation = Some(n.to_string().trim_matches('`').to_ascii_lowercase())
+            }
             other => {
                 let s = other.to_string().to_ascii_uppercase();
                 if s.contains("AUTO_INCREMENT") || s.contains("AUTOINCREMENT") {
@@ -195,7 +224,14 @@ fn constraint(c: &a::TableConstraint, not_valid: bool, map: &SpanMap) -> Option<
         // plain MySQL indexes declared in CREATE/ALTER TABLE are handled by the callers
         a::TableConstraint::Index(_) | a::TableConstraint::FulltextOrSpatial(_) => return None,
     };
+    let index = match c {
+        a::TableConstraint::PrimaryKeyUsingIndex(u) | a::TableConstraint::UniqueUsingIndex(u) => {
+            Some(ident(&u.index_name))
+        }
+        _ => None,
+    };
     Some(Constraint {
+        index,
         name,
         kind,
         not_valid,
@@ -258,11 +294,22 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
                     name: ix.name.as_ref().map(ident),
                     columns: index_cols(&ix.columns),
                     unique: false,
+                    fulltext: false,
+                    spatial: false,
+                },
+                a::TableConstraint::FulltextOrSpatial(fs) => AlterAction::AddIndex {
+                    name: fs.opt_index_name.as_ref().map(ident),
+                    columns: index_cols(&fs.columns),
+                    unique: false,
+                    fulltext: fs.fulltext,
+                    spatial: !fs.fulltext,
                 },
                 other => AlterAction::AddIndex {
                     name: None,
                     columns: vec![other.to_string()],
                     unique: false,
+                    fulltext: false,
+                    spatial: false,
                 },
             },
         },
@@ -341,6 +388,22 @@ fn alter_item(op: &a::AlterTableOperation, map: &SpanMap) -> AlterItem {
         O::DropPrimaryKey { .. } => AlterAction::DropPrimaryKey,
         O::DropForeignKey { name, .. } => AlterAction::DropForeignKey { name: ident(name) },
         O::DropIndex { name } => AlterAction::DropIndex { name: ident(name) },
+        O::SetLogged => AlterAction::SetLogged { logged: true },
+        O::SetUnlogged => AlterAction::SetLogged { logged: false },
+        O::DisableTrigger { name } => AlterAction::Trigger {
+            enable: false,
+            name: ident(name),
+        },
+        O::EnableTrigger { name }
+        | O::EnableAlwaysTrigger { name }
+        | O::EnableReplicaTrigger { name } => AlterAction::Trigger {
+            enable: true,
+            name: ident(name),
+        },
+        O::AutoIncrement { value, .. } => AlterAction::TableOption {
+            name: "AUTO_INCREMENT".to_string(),
+            value: value.to_string(),
+        },
         O::DetachPartitionOf { partition, mode } => AlterAction::DetachPartition {
             partition: obj(partition),
             concurrently: mode
@@ -395,6 +458,71 @@ fn expr_text(values: &[a::Expr]) -> String {
         .join(", ")
 }
 
+/// The DML a query body runs (a CTE or the main body of `WITH …`), lowered into `ops`.
+fn dml_of(
+    body: &a::SetExpr,
+    map: &SpanMap,
+    dialect: Dialect,
+    ops: &mut Vec<Op>,
+    kind: &mut Option<String>,
+) {
+    match body {
+        a::SetExpr::Insert(s) | a::SetExpr::Update(s) | a::SetExpr::Delete(s) => {
+            let (k, more) = lower(s, map, dialect);
+            kind.get_or_insert(k);
+            ops.extend(more);
+        }
+        a::SetExpr::Query(q) => dml_of(&q.body, map, dialect, ops, kind),
+        _ => {}
+    }
+}
+
+/// A WHERE clause that is true for every row (or every row where the column is not NULL):
+/// `true`, `1`, `1 = 1`, `'a' = 'a'`, `id = id`, `x IS NULL OR x IS NOT NULL`, and `AND`/`OR`
+/// combinations of them. Such a WHERE restricts nothing.
+pub(crate) fn tautology(e: &a::Expr) -> bool {
+    use a::BinaryOperator as B;
+    let strip = |e: &a::Expr| -> a::Expr {
+        let mut e = e.clone();
+        while let a::Expr::Nested(inner) = e {
+            e = *inner;
+        }
+        e
+    };
+    match strip(e) {
+        a::Expr::Value(v) => match &v.value {
+            a::Value::Boolean(b) => *b,
+            a::Value::Number(n, _) => n != "0",
+            _ => false,
+        },
+        a::Expr::BinaryOp { left, op, right } => {
+            let (l, r) = (strip(&left), strip(&right));
+            match op {
+                B::Eq | B::GtEq | B::LtEq => l == r,
+                B::NotEq | B::Gt | B::Lt => {
+                    matches!((&l, &r), (a::Expr::Value(x), a::Expr::Value(y)) if x.value != y.value)
+                        && op == B::NotEq
+                }
+                B::Or => {
+                    tautology(&l)
+                        || tautology(&r)
+                        || matches!((&l, &r),
+                            (a::Expr::IsNull(x), a::Expr::IsNotNull(y))
+                            | (a::Expr::IsNotNull(x), a::Expr::IsNull(y)) if x == y)
+                }
+                B::And => tautology(&l) && tautology(&r),
+                _ => false,
+            }
+        }
+        a::Expr::UnaryOp {
+            op: a::UnaryOperator::Not,
+            expr,
+        } => matches!(strip(&expr), a::Expr::Value(v) if v.value == a::Value::Boolean(false)),
+        a::Expr::IsTrue(x) => tautology(&x),
+        _ => false,
+    }
+}
+
 /// Lowers one parsed statement: its report kind and operations.
 pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, Vec<Op>) {
     use a::Statement as S;
@@ -417,6 +545,9 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                     if_not_exists: ct.if_not_exists,
                     temporary: ct.temporary,
                     as_select: ct.query.is_some(),
+                    fulltext_index: ct.constraints.iter().any(
+                        |c| matches!(c, a::TableConstraint::FulltextOrSpatial(f) if f.fulltext),
+                    ),
                 },
             )
         }
@@ -463,6 +594,8 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                 unique: ci.unique,
                 concurrently: ci.concurrently,
                 if_not_exists: ci.if_not_exists,
+                fulltext: false,
+                spatial: false,
             },
         ),
         S::Drop {
@@ -575,7 +708,8 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                 "delete",
                 Op::Delete {
                     table,
-                    has_where: d.selection.is_some() || d.limit.is_some(),
+                    has_where: d.selection.as_ref().is_some_and(|w| !tautology(w))
+                        || d.limit.is_some(),
                 },
             )
         }
@@ -590,11 +724,32 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
                     }
                 })
                 .collect();
+            let copies = u
+                .assignments
+                .iter()
+                .filter_map(|asg| {
+                    let a::AssignmentTarget::ColumnName(n) = &asg.target else {
+                        return None;
+                    };
+                    let mut v = &asg.value;
+                    while let a::Expr::Nested(e) | a::Expr::Cast { expr: e, .. } = v {
+                        v = e;
+                    }
+                    let source = match v {
+                        a::Expr::Identifier(i) => ident(i),
+                        a::Expr::CompoundIdentifier(parts) => ident(parts.last()?),
+                        _ => return None,
+                    };
+                    Some((obj(n).base().to_string(), source))
+                })
+                .collect();
             one(
                 "update",
                 Op::Update {
+                    copies,
                     table: relation(&u.table.relation),
-                    has_where: u.selection.is_some() || u.limit.is_some(),
+                    has_where: u.selection.as_ref().is_some_and(|w| !tautology(w))
+                        || u.limit.is_some(),
                     columns,
                 },
             )
@@ -606,7 +761,21 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
             };
             one("insert", Op::Insert { table })
         }
-        S::Query(_) => one("select", Op::Select),
+        S::Query(q) => {
+            // data-modifying CTEs (`WITH d AS (DELETE FROM t RETURNING *) SELECT …`) and
+            // `WITH … INSERT/UPDATE/DELETE` run their DML
+            let mut ops = Vec::new();
+            let mut kind = None;
+            for cte in q.with.iter().flat_map(|w| &w.cte_tables) {
+                dml_of(&cte.query.body, map, dialect, &mut ops, &mut kind);
+            }
+            dml_of(&q.body, map, dialect, &mut ops, &mut kind);
+            if ops.is_empty() {
+                one("select", Op::Select)
+            } else {
+                (kind.unwrap_or_else(|| "select".to_string()), ops)
+            }
+        }
         S::Set(set) => {
             let mut ops = Vec::new();
             match set {
@@ -755,5 +924,79 @@ pub fn lower(stmt: &a::Statement, map: &SpanMap, dialect: Dialect) -> (String, V
             };
             (kind, vec![op])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sql::ir::Op;
+    use crate::sql::{Dialect, parse_section};
+
+    fn ops(sql: &str) -> Vec<Op> {
+        parse_section(sql, 0..sql.len(), Dialect::Postgres)
+            .into_iter()
+            .flat_map(|s| s.ops)
+            .collect()
+    }
+
+    fn has_where(sql: &str) -> bool {
+        match ops(sql).as_slice() {
+            [Op::Update { has_where, .. } | Op::Delete { has_where, .. }] => *has_where,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tautological_where_clauses_restrict_nothing() {
+        for sql in [
+            "UPDATE t SET a = 1 WHERE true",
+            "UPDATE t SET a = 1 WHERE 1 = 1",
+            "DELETE FROM t WHERE id = id",
+            "DELETE FROM t WHERE (x IS NULL OR x IS NOT NULL)",
+            "DELETE FROM t WHERE 1 = 1 AND true",
+            "DELETE FROM t WHERE a = 5 OR 1 = 1",
+            "DELETE FROM t WHERE 'a' <> 'b'",
+        ] {
+            assert!(!has_where(sql), "{sql}");
+        }
+        for sql in [
+            "UPDATE t SET a = 1 WHERE id = 1",
+            "DELETE FROM t WHERE x IS NULL",
+            "DELETE FROM t WHERE a = b",
+            "DELETE FROM t WHERE false",
+            "DELETE FROM t WHERE 1 = 1 AND id = 2",
+        ] {
+            assert!(has_where(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn data_modifying_ctes_are_dml() {
+        let o = ops("WITH gone AS (DELETE FROM sessions RETURNING id) SELECT count(*) FROM gone");
+        assert!(
+            matches!(
+                o.as_slice(),
+                [Op::Delete {
+                    has_where: false,
+                    ..
+                }]
+            ),
+            "{o:?}"
+        );
+        let o = ops("WITH x AS (SELECT 1) UPDATE t SET a = 1");
+        assert!(
+            matches!(
+                o.as_slice(),
+                [Op::Update {
+                    has_where: false,
+                    ..
+                }]
+            ),
+            "{o:?}"
+        );
+        assert!(matches!(
+            ops("WITH x AS (SELECT 1) SELECT * FROM x").as_slice(),
+            [Op::Select]
+        ));
     }
 }

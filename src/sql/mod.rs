@@ -1,11 +1,14 @@
 //! The only sqlparser boundary: dialects, statement splitting, parsing, lowering to migsafe's
 //! statement model ([`ir`]) and the token-level fallback for what sqlparser rejects.
 
+pub mod dynamic;
 pub mod fallback;
 pub mod ir;
 pub mod lexer;
 mod lower;
+pub mod procedural;
 pub mod split;
+pub mod template;
 pub mod types;
 
 use ir::{Parser as How, Span, Statement};
@@ -14,6 +17,10 @@ use std::ops::Range;
 /// Nesting depth sqlparser may recurse to before it gives up (deeply nested input becomes an
 /// `unknown` statement instead of a stack overflow).
 const RECURSION_LIMIT: usize = 64;
+
+/// Files with fewer statements per core are parsed on one thread (threads cost more than they
+/// save there).
+const PARALLEL_MIN_STATEMENTS: usize = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
@@ -47,50 +54,51 @@ impl Dialect {
 /// Splits `text[range]` into statements and parses each one on its own, so a statement sqlparser
 /// rejects does not hide the others. Never panics.
 pub fn parse_section(text: &str, range: Range<usize>, dialect: Dialect) -> Vec<Statement> {
-    let mut out = Vec::new();
-    for raw in split::split(text, range, dialect) {
-        let index = out.len();
-        out.push(parse_statement(text, raw.span, dialect, index));
-    }
-    out
+    let raws = split::split(text, range, dialect);
+    // statements parse independently: a file of many statements is parsed on every core
+    crate::parallel::chunked_map(&raws, PARALLEL_MIN_STATEMENTS, |index, raw| {
+        parse_statement(text, raw.span, dialect, index)
+    })
 }
 
 /// Parses one statement whose text is `file[span]`.
 pub fn parse_statement(file: &str, span: Span, dialect: Dialect, index: usize) -> Statement {
-    let sql = &file[span.start..span.end];
-    let mut stmt = Statement {
-        index,
-        span,
-        sql: sql.to_string(),
-        parser: How::None,
-        parse_error: None,
-        kind: "unknown".to_string(),
-        ops: Vec::new(),
-        nested_in: None,
-    };
-    if let Some(msg) = template_placeholder(file, span, dialect) {
-        stmt.parse_error = Some(msg);
-        stmt.kind = "template".to_string();
-        return stmt;
-    }
-    match parse_ast(sql, dialect) {
-        Ok(asts) if !asts.is_empty() => {
-            let map = lower::SpanMap::new(sql, span.start);
-            let mut kind = None;
-            for ast in &asts {
-                let (k, ops) = lower::lower(ast, &map, dialect);
-                kind.get_or_insert(k);
-                stmt.ops.extend(ops);
-            }
-            stmt.kind = kind.unwrap_or_else(|| "unknown".to_string());
-            stmt.parser = How::Sqlparser;
-        }
+    parse_as(file, span, None, dialect, index)
+}
+
+/// Parses the statement at `file[span]`, reading `rewritten` instead of its text when given: a
+/// rewrite of the same length (PL/pgSQL's `INTO target` blanked out, `PERFORM` read as
+/// `SELECT`), so spans stay file offsets. The statement's `sql` is always the original text.
+pub(crate) fn parse_as(
+    file: &str,
+    span: Span,
+    rewritten: Option<&str>,
+    dialect: Dialect,
+    index: usize,
+) -> Statement {
+    let original = &file[span.start..span.end];
+    let text = rewritten.unwrap_or(original);
+    debug_assert_eq!(text.len(), original.len());
+    let mut stmt = unknown_statement(file, span);
+    stmt.index = index;
+    match parse_ast(text, dialect) {
+        Ok(asts) if !asts.is_empty() => lower_into(&mut stmt, &asts, text, span.start, dialect),
         Ok(_) => {
             stmt.parse_error = Some("no statement found".to_string());
         }
         Err(msg) => {
             stmt.parse_error = Some(file_relative_error(&msg, file, span));
-            if let Some((kind, ops)) = fallback::classify(file, span, dialect) {
+            // the same statement spelled in a way sqlparser reads (same length, same meaning)
+            if let Some((fixed, binary)) = equivalent_spelling(text, dialect)
+                && let Ok(asts) = parse_ast(&fixed, dialect)
+                && !asts.is_empty()
+            {
+                lower_into(&mut stmt, &asts, &fixed, span.start, dialect);
+                for at in binary {
+                    mark_binary(&mut stmt.ops, span.start + at);
+                }
+                stmt.parse_error = None;
+            } else if let Some((kind, ops)) = fallback::classify(text, span.start, dialect) {
                 stmt.kind = kind;
                 stmt.ops = ops;
                 stmt.parser = How::Fallback;
@@ -100,21 +108,304 @@ pub fn parse_statement(file: &str, span: Span, dialect: Dialect, index: usize) -
     stmt
 }
 
-/// Go/Jinja (`{{ … }}`) or shell/Java (`{$…}`, `${…}`) template placeholders outside strings: the
-/// statement's meaning depends on what gets substituted, so it is left unknown.
-fn template_placeholder(file: &str, span: Span, dialect: Dialect) -> Option<String> {
-    let toks: Vec<lexer::Token> = lexer::Lexer::new(file, span.start, span.end, dialect)
+fn lower_into(
+    stmt: &mut Statement,
+    asts: &[sqlparser::ast::Statement],
+    text: &str,
+    base: usize,
+    dialect: Dialect,
+) {
+    let map = lower::SpanMap::new(text, base);
+    let mut kind = None;
+    for ast in asts {
+        let (k, ops) = lower::lower(ast, &map, dialect);
+        kind.get_or_insert(k);
+        // a statement is one AST almost always: keep the exact-size vector
+        if stmt.ops.is_empty() {
+            stmt.ops = ops;
+        } else {
+            stmt.ops.extend(ops);
+        }
+    }
+    stmt.kind = kind.unwrap_or_else(|| "unknown".to_string());
+    stmt.parser = How::Sqlparser;
+}
+
+/// Spellings sqlparser does not read, rewritten to ones it does with the same length and
+/// meaning (so spans are kept): MySQL `"text"` strings (MySQL's default SQL mode) as `'text'`,
+/// MySQL's `BINARY` column attribute (the binary collation of the column's character set)
+/// blanked and returned as offsets so the lowering can record it, and SQLite type names of
+/// several words (`BIGINT AUTO_INCREMENT`, which SQLite accepts as one declared type) joined
+/// with underscores.
+fn equivalent_spelling(text: &str, dialect: Dialect) -> Option<(String, Vec<usize>)> {
+    match dialect {
+        Dialect::Mysql => mysql_spelling(text),
+        Dialect::Sqlite => sqlite_spelling(text).map(|t| (t, Vec::new())),
+        Dialect::Postgres => None,
+    }
+}
+
+fn mysql_spelling(text: &str) -> Option<(String, Vec<usize>)> {
+    let mut out = text.to_string();
+    let mut binary = Vec::new();
+    let toks: Vec<lexer::Token> = lexer::Lexer::new(text, 0, text.len(), Dialect::Mysql)
         .filter(|t| !t.is_trivia())
         .collect();
-    toks.windows(2).find_map(|w| {
-        let (a, b) = (w[0].text(file), w[1].text(file));
-        let adjacent = w[0].end == w[1].start;
-        let hit = adjacent && ((a == "{" && (b == "{" || b.starts_with('$'))) || (a == "$" && b == "{"));
-        hit.then(|| {
-            let line = file[..w[0].start].matches('\n').count() + 1;
-            format!("template placeholder `{a}{b}…` at line {line}: render the template first (migsafe checks plain SQL)")
-        })
+    for (k, t) in toks.iter().enumerate() {
+        let raw = &text[t.start..t.end];
+        if t.kind == lexer::TokKind::Str
+            && raw.len() >= 2
+            && raw.starts_with('"')
+            && raw.ends_with('"')
+            && !raw[1..raw.len() - 1].contains(['\\', '\'', '"'])
+        {
+            out.replace_range(t.start..t.start + 1, "'");
+            out.replace_range(t.end - 1..t.end, "'");
+        }
+        // `VARCHAR(255) BINARY`, `TEXT BINARY`: the attribute, not the BINARY(n) type
+        if t.is_word(text, "binary") && k > 0 {
+            let prev = &text[toks[k - 1].start..toks[k - 1].end];
+            let after_type = prev == ")"
+                || [
+                    "char",
+                    "varchar",
+                    "text",
+                    "tinytext",
+                    "mediumtext",
+                    "longtext",
+                    "enum",
+                    "set",
+                ]
+                .iter()
+                .any(|w| prev.eq_ignore_ascii_case(w));
+            let next_is_paren = toks
+                .get(k + 1)
+                .is_some_and(|n| &text[n.start..n.end] == "(");
+            if after_type && !next_is_paren {
+                out.replace_range(t.start..t.end, &" ".repeat(t.end - t.start));
+                binary.push(t.start);
+            }
+        }
+    }
+    (out != text).then_some((out, binary))
+}
+
+/// SQLite `CREATE TABLE`: column types of several words joined with `_`.
+fn sqlite_spelling(text: &str) -> Option<String> {
+    const CONSTRAINT: &[&str] = &[
+        "constraint",
+        "primary",
+        "not",
+        "null",
+        "unique",
+        "check",
+        "default",
+        "collate",
+        "references",
+        "generated",
+        "as",
+        "autoincrement",
+    ];
+    let toks: Vec<lexer::Token> = lexer::Lexer::new(text, 0, text.len(), Dialect::Sqlite)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    let word = |k: usize| {
+        toks.get(k)
+            .map(|t| text[t.start..t.end].to_ascii_lowercase())
+    };
+    let mut k = 0;
+    if word(k).as_deref() != Some("create") {
+        return None;
+    }
+    k += 1;
+    while matches!(word(k).as_deref(), Some("temp" | "temporary")) {
+        k += 1;
+    }
+    if word(k).as_deref() != Some("table") {
+        return None;
+    }
+    let open = toks.iter().position(|t| &text[t.start..t.end] == "(")?;
+    let mut out = text.to_string();
+    let mut depth = 0i32;
+    let mut item_start = open + 1;
+    for j in open..toks.len() {
+        let s = &text[toks[j].start..toks[j].end];
+        match s {
+            "(" => depth += 1,
+            ")" => depth -= 1,
+            _ => {}
+        }
+        let ends_item = (s == "," && depth == 1) || (s == ")" && depth == 0);
+        if !ends_item {
+            continue;
+        }
+        // name, then type words up to a constraint keyword, `(` or the end of the item
+        let mut m = item_start + 1;
+        let first_is_constraint = word(item_start).is_some_and(|w| {
+            ["constraint", "primary", "unique", "check", "foreign"].contains(&w.as_str())
+        });
+        let mut type_words = Vec::new();
+        while !first_is_constraint
+            && m < j
+            && toks[m].kind == lexer::TokKind::Word
+            && !word(m).is_some_and(|w| CONSTRAINT.contains(&w.as_str()))
+        {
+            type_words.push(m);
+            m += 1;
+        }
+        for w in type_words.windows(2) {
+            let (a, b) = (toks[w[0]].end, toks[w[1]].start);
+            if text[a..b].chars().all(|c| c == ' ' || c == '\t') {
+                out.replace_range(a..b, &"_".repeat(b - a));
+            }
+        }
+        item_start = j + 1;
+        if depth == 0 {
+            break;
+        }
+    }
+    (out != text).then_some(out)
+}
+
+/// Records MySQL's `BINARY` attribute (blanked at file offset `at`) as the collation of the
+/// column it belongs to: the last column definition starting before it.
+fn mark_binary(ops: &mut [ir::Op], at: usize) {
+    let mut best: Option<&mut ir::ColumnDef> = None;
+    for op in ops.iter_mut() {
+        let cols: Vec<&mut ir::ColumnDef> = match op {
+            ir::Op::CreateTable { columns, .. } => columns.iter_mut().collect(),
+            ir::Op::AlterTable { items, .. } => items
+                .iter_mut()
+                .filter_map(|i| match &mut i.action {
+                    ir::AlterAction::AddColumn { column, .. }
+                    | ir::AlterAction::ModifyColumn { column, .. } => Some(column),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for c in cols {
+            if c.span.start <= at && best.as_ref().is_none_or(|b| b.span.start < c.span.start) {
+                best = Some(c);
+            }
+        }
+    }
+    if let Some(c) = best {
+        c.collation = Some("binary".to_string());
+    }
+}
+
+/// Parses `ALTER TABLE <name> <action>`: the statement `text` (at file offset `base`) with
+/// everything but its prefix (up to `prefix_end`) and one action (`action`, both relative to
+/// `text`) blanked out. Returns the action's items and any ALGORITHM / LOCK.
+pub(crate) fn reparse_alter_action(
+    text: &str,
+    base: usize,
+    prefix_end: usize,
+    action: (usize, usize),
+    dialect: Dialect,
+) -> Option<(Vec<ir::AlterItem>, Option<String>, Option<String>)> {
+    let blanked = blank_bytes(text, &[(0, prefix_end), action]);
+    let (asts, text, binary) = match parse_ast(&blanked, dialect) {
+        Ok(asts) => (asts, blanked, Vec::new()),
+        Err(_) => {
+            let (fixed, binary) = equivalent_spelling(&blanked, dialect)?;
+            (parse_ast(&fixed, dialect).ok()?, fixed, binary)
+        }
+    };
+    let [ast] = asts.as_slice() else {
+        return None;
+    };
+    let map = lower::SpanMap::new(&text, base);
+    let (_, mut ops) = lower::lower(ast, &map, dialect);
+    for at in binary {
+        mark_binary(&mut ops, base + at);
+    }
+    match ops.into_iter().next()? {
+        ir::Op::AlterTable {
+            items,
+            algorithm,
+            lock,
+            ..
+        } if !items.is_empty() || algorithm.is_some() || lock.is_some() => {
+            Some((items, algorithm, lock))
+        }
+        _ => None,
+    }
+}
+
+/// Parses the parts `keep` of a statement `text` (at file offset `base`) with the rest blanked
+/// out: the kind and operations sqlparser finds in them, if it reads them as one statement.
+pub(crate) fn reparse_part(
+    text: &str,
+    base: usize,
+    keep: &[(usize, usize)],
+    dialect: Dialect,
+) -> Option<(String, Vec<ir::Op>)> {
+    let blanked = blank_bytes(text, keep);
+    let asts = parse_ast(&blanked, dialect).ok()?;
+    let [ast] = asts.as_slice() else {
+        return None;
+    };
+    Some(lower::lower(
+        ast,
+        &lower::SpanMap::new(&blanked, base),
+        dialect,
+    ))
+}
+
+/// `text` with every byte outside the `keep` ranges replaced: newlines stay, everything else
+/// becomes a space (each byte of a multi-byte character too), so the result has the same byte
+/// length and the kept parts sit at the same offsets.
+pub(crate) fn blank_bytes(text: &str, keep: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        if keep.iter().any(|&(a, b)| i >= a && i < b) || c == '\n' {
+            out.push(c);
+        } else {
+            for _ in 0..c.len_utf8() {
+                out.push(' ');
+            }
+        }
+    }
+    out
+}
+
+/// Whether sqlparser reads `text` as exactly one expression.
+pub(crate) fn is_expr(text: &str, dialect: Dialect) -> bool {
+    with_parser(text, dialect, |p| {
+        p.parse_expr()?;
+        p.expect_token(&sqlparser::tokenizer::Token::EOF)
     })
+}
+
+/// Whether sqlparser reads `text` as a comma-separated list of expressions.
+pub(crate) fn is_expr_list(text: &str, dialect: Dialect) -> bool {
+    with_parser(text, dialect, |p| {
+        p.parse_comma_separated(|p| p.parse_expr())?;
+        p.expect_token(&sqlparser::tokenizer::Token::EOF)
+    })
+}
+
+/// Whether sqlparser reads `text` as exactly one data type.
+pub(crate) fn is_type(text: &str, dialect: Dialect) -> bool {
+    with_parser(text, dialect, |p| {
+        p.parse_data_type()?;
+        p.expect_token(&sqlparser::tokenizer::Token::EOF)
+    })
+}
+
+fn with_parser<T>(
+    text: &str,
+    dialect: Dialect,
+    f: impl FnOnce(&mut sqlparser::parser::Parser) -> Result<T, sqlparser::parser::ParserError>,
+) -> bool {
+    let d = dialect_impl(dialect);
+    sqlparser::parser::Parser::new(d.as_ref())
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(text)
+        .and_then(|mut p| f(&mut p))
+        .is_ok()
 }
 
 /// sqlparser reports `at Line: L, Column: C` inside the statement text; rewrite it to the file's
@@ -159,170 +450,362 @@ fn parse_ast(sql: &str, dialect: Dialect) -> Result<Vec<sqlparser::ast::Statemen
         .map_err(|e| e.to_string())
 }
 
-/// Parses the statements inside a `DO` block or an SQL/PL/pgSQL routine body. Only plain SQL
-/// statements are returned; PL/pgSQL control flow is skipped, and `EXECUTE` of a dynamic string
-/// is returned as an unknown statement (dynamic SQL cannot be judged statically).
-pub fn parse_body(file: &str, body: Span, dialect: Dialect, parent: usize) -> Vec<Statement> {
-    let mut out: Vec<Statement> = Vec::new();
-    for raw in split::split(file, body.start..body.end, dialect) {
-        let span = strip_plpgsql_prefix(file, raw.span);
-        if span.is_empty() {
-            continue;
+/// Every statement of a section: the top-level ones, each followed by the statements found in
+/// its body (DO blocks, routines, triggers) and by the statements its dynamic SQL runs (MySQL
+/// `EXECUTE` of a statement prepared from a string). Indexes are positions in the result.
+pub fn statements(text: &str, range: Range<usize>, dialect: Dialect) -> Vec<Statement> {
+    let top = parse_section(text, range, dialect);
+    let mut session = if dialect == Dialect::Mysql {
+        Some(dynamic_session::Session::default())
+    } else {
+        None
+    };
+    let extra: Vec<Vec<Statement>> = top
+        .iter()
+        .map(|s| {
+            let mut nested = Vec::new();
+            for (body, lang) in routine_bodies(text, s, dialect) {
+                nested.extend(procedural::body_statements(text, body, lang, dialect, 0));
+            }
+            if let Some(sess) = session.as_mut() {
+                nested.extend(sess.observe(text, s, dialect));
+            }
+            nested
+        })
+        .collect();
+    if extra.iter().all(Vec::is_empty) {
+        return top;
+    }
+    let mut out = Vec::with_capacity(top.len() + extra.iter().map(Vec::len).sum::<usize>());
+    for (stmt, nested) in top.into_iter().zip(extra) {
+        let parent = out.len();
+        out.push(stmt);
+        for mut s in nested {
+            s.nested_in = Some(parent);
+            out.push(s);
         }
-        let head = first_word(&file[span.start..span.end]);
-        let plpgsql_only = matches!(
-            head.as_str(),
-            "begin"
-                | "end"
-                | "declare"
-                | "if"
-                | "elsif"
-                | "else"
-                | "loop"
-                | "for"
-                | "foreach"
-                | "while"
-                | "return"
-                | "raise"
-                | "perform"
-                | "exit"
-                | "continue"
-                | "get"
-                | "open"
-                | "fetch"
-                | "close"
-                | "assert"
-                | "null"
-                | "exception"
-                | "when"
-                | "call"
-                | "commit"
-                | "rollback"
-        );
-        if plpgsql_only || is_plpgsql_assignment(&file[span.start..span.end]) {
-            continue;
-        }
-        let mut s = parse_statement(file, span, dialect, out.len());
-        if head == "execute" {
-            s.parser = How::None;
-            s.kind = "dynamic_sql".to_string();
-            s.ops.clear();
-            s.parse_error =
-                Some("dynamic SQL (EXECUTE of a string) cannot be checked statically".to_string());
-        }
-        s.nested_in = Some(parent);
-        out.push(s);
+    }
+    for (i, s) in out.iter_mut().enumerate() {
+        s.index = i;
     }
     out
 }
 
-/// `NEW.updated_at = now()`, `total := total + 1`, `arr[1] := x`: PL/pgSQL assignments, which
-/// are not SQL statements (no SQL statement starts with an identifier followed by `=` or `:=`).
-fn is_plpgsql_assignment(s: &str) -> bool {
-    let t = s.trim_start();
-    let ident_end = t
-        .char_indices()
-        .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '"' | '[' | ']' | '$')))
-        .map_or(t.len(), |(i, _)| i);
-    if ident_end == 0 {
-        return false;
+/// A statement nothing understood, at `file[span]`.
+pub(crate) fn unknown_statement(file: &str, span: Span) -> Statement {
+    Statement {
+        index: 0,
+        span,
+        sql: file[span.start..span.end].to_string(),
+        parser: How::None,
+        parse_error: None,
+        kind: "unknown".to_string(),
+        ops: Vec::new(),
+        nested_in: None,
+        dynamic: None,
     }
-    let rest = t[ident_end..].trim_start();
-    rest.starts_with(":=") || (rest.starts_with('=') && !rest.starts_with("=>"))
 }
 
-fn first_word(s: &str) -> String {
-    s.trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
-/// Inside PL/pgSQL, control keywords precede a statement without a `;` (`BEGIN ALTER …`,
-/// `IF x THEN DROP …`, `LOOP …`); move the start past them so the SQL statement itself is parsed.
-fn strip_plpgsql_prefix(file: &str, span: Span) -> Span {
-    let mut start = span.start;
-    // bounded: each round consumes at least one word
-    for _ in 0..64 {
-        let rest = &file[start..span.end];
-        let trimmed = rest.trim_start();
-        let ws = rest.len() - trimmed.len();
-        if trimmed.starts_with("--") {
-            match trimmed.find('\n') {
-                Some(nl) => {
-                    start += ws + nl + 1;
-                    continue;
-                }
-                None => return Span::new(span.end, span.end),
+/// Parses a statement whose text is not in the file (dynamic SQL): every span of the result
+/// points at `at`, the statement that runs it.
+pub(crate) fn parse_detached(text: &str, at: Span, dialect: Dialect) -> Statement {
+    let mut stmt = unknown_statement(text, Span::new(0, text.len()));
+    stmt.span = at;
+    let parsed = parse_ast(text, dialect).map_err(|e| {
+        let e = e
+            .strip_prefix("sql parser error: ")
+            .unwrap_or(&e)
+            .to_string();
+        match e.rfind(" at Line: ") {
+            Some(k) => e[..k].to_string(),
+            None => e,
+        }
+    });
+    match parsed {
+        Ok(asts) if !asts.is_empty() => {
+            let map = lower::SpanMap::fixed(text, at);
+            let mut kind = None;
+            for ast in &asts {
+                let (k, ops) = lower::lower(ast, &map, dialect);
+                kind.get_or_insert(k);
+                stmt.ops.extend(ops);
+            }
+            stmt.kind = kind.unwrap_or_else(|| "unknown".to_string());
+            stmt.parser = How::Sqlparser;
+        }
+        Ok(_) => stmt.parse_error = Some("no statement found".to_string()),
+        Err(msg) => {
+            if let Some((kind, mut ops)) = fallback::classify(text, 0, dialect) {
+                respan(&mut ops, at);
+                stmt.kind = kind;
+                stmt.ops = ops;
+                stmt.parser = How::Fallback;
+            } else {
+                stmt.parse_error = Some(format!("{msg} (in the dynamic SQL text)"));
             }
         }
-        let w = first_word(trimmed);
-        let skip = match w.as_str() {
-            "begin" | "else" | "loop" | "exception" => Some(w.len()),
-            "if" | "elsif" | "when" => word_end(trimmed, "then"),
-            "for" | "foreach" | "while" => word_end(trimmed, "loop"),
-            _ => None,
-        };
-        match skip {
-            Some(n) if n < trimmed.len() => start += ws + n,
-            Some(_) => return Span::new(span.end, span.end),
-            None => return Span::new(start + ws, span.end),
-        }
     }
-    Span::new(start, span.end)
+    stmt
 }
 
-/// Byte offset just past the first whole-word, case-insensitive occurrence of `word` in `s`.
-fn word_end(s: &str, word: &str) -> Option<usize> {
-    let lower = s.to_ascii_lowercase();
-    let bytes = lower.as_bytes();
-    let mut from = 0;
-    while let Some(i) = lower[from..].find(word) {
-        let at = from + i;
-        let end = at + word.len();
-        let before_ok =
-            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
-        let after_ok =
-            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
-        if before_ok && after_ok {
-            return Some(end);
+/// A dynamic SQL text ready to parse: template placeholders in it (written inside the string
+/// literal that builds it) replaced by neutral names, which the description then mentions.
+pub(crate) fn dynamic_text(sql: &str, how: &str, dialect: Dialect) -> (String, String) {
+    match template::substitute(sql, 0..sql.len(), dialect, &Default::default()) {
+        Some(s) => {
+            let names: Vec<String> = s.placeholders.iter().map(|p| p.text.clone()).collect();
+            (
+                s.text,
+                format!("{how}; template placeholders {} replaced", names.join(", ")),
+            )
         }
-        from = end;
+        None => (sql.to_string(), how.to_string()),
     }
-    None
 }
 
-/// The bodies migsafe looks into: the dollar-quoted text of `DO` blocks and of SQL/PL/pgSQL
-/// `CREATE FUNCTION/PROCEDURE` statements (PostgreSQL), as file spans without the quotes.
-pub fn routine_bodies(file: &str, stmt: &Statement, dialect: Dialect) -> Vec<Span> {
+/// Points every span inside `ops` at `at`.
+fn respan(ops: &mut [ir::Op], at: Span) {
+    for op in ops {
+        match op {
+            ir::Op::AlterTable { items, .. } => {
+                for item in items {
+                    item.span = at;
+                    match &mut item.action {
+                        ir::AlterAction::AddColumn { column, .. }
+                        | ir::AlterAction::ModifyColumn { column, .. } => column.span = at,
+                        ir::AlterAction::AddConstraint(c) => c.span = at,
+                        _ => {}
+                    }
+                }
+            }
+            ir::Op::CreateTable {
+                columns,
+                constraints,
+                ..
+            } => {
+                for c in columns {
+                    c.span = at;
+                }
+                for c in constraints {
+                    c.span = at;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Parses `text` as exactly one expression.
+pub(crate) fn parse_expr(text: &str, dialect: Dialect) -> Option<sqlparser::ast::Expr> {
+    let d = dialect_impl(dialect);
+    let mut p = sqlparser::parser::Parser::new(d.as_ref())
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(text)
+        .ok()?;
+    let e = p.parse_expr().ok()?;
+    p.expect_token(&sqlparser::tokenizer::Token::EOF).ok()?;
+    Some(e)
+}
+
+/// MySQL dynamic SQL at the top level of a file: `SET @s = …; PREPARE stmt FROM @s; EXECUTE
+/// stmt;` (the session's user variables and prepared statements, followed statement by
+/// statement).
+mod dynamic_session {
+    use super::dynamic::{self, Env, Text};
+    use super::ir::{Op, Parser as How, Statement};
+    use super::{Dialect, fallback, parse_detached};
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    pub struct Session {
+        vars: Env,
+        prepared: HashMap<String, Option<Vec<Text>>>,
+    }
+
+    impl Session {
+        /// Follows a top-level statement; returns the statements it runs dynamically.
+        pub fn observe(&mut self, file: &str, s: &Statement, dialect: Dialect) -> Vec<Statement> {
+            let toks = fallback::tokens(file, s.span.start, s.span.end, dialect);
+            let word = |i: usize| toks.get(i).map(|t| t.norm.as_str()).unwrap_or("");
+            match word(0) {
+                "set" if s.parser == How::Sqlparser => {
+                    self.set(file, s, dialect);
+                    Vec::new()
+                }
+                "prepare" if word(2) == "from" => {
+                    let name = word(1).to_string();
+                    let src_start = toks.get(3).map_or(s.span.end, |t| t.start);
+                    let src = &file[src_start..s.span.end];
+                    let key: String = src
+                        .split_whitespace()
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    let value = match self.vars.get(&key) {
+                        Some(v) => Some(v.clone()),
+                        None => dynamic::eval_text(src, &self.vars, dialect),
+                    };
+                    self.prepared.insert(name, value);
+                    Vec::new()
+                }
+                "execute" if toks.len() >= 2 => {
+                    let name = word(1).to_string();
+                    let line = file[..s.span.start].matches('\n').count() + 1;
+                    let how = format!(
+                        "EXECUTE {name} of a statement prepared from a string, line {line}"
+                    );
+                    match self.prepared.get(&name) {
+                        Some(Some(texts)) => emit(texts, s, &how, dialect),
+                        _ => {
+                            let mut u = super::unknown_statement(file, s.span);
+                            u.kind = "dynamic_sql".to_string();
+                            u.parse_error = Some(format!(
+                                "dynamic SQL: the text of prepared statement `{name}` cannot be known statically"
+                            ));
+                            vec![u]
+                        }
+                    }
+                }
+                _ => Vec::new(),
+            }
+        }
+
+        /// `SET @v = expr[, …]`: the values of user variables.
+        fn set(&mut self, file: &str, s: &Statement, dialect: Dialect) {
+            for op in &s.ops {
+                let Op::Set { name, .. } = op else { continue };
+                if !name.starts_with('@') {
+                    continue;
+                }
+                // the expression as written: after `name =` (or `:=`) up to the next assignment
+                let text = &file[s.span.start..s.span.end];
+                let lower = text.to_ascii_lowercase();
+                let Some(at) = lower.find(name.as_str()) else {
+                    continue;
+                };
+                let rest = &text[at + name.len()..];
+                let rest = rest.trim_start();
+                let rest = rest
+                    .strip_prefix(":=")
+                    .or_else(|| rest.strip_prefix('='))
+                    .unwrap_or("");
+                match dynamic::eval_text(rest.trim(), &self.vars, dialect) {
+                    Some(v) if v.iter().all(|t| t.known > 0) => {
+                        self.vars.insert(name.clone(), v);
+                    }
+                    _ => {
+                        self.vars.remove(name);
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit(texts: &[Text], at: &Statement, how: &str, dialect: Dialect) -> Vec<Statement> {
+        let n = texts.len();
+        let mut out = Vec::new();
+        for (k, t) in texts.iter().enumerate() {
+            let how = if n > 1 {
+                format!("{how}, branch {} of {n}", k + 1)
+            } else {
+                how.to_string()
+            };
+            let (sql, how) = super::dynamic_text(&t.sql, &how, dialect);
+            for part in super::split::split(&sql, 0..sql.len(), dialect) {
+                let text = &sql[part.span.start..part.span.end];
+                let mut s = parse_detached(text, at.span, dialect);
+                s.dynamic = Some(how.clone());
+                if s.parser == How::None {
+                    s.kind = "dynamic_sql".to_string();
+                }
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
+/// The bodies migsafe looks into and how each is written: the dollar-quoted (or quoted) text of
+/// PostgreSQL `DO` blocks and SQL/PL/pgSQL `CREATE FUNCTION/PROCEDURE`; the `BEGIN … END` (or
+/// single-statement) body of MySQL routines and MySQL/SQLite triggers. Spans are file offsets.
+pub fn routine_bodies(
+    file: &str,
+    stmt: &Statement,
+    dialect: Dialect,
+) -> Vec<(Span, procedural::Lang)> {
+    use procedural::Lang;
+    if stmt.parser == How::None {
+        return Vec::new();
+    }
+    let is_routine = matches!(
+        stmt.kind.as_str(),
+        "create_function" | "create_procedure" | "create_trigger"
+    );
+    let is_do = stmt.ops.iter().any(|op| matches!(op, ir::Op::Do { .. }));
     if dialect != Dialect::Postgres {
-        return Vec::new();
-    }
-    let head = first_word(&stmt.sql);
-    let is_routine = stmt.kind == "create_function" || stmt.kind == "create_procedure";
-    if head != "do" && !is_routine {
-        return Vec::new();
-    }
-    if is_routine {
-        let lang = stmt.ops.iter().find_map(|op| match op {
-            ir::Op::CreateRoutine { language, .. } => language.clone(),
-            _ => None,
-        });
-        // bodies in other languages (plpython, c, …) are not SQL
-        if lang
-            .as_deref()
-            .is_some_and(|l| !matches!(l, "sql" | "plpgsql"))
-        {
+        if !is_routine {
             return Vec::new();
         }
+        let text = &file[stmt.span.start..stmt.span.end];
+        return fallback::routine_body_start(text, dialect)
+            .map(|at| {
+                (
+                    Span::new(stmt.span.start + at, stmt.span.end),
+                    Lang::Compound,
+                )
+            })
+            .into_iter()
+            .collect();
     }
-    lexer::Lexer::new(file, stmt.span.start, stmt.span.end, dialect)
-        .filter(|t| t.kind == lexer::TokKind::Str && file[t.start..t.end].starts_with('$'))
+    if !(is_do || (is_routine && stmt.kind != "create_trigger")) {
+        return Vec::new();
+    }
+    let lang = stmt
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            ir::Op::CreateRoutine { language, .. } => language.clone(),
+            _ => None,
+        })
+        .or_else(|| do_language(file, stmt));
+    let lang = match lang.as_deref() {
+        None | Some("plpgsql") if is_do => Lang::Plpgsql,
+        Some("plpgsql") => Lang::Plpgsql,
+        Some("sql") => Lang::Sql,
+        None => Lang::Sql,
+        // bodies in other languages (plpython, c, …) are not SQL
+        Some(_) => return Vec::new(),
+    };
+    let toks: Vec<lexer::Token> = lexer::Lexer::new(file, stmt.span.start, stmt.span.end, dialect)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    toks.iter()
+        .enumerate()
+        // the body, not the language name of `DO LANGUAGE 'plpgsql' $$ … $$`
+        .filter(|(k, t)| {
+            t.kind == lexer::TokKind::Str && !(*k > 0 && toks[k - 1].is_word(file, "language"))
+        })
+        .map(|(_, t)| *t)
         .filter_map(|t| {
             let text = &file[t.start..t.end];
-            let tag_len = text[1..].find('$')? + 2;
-            (text.len() >= 2 * tag_len).then(|| Span::new(t.start + tag_len, t.end - tag_len))
+            if let Some(rest) = text.strip_prefix('$') {
+                let tag_len = rest.find('$')? + 2;
+                (text.len() >= 2 * tag_len)
+                    .then(|| (Span::new(t.start + tag_len, t.end - tag_len), lang))
+            } else if text.starts_with('\'') && !text[1..text.len() - 1].contains('\'') {
+                // a single-quoted body without doubled quotes reads the same unquoted
+                (text.len() >= 2).then(|| (Span::new(t.start + 1, t.end - 1), lang))
+            } else {
+                None
+            }
         })
+        .take(1)
         .collect()
+}
+
+/// `DO LANGUAGE x '…'` / `DO '…' LANGUAGE x`.
+fn do_language(file: &str, stmt: &Statement) -> Option<String> {
+    let toks = fallback::tokens(file, stmt.span.start, stmt.span.end, Dialect::Postgres);
+    let at = toks.iter().position(|t| t.norm == "language")?;
+    toks.get(at + 1)
+        .map(|t| t.norm.trim_matches('\'').to_ascii_lowercase())
 }

@@ -138,6 +138,19 @@ fn is_stringy(name: &str) -> bool {
     matches!(name, "varchar" | "text" | "char" | "citext")
 }
 
+/// How a conversion that cannot keep every value behaves on the values that do not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// The migration fails on the first value that does not fit (PostgreSQL assignment casts
+    /// of too-long strings or out-of-range integers): nothing is lost, but it can fail.
+    Rejects,
+    /// Values are silently rounded or cut (numeric scale, timestamp precision, float → int,
+    /// timestamp → date, explicit casts to varchar(n)): data is lost.
+    Truncates,
+    /// MySQL/MariaDB: rejected in strict SQL mode, silently truncated or clamped without it.
+    StrictRejects,
+}
+
 /// What changing a column from `old` to `new` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeChange {
@@ -145,29 +158,76 @@ pub enum TypeChange {
     MetadataOnly,
     /// The table (and its indexes) are rewritten under an exclusive lock; no data is lost.
     Rewrite,
-    /// Values may be truncated, rounded, rejected or converted to something else.
-    Lossy(String),
+    /// Some values do not fit the new type: `loss` says what happens to them.
+    Lossy { reason: String, loss: Loss },
 }
 
-/// Compares two column types. `old` is `None` when migsafe has not seen the column's definition.
+fn lossy(reason: String, loss: Loss) -> TypeChange {
+    TypeChange::Lossy { reason, loss }
+}
+
+/// A value too long or out of range: PostgreSQL's assignment cast rejects it, MySQL rejects it
+/// only in strict mode.
+fn rejects(dialect: Dialect) -> Loss {
+    if dialect == Dialect::Mysql {
+        Loss::StrictRejects
+    } else {
+        Loss::Rejects
+    }
+}
+
+/// Temporal types with a fractional-seconds precision argument.
+fn is_temporal(name: &str) -> bool {
+    matches!(name, "timestamp" | "timestamptz" | "time" | "timetz")
+}
+
+/// Compares two column types (`USING` and casts are judged by the caller).
 pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChange {
     let (o, n) = (old.name.as_str(), new.name.as_str());
     if old.array != new.array {
-        return TypeChange::Lossy(format!("{} → {} changes array-ness", old.raw, new.raw));
+        return lossy(
+            format!("{} → {} changes array-ness", old.raw, new.raw),
+            Loss::Rejects,
+        );
     }
     if o == n {
+        // MySQL TINYTEXT/TEXT/MEDIUMTEXT/LONGTEXT (and the BLOB sizes) share a canonical name
+        // but store different length prefixes: changing between them copies the table, and a
+        // smaller one cannot hold long values
+        if dialect == Dialect::Mysql
+            && let (Some(a), Some(b)) = (lob_size(&old.raw), lob_size(&new.raw))
+            && a != b
+        {
+            return if b < a {
+                lossy(
+                    format!(
+                        "{} → {} shortens the maximum length: longer values are cut",
+                        old.raw, new.raw
+                    ),
+                    Loss::StrictRejects,
+                )
+            } else {
+                TypeChange::Rewrite
+            };
+        }
         let olen = old.args.first().copied();
         let nlen = new.args.first().copied();
         return match o {
             "varchar" | "char" | "bytes" => match (olen, nlen) {
-                (Some(a), Some(b)) if b < a => TypeChange::Lossy(format!(
-                    "{} → {} shortens the column: longer values are truncated or rejected",
-                    old.raw, new.raw
-                )),
-                (None, Some(_)) => TypeChange::Lossy(format!(
-                    "{} → {} adds a length limit: longer values are rejected",
-                    old.raw, new.raw
-                )),
+                (Some(a), Some(b)) if b < a => lossy(
+                    format!(
+                        "{} → {} shortens the column: longer values do not fit",
+                        old.raw, new.raw
+                    ),
+                    rejects(dialect),
+                ),
+                (None, Some(_)) => lossy(
+                    format!(
+                        "{} → {} adds a length limit: longer values do not fit",
+                        old.raw, new.raw
+                    ),
+                    rejects(dialect),
+                ),
                 (Some(a), Some(b)) if b > a => {
                     if dialect == Dialect::Mysql && a <= 255 && b > 255 {
                         // the length prefix grows from 1 to 2 bytes: MySQL copies the table
@@ -191,14 +251,27 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
                 );
                 match (op, np) {
                     (_, None) => TypeChange::MetadataOnly,
-                    (None, Some(_)) => TypeChange::Lossy(format!(
-                        "{} → {} limits precision: values are rounded or rejected",
-                        old.raw, new.raw
-                    )),
-                    (Some(a), Some(b)) if b < a || ns < os => TypeChange::Lossy(format!(
-                        "{} → {} reduces precision or scale",
-                        old.raw, new.raw
-                    )),
+                    (None, Some(_)) => lossy(
+                        format!(
+                            "{} → {} limits precision and scale: extra decimals are rounded away, too large values do not fit",
+                            old.raw, new.raw
+                        ),
+                        Loss::Truncates,
+                    ),
+                    (Some(_), Some(_)) if ns < os => lossy(
+                        format!(
+                            "{} → {} reduces the scale: decimals beyond {ns} are rounded away",
+                            old.raw, new.raw
+                        ),
+                        Loss::Truncates,
+                    ),
+                    (Some(a), Some(b)) if b - ns < a - os => lossy(
+                        format!(
+                            "{} → {} allows fewer integer digits: larger values do not fit",
+                            old.raw, new.raw
+                        ),
+                        rejects(dialect),
+                    ),
                     (Some(_), Some(_)) if ns == os => TypeChange::MetadataOnly,
                     _ => TypeChange::Rewrite,
                 }
@@ -215,9 +288,10 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
                         .map(|v| format!("'{v}'"))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    TypeChange::Lossy(format!(
-                        "removes {o} value(s) {list}: rows holding them become '' or fail"
-                    ))
+                    lossy(
+                        format!("removes {o} value(s) {list}: rows holding them become '' or fail"),
+                        Loss::StrictRejects,
+                    )
                 } else if new.values.len() >= old.values.len()
                     && new.values[..old.values.len()] == old.values[..]
                 {
@@ -234,6 +308,24 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
                     TypeChange::Rewrite
                 }
             }
+            // fractional seconds: timestamp(6) → timestamp(3) rounds
+            _ if is_temporal(o) => {
+                let full = if dialect == Dialect::Mysql { 0 } else { 6 };
+                let (a, b) = (olen.unwrap_or(full), nlen.unwrap_or(full));
+                if b < a {
+                    lossy(
+                        format!(
+                            "{} → {} reduces the fractional-second precision: values are rounded",
+                            old.raw, new.raw
+                        ),
+                        Loss::Truncates,
+                    )
+                } else if a == b {
+                    TypeChange::MetadataOnly
+                } else {
+                    TypeChange::Rewrite
+                }
+            }
             // MySQL integer "display widths" (int(11) vs int) change nothing stored
             _ if int_rank(o).is_some() => TypeChange::MetadataOnly,
             _ if old.args != new.args => TypeChange::Rewrite,
@@ -243,10 +335,13 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
     // different type names
     if let (Some(a), Some(b)) = (int_rank(o), int_rank(n)) {
         return if b < a {
-            TypeChange::Lossy(format!(
-                "{} → {} narrows the integer range: larger values fail",
-                old.raw, new.raw
-            ))
+            lossy(
+                format!(
+                    "{} → {} narrows the integer range: larger values do not fit",
+                    old.raw, new.raw
+                ),
+                rejects(dialect),
+            )
         } else {
             TypeChange::Rewrite
         };
@@ -256,42 +351,96 @@ pub fn type_change(old: &TypeName, new: &TypeName, dialect: Dialect) -> TypeChan
             TypeChange::MetadataOnly
         }
         ("citext", "text") | ("text", "citext") | ("varchar", "citext") => TypeChange::MetadataOnly,
-        ("text" | "citext", "varchar") | ("varchar" | "text", "char") => {
-            TypeChange::Lossy(format!(
-                "{} → {} adds a length limit: longer values are truncated or rejected",
+        ("text" | "citext", "varchar") | ("varchar" | "text", "char") => lossy(
+            format!(
+                "{} → {} adds a length limit: longer values do not fit",
                 old.raw, new.raw
-            ))
-        }
+            ),
+            rejects(dialect),
+        ),
         ("char", "varchar" | "text") => TypeChange::Rewrite,
         ("cidr", "inet") => TypeChange::MetadataOnly,
         ("json", "jsonb") => TypeChange::Rewrite,
         ("jsonb", "json") => TypeChange::Rewrite,
         ("timestamp", "timestamptz") | ("timestamptz", "timestamp") => TypeChange::Rewrite,
-        ("timestamp" | "timestamptz", "date") => {
-            TypeChange::Lossy(format!("{} → {} drops the time of day", old.raw, new.raw))
-        }
-        ("double" | "real" | "numeric", _) if int_rank(n).is_some() => {
-            TypeChange::Lossy(format!("{} → {} drops fractional digits", old.raw, new.raw))
-        }
-        ("double", "real") => {
-            TypeChange::Lossy(format!("{} → {} loses precision", old.raw, new.raw))
-        }
+        ("timestamp" | "timestamptz", "date") => lossy(
+            format!("{} → {} drops the time of day", old.raw, new.raw),
+            Loss::Truncates,
+        ),
+        ("double" | "real" | "numeric", _) if int_rank(n).is_some() => lossy(
+            format!(
+                "{} → {} rounds away the fractional digits",
+                old.raw, new.raw
+            ),
+            Loss::Truncates,
+        ),
+        ("double", "real") => lossy(
+            format!("{} → {} keeps fewer significant digits", old.raw, new.raw),
+            Loss::Truncates,
+        ),
         (_, "text" | "citext") => TypeChange::Rewrite,
         (_, "varchar") if new.args.is_empty() => TypeChange::Rewrite,
-        (s, _) if is_stringy(s) => TypeChange::Lossy(format!(
-            "{} → {} converts text: values that do not parse as {} make the migration fail or are lost",
-            old.raw, new.raw, new.raw
-        )),
-        (_, "boolean") => TypeChange::Lossy(format!(
-            "{} → {} collapses values to true/false",
-            old.raw, new.raw
-        )),
+        (s, _) if is_stringy(s) => lossy(
+            format!(
+                "{} → {} converts text: values that do not read as {} make the migration fail{}",
+                old.raw,
+                new.raw,
+                new.raw,
+                if dialect == Dialect::Mysql {
+                    " in strict mode and become 0 or empty without it"
+                } else {
+                    ""
+                }
+            ),
+            rejects(dialect),
+        ),
+        (_, "boolean") => lossy(
+            format!(
+                "{} → {} collapses the values to true/false",
+                old.raw, new.raw
+            ),
+            Loss::Truncates,
+        ),
         _ => TypeChange::Rewrite,
+    }
+}
+
+/// MySQL TEXT/BLOB size class (1 tiny … 4 long), from the type as written.
+fn lob_size(raw: &str) -> Option<u8> {
+    let w = raw
+        .trim()
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()?
+        .to_ascii_lowercase();
+    match w.as_str() {
+        "tinytext" | "tinyblob" => Some(1),
+        "text" | "blob" => Some(2),
+        "mediumtext" | "mediumblob" => Some(3),
+        "longtext" | "longblob" => Some(4),
+        _ => None,
     }
 }
 
 fn set_bytes(n: usize) -> usize {
     n.div_ceil(8).clamp(1, 8)
+}
+
+/// What changing to `new` can do to values when the old type is unknown, read pessimistically
+/// among the types of the same family (a column becoming `integer` was most likely a `bigint`,
+/// one becoming `numeric(10,2)` may have had more decimals): `None` when no value can be lost.
+pub fn unknown_old_loss(new: &TypeName, dialect: Dialect) -> Option<Loss> {
+    let n = new.name.as_str();
+    if !may_narrow(new) {
+        return None;
+    }
+    Some(match n {
+        "numeric" | "real" | "date" => Loss::Truncates,
+        // PostgreSQL's timestamp without a precision keeps every fraction: nothing to round
+        _ if is_temporal(n) && new.args.is_empty() && dialect == Dialect::Postgres => return None,
+        _ if is_temporal(n) => Loss::Truncates,
+        "boolean" => Loss::Rejects,
+        _ => rejects(dialect),
+    })
 }
 
 /// Whether changing to `new` can lose data whatever the old type was (used when migsafe has not
@@ -469,23 +618,43 @@ mod tests {
     #[test]
     fn type_changes() {
         let t = |a: &str, b: &str| type_change(&type_name(a), &type_name(b), Dialect::Postgres);
+        let loss = |c: TypeChange| match c {
+            TypeChange::Lossy { loss, .. } => Some(loss),
+            _ => None,
+        };
         assert_eq!(t("varchar(10)", "varchar(20)"), TypeChange::MetadataOnly);
         assert_eq!(t("varchar(20)", "text"), TypeChange::MetadataOnly);
-        assert!(matches!(
-            t("varchar(20)", "varchar(10)"),
-            TypeChange::Lossy(_)
-        ));
-        assert!(matches!(t("text", "integer"), TypeChange::Lossy(_)));
-        assert!(matches!(t("bigint", "integer"), TypeChange::Lossy(_)));
+        // PostgreSQL assignment casts reject what does not fit
+        assert_eq!(loss(t("varchar(20)", "varchar(10)")), Some(Loss::Rejects));
+        assert_eq!(loss(t("text", "integer")), Some(Loss::Rejects));
+        assert_eq!(loss(t("bigint", "integer")), Some(Loss::Rejects));
+        assert_eq!(
+            loss(t("numeric(12,2)", "numeric(10,2)")),
+            Some(Loss::Rejects)
+        );
+        // and silently round these
+        assert_eq!(
+            loss(t("numeric(10,4)", "numeric(10,2)")),
+            Some(Loss::Truncates)
+        );
+        assert_eq!(loss(t("numeric", "numeric(10,2)")), Some(Loss::Truncates));
+        assert_eq!(
+            loss(t("timestamp(6)", "timestamp(3)")),
+            Some(Loss::Truncates)
+        );
+        assert_eq!(loss(t("timestamptz", "date")), Some(Loss::Truncates));
+        assert_eq!(
+            loss(t("double precision", "integer")),
+            Some(Loss::Truncates)
+        );
+        assert_eq!(loss(t("double precision", "real")), Some(Loss::Truncates));
         assert_eq!(t("integer", "bigint"), TypeChange::Rewrite);
+        assert_eq!(t("timestamp", "timestamptz"), TypeChange::Rewrite);
+        assert_eq!(t("timestamp(3)", "timestamp"), TypeChange::Rewrite);
         assert_eq!(
             t("numeric(10,2)", "numeric(12,2)"),
             TypeChange::MetadataOnly
         );
-        assert!(matches!(
-            t("numeric(10,2)", "numeric(8,2)"),
-            TypeChange::Lossy(_)
-        ));
         assert_eq!(
             type_change(
                 &type_name("varchar(100)"),
@@ -494,18 +663,40 @@ mod tests {
             ),
             TypeChange::Rewrite
         );
-        assert!(matches!(
-            t("enum('a','b','c')", "enum('a','b')"),
-            TypeChange::Lossy(_)
-        ));
+        // MySQL truncates without strict mode
+        let my = |a: &str, b: &str| type_change(&type_name(a), &type_name(b), Dialect::Mysql);
+        assert_eq!(
+            loss(my("varchar(20)", "varchar(10)")),
+            Some(Loss::StrictRejects)
+        );
+        assert_eq!(
+            loss(my("enum('a','b','c')", "enum('a','b')")),
+            Some(Loss::StrictRejects)
+        );
         assert_eq!(
             t("enum('a','b')", "enum('a','b','c')"),
             TypeChange::MetadataOnly
         );
         assert_eq!(t("enum('a','b')", "enum('c','a','b')"), TypeChange::Rewrite);
+        assert_eq!(my("int(11)", "int"), TypeChange::MetadataOnly);
+        assert_eq!(my("TEXT", "MEDIUMTEXT"), TypeChange::Rewrite);
+        assert_eq!(loss(my("LONGTEXT", "TEXT")), Some(Loss::StrictRejects));
+        assert_eq!(my("text", "TEXT"), TypeChange::MetadataOnly);
+        // unknown old type: the worst of the same family
+        let pg = Dialect::Postgres;
+        assert_eq!(unknown_old_loss(&type_name("bigint"), pg), None);
         assert_eq!(
-            type_change(&type_name("int(11)"), &type_name("int"), Dialect::Mysql),
-            TypeChange::MetadataOnly
+            unknown_old_loss(&type_name("integer"), pg),
+            Some(Loss::Rejects)
+        );
+        assert_eq!(
+            unknown_old_loss(&type_name("numeric(10,2)"), pg),
+            Some(Loss::Truncates)
+        );
+        assert_eq!(unknown_old_loss(&type_name("timestamptz"), pg), None);
+        assert_eq!(
+            unknown_old_loss(&type_name("varchar(10)"), Dialect::Mysql),
+            Some(Loss::StrictRejects)
         );
     }
 

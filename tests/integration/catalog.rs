@@ -10,9 +10,11 @@
 //! -- expect: safe []
 //! -- version: 11              (optional: target version; default as in the CLI)
 //! -- no-transaction           (optional: the migrator does not wrap the migration in a transaction)
+//! -- mysql-strict             (optional: `[mysql] strict_mode = true`)
 //! -- setup                    (optional, repeatable: an earlier migration, up to the next marker)
 //! CREATE TABLE users (id bigint PRIMARY KEY, name varchar(50));
 //! -- migration                (required after a setup: the checked migration follows)
+//!                             (`-- setup V` / `-- migration V` give the migration's version V)
 //! SET lock_timeout = '2s';
 //! -- judged                   (optional: judge the next statement instead of the last one)
 //! ALTER TABLE users ALTER COLUMN name TYPE varchar(100);
@@ -50,8 +52,12 @@ struct Case {
     rules: BTreeSet<String>,
     version: Option<Version>,
     transaction: bool,
+    mysql_strict: bool,
     setups: Vec<String>,
+    /// Versions of the setups (empty when not given).
+    setup_versions: Vec<String>,
     migration: String,
+    migration_version: String,
     /// 1-based line in `migration` of the `-- judged` marker, if any.
     judged_after: Option<usize>,
 }
@@ -142,8 +148,11 @@ fn parse_file(rel: &str, dialect: Dialect, text: &str, errors: &mut Vec<String>)
                     rules: BTreeSet::new(),
                     version: None,
                     transaction: true,
+                    mysql_strict: false,
                     setups: Vec::new(),
+                    setup_versions: Vec::new(),
                     migration: String::new(),
+                    migration_version: String::new(),
                     judged_after: None,
                 },
                 Part::Header,
@@ -180,21 +189,32 @@ fn parse_file(rel: &str, dialect: Dialect, text: &str, errors: &mut Vec<String>)
                 case.transaction = false;
                 continue;
             }
+            if t == "-- mysql-strict" {
+                case.mysql_strict = true;
+                continue;
+            }
         }
-        if t == "-- setup" {
+        let marker = |name: &str| {
+            t.strip_prefix(name)
+                .filter(|v| v.is_empty() || v.starts_with(' '))
+                .map(str::trim)
+        };
+        if let Some(version) = marker("-- setup") {
             if *part == Part::Migration {
                 errors.push(format!(
                     "{rel}:{lineno}: `-- setup` after `-- migration`: setups come first"
                 ));
             }
             case.setups.push(String::new());
+            case.setup_versions.push(version.to_string());
             *part = Part::Setup;
             continue;
         }
-        if t == "-- migration" {
+        if let Some(version) = marker("-- migration") {
             if *part == Part::Migration {
                 errors.push(format!("{rel}:{lineno}: second `-- migration` in a case"));
             }
+            case.migration_version = version.to_string();
             *part = Part::Migration;
             continue;
         }
@@ -297,11 +317,13 @@ fn check_case(case: &Case) -> Result<(), String> {
     let opts = CheckOptions {
         dialect: case.dialect,
         target_version: case.version,
+        mysql_strict: case.mysql_strict,
         ..CheckOptions::default()
     };
     let mut schema = Schema::default();
     let mut problems = Vec::new();
     for (n, setup) in case.setups.iter().enumerate() {
+        schema.begin_migration(&case.setup_versions[n]);
         let r = run_migration(setup, true, &mut schema, &opts);
         for s in r.statements.iter().filter(|s| s.parser == "none") {
             problems.push(format!(
@@ -311,6 +333,7 @@ fn check_case(case: &Case) -> Result<(), String> {
             ));
         }
     }
+    schema.begin_migration(&case.migration_version);
     let r = run_migration(&case.migration, case.transaction, &mut schema, &opts);
     let top = r.statements.iter().filter(|s| s.nested_in.is_none());
     let judged = match case.judged_after {
@@ -453,9 +476,9 @@ fn catalog_format_is_parsed_as_documented() {
                 -- no-transaction\n\
                 -- setup\n\
                 CREATE TABLE t (a int);\n\
-                -- setup\n\
+                -- setup 20240101000000\n\
                 CREATE INDEX i ON t (a);\n\
-                -- migration\n\
+                -- migration 20240101000001\n\
                 SET lock_timeout = '1s';\n\
                 ALTER TABLE t ADD COLUMN b int;\n\
                 \n\
@@ -473,6 +496,8 @@ fn catalog_format_is_parsed_as_documented() {
     assert_eq!(c.rules.iter().collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(c.version, Version::parse("11"));
     assert_eq!(c.setups.len(), 2);
+    assert_eq!(c.setup_versions, ["", "20240101000000"]);
+    assert_eq!(c.migration_version, "20240101000001");
     assert!(
         c.migration.starts_with("SET lock_timeout"),
         "{:?}",
@@ -487,4 +512,118 @@ fn catalog_format_is_parsed_as_documented() {
         &mut errors,
     );
     assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+/// A word no SQL dialect reads as a keyword.
+const GARBAGE: &str = "zqgarbagez";
+
+/// The innermost statement of `stmts` (top level or nested) whose span contains `at`.
+fn statement_at(
+    stmts: &[migsafe::sql::ir::Statement],
+    at: usize,
+) -> Option<&migsafe::sql::ir::Statement> {
+    stmts
+        .iter()
+        .filter(|s| {
+            s.dynamic.is_none() && s.span.start <= at && at < s.span.end.max(s.span.start + 1)
+        })
+        .max_by_key(|s| (s.nested_in.is_some(), s.span.start))
+}
+
+/// How a mutated statement was understood: (the statement at the mutation or one nested in it
+/// is unknown, the innermost statement's parser).
+fn judge_mutant(text: &str, at: usize, dialect: Dialect) -> (bool, migsafe::sql::ir::Parser) {
+    use migsafe::sql::ir::Parser;
+    let stmts = migsafe::sql::statements(text, 0..text.len(), dialect);
+    let Some(inner) = statement_at(&stmts, at) else {
+        return (true, Parser::None);
+    };
+    let top = inner.nested_in.unwrap_or(inner.index);
+    let unknown = inner.parser == Parser::None
+        || stmts
+            .iter()
+            .any(|s| (s.index == top || s.nested_in == Some(top)) && s.parser == Parser::None);
+    (unknown, inner.parser)
+}
+
+#[test]
+fn catalog_statements_with_a_token_changed_to_garbage_are_unknown() {
+    use migsafe::sql::ir::Parser;
+    use migsafe::sql::lexer::{Lexer, TokKind};
+    let (cases, _) = load_catalog();
+    let (mut checked, mut valid_sql, mut identifier_position) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let text = case.migration.as_str();
+        let d = case.dialect;
+        let stmts = migsafe::sql::statements(text, 0..text.len(), d);
+        // every token of every statement the original understands, bodies included
+        let toks: Vec<(usize, usize)> = stmts
+            .iter()
+            .filter(|s| s.nested_in.is_none() && s.parser != Parser::None)
+            .flat_map(|s| {
+                let mut spans = vec![s.span];
+                // the text of DO blocks and routine bodies is code too
+                spans.extend(
+                    migsafe::sql::routine_bodies(text, s, d)
+                        .into_iter()
+                        .map(|(b, _)| b),
+                );
+                spans
+            })
+            .flat_map(|span| {
+                Lexer::new(text, span.start, span.end, d)
+                    .filter(|t| {
+                        !(t.is_trivia() || (t.kind == TokKind::Punct && t.text(text) == ";"))
+                    })
+                    .map(|t| (t.start, t.end))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let quote = if d == Dialect::Mysql { '`' } else { '"' };
+        for (a, b) in toks {
+            // spaces keep the garbage a word of its own (`a.b` must not become `azqgarbagezb`)
+            let mutant = format!("{} {GARBAGE} {}", &text[..a], &text[b..]);
+            let (unknown, parser) = judge_mutant(&mutant, a + 1, d);
+            if unknown {
+                checked += 1;
+                continue;
+            }
+            if parser == Parser::Sqlparser {
+                // valid SQL: the garbage word stands where a name or a type can (`ADD COLUMN c
+                // zqgarbagez` declares a column of a user-defined type)
+                valid_sql += 1;
+                continue;
+            }
+            // the fallback accepted it: only where a quoted name could stand as well
+            let quoted = format!("{} {quote}{GARBAGE}{quote} {}", &text[..a], &text[b..]);
+            let (q_unknown, _) = judge_mutant(&quoted, a + 1, d);
+            if !q_unknown {
+                identifier_position += 1;
+                continue;
+            }
+            failures.push(format!(
+                "{}:{} ({}): `{}` → `{GARBAGE}` was not reported as unknown:\n    {}",
+                case.file,
+                case.line,
+                case.title,
+                &text[a..b],
+                mutant.trim().replace('\n', "\n    ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mutated statements were understood instead of being unknown:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // the test really exercised the parsers
+    assert!(
+        checked > 3000,
+        "only {checked} mutants were unknown ({valid_sql} valid SQL, {identifier_position} names)"
+    );
+    eprintln!(
+        "mutants: {checked} unknown, {valid_sql} still valid SQL (garbage as a name or type), {identifier_position} accepted by the fallback where a quoted name fits"
+    );
 }

@@ -239,7 +239,7 @@ fn postgres_history_shows_locks_rewrites_diffs_and_a_drop_hidden_in_a_do_block()
             total["fields"][0]["before"].as_str(),
             total["fields"][0]["after"].as_str()
         ),
-        (Some("numeric(10,2)"), Some("numeric(6,2)"))
+        (Some("numeric(10,2)"), Some("numeric(10,0)"))
     );
     assert!(finding(m4, "lossy-type-change").is_some());
     assert!(finding(m4, "table-rewrite").is_some());

@@ -185,18 +185,31 @@ fn random_sqlish_input_never_panics() {
 }
 
 #[test]
-fn template_placeholders_are_unknown_but_strings_are_not() {
+fn template_placeholders_are_replaced_and_listed_but_strings_are_not() {
     let sql = "ALTER TABLE {{ index .Options \"Namespace\" }}.users ADD COLUMN x int;\nSELECT '{{ literal }}';\nUPDATE t SET a = ${var} WHERE id = 1;\n";
     let (r, _d) = check_file("1_tpl.sql", sql.as_bytes(), &[]);
     let v = json(&r);
-    let st = v["migrations"][0]["statements"].as_array().unwrap();
-    assert_eq!(st[0]["verdict"], "unknown");
-    assert!(
-        st[0]["parse_error"]
-            .as_str()
-            .unwrap()
-            .contains("template placeholder")
+    let m = &v["migrations"][0];
+    let st = m["statements"].as_array().unwrap();
+    // judged with a neutral name in place of the placeholder, which the report lists
+    assert_eq!(st[0]["parser"], "sqlparser");
+    assert_eq!(st[0]["sql"], "ALTER TABLE namespace.users ADD COLUMN x int");
+    // inside a string it is data, not a placeholder
+    assert_eq!(st[1]["sql"], "SELECT '{{ literal }}'");
+    assert_eq!(st[1]["parser"], "sqlparser");
+    assert_eq!(st[2]["parser"], "sqlparser");
+    let p = m["placeholders"].as_array().unwrap();
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(
+        (
+            p[0]["name"].as_str(),
+            p[0]["value"].as_str(),
+            p[0]["line"].as_u64()
+        ),
+        (Some("Namespace"), Some("namespace"), Some(1))
     );
-    assert_eq!(st[1]["verdict"], "safe");
-    assert_eq!(st[2]["verdict"], "unknown");
+    assert_eq!(
+        (p[1]["text"].as_str(), p[1]["source"].as_str()),
+        (Some("${var}"), Some("identifier"))
+    );
 }
