@@ -1,7 +1,7 @@
 //! The dry-run report: what every renderer and the JSON contract (schema_version 1, documented in
 //! docs/dry-run.md) share.
 
-use super::diff::Change;
+use super::diff::{Change, ColumnMove};
 pub use crate::engines::observe::FkViolation;
 use crate::model::{Finding, Tool, Verdict};
 use serde::Serialize;
@@ -253,10 +253,17 @@ pub struct DownCheck {
     pub status: DownStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub down_path: Option<String>,
-    /// Schema before up → schema after down (empty when reversible).
+    /// Schema before up → schema after down, compared by name (empty when reversible).
     pub differences: Vec<Change>,
     /// Schema after the first up → after the second up (should be empty).
     pub reapply_differences: Vec<Change>,
+    /// Columns that are back with the same name and definition but in another place (a column
+    /// down re-added lands last): a note, not a failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved_columns: Vec<ColumnMove>,
+    /// The same between the first and the second up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reapply_moved_columns: Vec<ColumnMove>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<SqlError>,
     pub duration_ms: f64,

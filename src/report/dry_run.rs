@@ -3,7 +3,7 @@
 //! comments. They only format: every decision was made by `crate::dry_run`.
 
 use super::style::Style;
-use crate::dry_run::diff::{Action, Change};
+use crate::dry_run::diff::{Action, Change, ColumnMove};
 use crate::dry_run::model::*;
 use std::fmt::Write;
 
@@ -52,6 +52,23 @@ fn change_line(c: &Change) -> (char, String) {
             c.name,
             one_line(&detail, 110)
         ),
+    )
+}
+
+/// A column that came back in another place (`down`: before up vs after down; `reapply`:
+/// first vs second up).
+fn move_note(m: &ColumnMove, reapply: bool) -> String {
+    format!(
+        "{} {}.{} as column {} (was {}): same name and definition, so the schema is restored; only `SELECT *` and INSERT without a column list see the new order",
+        if reapply {
+            "the second up put"
+        } else {
+            "down put back"
+        },
+        m.table,
+        m.column,
+        m.after,
+        m.before
     )
 }
 
@@ -261,6 +278,18 @@ pub fn human(r: &DryRunReport, color: bool) -> String {
             for c in &d.reapply_differences {
                 let (sign, text) = change_line(c);
                 let _ = writeln!(out, "    first vs second up: {sign} {text}");
+            }
+            for (mv, reapply) in d
+                .moved_columns
+                .iter()
+                .map(|m| (m, false))
+                .chain(d.reapply_moved_columns.iter().map(|m| (m, true)))
+            {
+                let _ = writeln!(
+                    out,
+                    "    {}",
+                    st.dim(&format!("note: {}", move_note(mv, reapply)))
+                );
             }
         }
         for n in &m.notes {

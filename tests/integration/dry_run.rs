@@ -1128,6 +1128,12 @@ fn json_output_matches_the_field_table_in_docs_dry_run_md() {
             "--format",
             "json",
         ]));
+        runs.push(dry_run(&[
+            "fixtures/dry_run/down_positions/postgres",
+            "--check-down",
+            "--format",
+            "json",
+        ]));
     }
     let mut seen = std::collections::BTreeSet::new();
     for r in &runs {
@@ -1204,4 +1210,86 @@ fn mariadb_schema_from_clones_the_live_schema_with_its_history() {
         assert_eq!(rows[0][0].as_deref(), Some("2"), "the live database is untouched");
         c.close().await;
     });
+}
+
+/// `--check-down` on the Lemmy pattern (fixtures/dry_run/down_positions/README.md): a column
+/// down adds back, a column up adds and down drops, an alias view over `SELECT *` re-created
+/// around them, a rename and its inverse. By name every down restores the schema: each
+/// migration is reversible, the run passes, and the re-added column's new place is a note.
+fn check_down_round_trip_by_name(engine: &str, view_lists_columns: bool) {
+    let dir = format!("fixtures/dry_run/down_positions/{engine}");
+    let r = dry_run(&[
+        &dir,
+        "--dialect",
+        engine,
+        "--check-down",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let j = json_of(&r);
+    assert_eq!(j["summary"]["applied"], 4, "{}", r.stderr);
+    assert_eq!(j["summary"]["irreversible"], 0);
+    for m in j["migrations"].as_array().unwrap() {
+        let d = &m["down_check"];
+        assert_eq!(d["status"], "reversible", "{}: {d:#}", m["path"]);
+        assert_eq!(d["differences"], Value::Array(vec![]), "{}", m["path"]);
+        assert_eq!(
+            d["reapply_differences"],
+            Value::Array(vec![]),
+            "{}",
+            m["path"]
+        );
+    }
+    let table = if engine == "postgres" {
+        "public.member"
+    } else {
+        "member"
+    };
+    let moved = &migration(&j, "remove_show_scores/up.sql")["down_check"]["moved_columns"];
+    let mut want =
+        vec![serde_json::json!({"table": table, "column": "show_scores", "before": 3, "after": 4})];
+    if view_lists_columns {
+        want.push(serde_json::json!({"table": format!("{table}_alias"), "column": "show_scores", "before": 3, "after": 4}));
+    }
+    assert_eq!(moved, &Value::Array(want));
+    for quiet in ["add_last_seen/up.sql", "rename_bio/up.sql"] {
+        let d = &migration(&j, quiet)["down_check"];
+        assert!(d["moved_columns"].is_null(), "{quiet}: {d:#}");
+        assert!(d["reapply_moved_columns"].is_null(), "{quiet}: {d:#}");
+    }
+    let human = dry_run(&[&dir, "--dialect", engine, "--check-down"]);
+    assert_eq!(human.code, 0);
+    assert!(
+        human.stdout.contains(&format!(
+            "note: down put back {table}.show_scores as column 4 (was 3)"
+        )),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("0 irreversible"), "{}", human.stdout);
+}
+
+#[test]
+fn check_down_postgres_a_column_re_added_by_down_is_reversible_and_its_move_a_note() {
+    if !have("postgres") {
+        return;
+    }
+    // PostgreSQL gives re-added columns new attnums, and pg_get_viewdef spells out `*`
+    check_down_round_trip_by_name("postgres", true);
+}
+
+#[test]
+fn check_down_mariadb_a_column_re_added_by_down_is_reversible_and_its_move_a_note() {
+    if !have("mysql") {
+        return;
+    }
+    // MariaDB stores a view's `*` expanded too
+    check_down_round_trip_by_name("mysql", true);
+}
+
+#[test]
+fn check_down_sqlite_a_column_re_added_by_down_is_reversible_and_its_move_a_note() {
+    // SQLite keeps the view's text as written (`SELECT *`)
+    check_down_round_trip_by_name("sqlite", false);
 }
