@@ -12,6 +12,14 @@ pub struct DryRunReport {
     pub tool: Tool,
     pub engine: &'static str,
     pub server_version: String,
+    /// The dry-run server as people name it: `MariaDB 10.11`, `PostgreSQL 15`.
+    pub server: String,
+    /// What the migrations are written for: `mysql 8.0`, `mariadb`, `postgres 15`, `sqlite`.
+    pub target: String,
+    /// The server is MariaDB and the migrations target MySQL, or the reverse: the known
+    /// differences that apply to the statements of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_mismatch: Option<super::vendor::ServerMismatch>,
     pub database: DatabaseInfo,
     /// `scratch` (empty database), `schema-from` (live schema cloned) or `from-backup`.
     pub mode: &'static str,
