@@ -69,6 +69,8 @@ pub struct Config {
     /// The file it was read from (relative paths in it are relative to its folder).
     pub path: Option<PathBuf>,
     pub dialect: Option<Dialect>,
+    /// `dialect` as written, lower-cased (`mariadb` and `mysql` are one dialect but two vendors).
+    pub dialect_name: Option<String>,
     pub target_version: Option<Version>,
     pub migrations: Vec<PathBuf>,
     pub layout: Option<String>,
@@ -138,6 +140,10 @@ impl Config {
         let raw: Raw = toml::from_str(text)
             .map_err(|e| invalid(e.to_string().trim_end().replace('\n', "\n  ")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dialect_name = raw
+            .dialect
+            .as_deref()
+            .map(|d| d.trim().to_ascii_lowercase());
         let dialect = match raw.dialect {
             Some(d) => Some(Dialect::parse(&d).ok_or_else(|| {
                 invalid(format!(
@@ -228,6 +234,7 @@ impl Config {
         Ok(Config {
             path: Some(path.to_path_buf()),
             dialect,
+            dialect_name,
             target_version,
             migrations: migrations.paths.into_iter().map(|m| base.join(m)).collect(),
             layout,

@@ -3,6 +3,7 @@
 use super::{CliGlobals, UsageError, path_dialect, url_dialect, use_color};
 use crate::classify::CheckOptions;
 use crate::config::Config;
+use crate::dry_run::vendor::Vendor;
 use crate::dry_run::{DryRunSettings, Start};
 use crate::engines::{EngineKind, redact_url, template};
 use crate::migrations::Layout;
@@ -62,6 +63,9 @@ pub struct DryRunArgs {
     /// Do not use or store cached server templates
     #[arg(long)]
     pub no_cache: bool,
+    /// MySQL-protocol runs: refuse (exit 2) when the dry-run server is not of this vendor
+    #[arg(long, value_name = "mysql|mariadb")]
+    pub require_server: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +82,36 @@ pub struct DryRunCommand {
     pub format: DryRunFormat,
     pub color: bool,
     pub progress: bool,
+}
+
+/// The vendor MySQL-protocol migrations are written for: named by `--dialect` or the config,
+/// implied by `--require-server` or a release number of one vendor in `--target-version`, or
+/// named by the nearest `mysql`/`mariadb` folder or a `mariadb://` URL. `None` when nothing
+/// says: the dry-run then takes the live database's vendor, else MySQL.
+fn target_vendor(
+    named: Option<Vendor>,
+    required: Option<Vendor>,
+    version: Option<Version>,
+    paths: &[PathBuf],
+    url: Option<&str>,
+) -> Option<Vendor> {
+    let folder = || {
+        paths.iter().find_map(|p| {
+            p.components().rev().find_map(|c| {
+                let name = c.as_os_str().to_str()?.to_ascii_lowercase();
+                Vendor::parse(name.trim_end_matches(|ch: char| !ch.is_ascii_alphabetic()))
+            })
+        })
+    };
+    let scheme = || {
+        url.filter(|u| u.to_ascii_lowercase().starts_with("mariadb:"))
+            .map(|_| Vendor::Mariadb)
+    };
+    named
+        .or(required)
+        .or_else(|| version.and_then(Vendor::of_version))
+        .or_else(folder)
+        .or_else(scheme)
 }
 
 fn engine_of(d: Dialect) -> EngineKind {
@@ -211,6 +245,50 @@ impl DryRunArgs {
                 d.display()
             )));
         }
+        let require_server = match &self.require_server {
+            Some(v) => Some(Vendor::parse(v).ok_or_else(|| {
+                UsageError(format!("--require-server {v}: expected mysql or mariadb"))
+            })?),
+            None => None,
+        };
+        let named = self.dialect.as_deref().and_then(Vendor::parse).or_else(|| {
+            self.dialect
+                .is_none()
+                .then(|| config.dialect_name.as_deref().and_then(Vendor::parse))
+                .flatten()
+        });
+        let target_vendor = if engine == EngineKind::Mysql {
+            if let (Some(n), Some(r)) = (named, require_server)
+                && n != r
+            {
+                return Err(UsageError(format!(
+                    "--require-server {}: the migrations are declared as {} (dialect {}); require a {} server or change the dialect",
+                    r.as_str(),
+                    n.product(),
+                    n.as_str(),
+                    n.as_str()
+                )));
+            }
+            if let (Some(n), Some(v)) = (named.or(require_server), target_version)
+                && let Some(other) = Vendor::of_version(v).filter(|o| *o != n)
+            {
+                return Err(UsageError(format!(
+                    "--target-version {v}: a {} release, but the migrations are declared as {}; give a {} version",
+                    other.product(),
+                    n.product(),
+                    n.product()
+                )));
+            }
+            target_vendor(named, require_server, target_version, &paths, url_hint)
+        } else {
+            if require_server.is_some() {
+                return Err(UsageError(format!(
+                    "--require-server applies to MySQL and MariaDB dry-runs, but the migrations are checked as {}",
+                    dialect.as_str()
+                )));
+            }
+            None
+        };
         let start = match (self.schema_from, self.from_backup) {
             (Some(u), _) => Start::SchemaFrom(u),
             (None, Some(b)) => Start::FromBackup(b),
@@ -238,6 +316,8 @@ impl DryRunArgs {
                     placeholders: config.placeholders.clone(),
                     mysql_strict: config.mysql_strict_mode,
                 },
+                target_vendor,
+                require_server,
                 cache: if self.no_cache {
                     None
                 } else {

@@ -121,16 +121,38 @@ fn opt(s: &Option<String>) -> &str {
     s.as_deref().unwrap_or("none")
 }
 
+/// How two catalogs are matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// Engine identities count: a column dropped and re-added under its old name is reported
+    /// as recreated (its values are gone), which is what a forward migration must show.
+    Identity,
+    /// Names only: a column with the same name and definition is the same column, whatever
+    /// its engine identity (PostgreSQL attnum). The down check asks whether down restores the
+    /// schema, and a re-added column cannot keep its attnum.
+    Name,
+}
+
 /// Every difference from `a` to `b`, tables first, in a stable order.
 pub fn diff(a: &Catalog, b: &Catalog) -> Vec<Change> {
+    diff_with(a, b, Match::Identity)
+}
+
+/// The differences from `a` to `b` compared by name: a column dropped and re-added with the
+/// same definition is not a difference (see [`column_moves`] for where it ended up).
+pub fn diff_by_name(a: &Catalog, b: &Catalog) -> Vec<Change> {
+    diff_with(a, b, Match::Name)
+}
+
+fn diff_with(a: &Catalog, b: &Catalog, by: Match) -> Vec<Change> {
     let mut out = Vec::new();
-    diff_tables(a, b, &mut out);
+    diff_tables(a, b, by, &mut out);
     for (name, v) in &b.views {
         match a.views.get(name) {
             None => {
                 out.push(Change::new(ObjectType::View, name, Action::Added).after(view_desc(v)))
             }
-            Some(old) if old != v => {
+            Some(old) if old != v && !(by == Match::Name && reordered_view(old, v).is_some()) => {
                 let mut c = Change::new(ObjectType::View, name, Action::Changed)
                     .before(view_desc(old))
                     .after(view_desc(v));
@@ -233,7 +255,7 @@ fn table_desc(t: &Table) -> String {
         .join(", ")
 }
 
-fn diff_tables(a: &Catalog, b: &Catalog, out: &mut Vec<Change>) {
+fn diff_tables(a: &Catalog, b: &Catalog, by: Match, out: &mut Vec<Change>) {
     let dropped: Vec<&String> = a
         .tables
         .keys()
@@ -268,7 +290,7 @@ fn diff_tables(a: &Catalog, b: &Catalog, out: &mut Vec<Change>) {
                 .before(from.as_str())
                 .after(to.as_str()),
         );
-        table_contents(to, &a.tables[*from], &b.tables[*to], out);
+        table_contents(to, &a.tables[*from], &b.tables[*to], by, out);
     }
     for n in &added {
         if renamed.iter().any(|(_, to)| to == n) {
@@ -304,12 +326,12 @@ fn diff_tables(a: &Catalog, b: &Catalog, out: &mut Vec<Change>) {
     }
     for (name, old) in &a.tables {
         if let Some(new) = b.tables.get(name) {
-            table_contents(name, old, new, out);
+            table_contents(name, old, new, by, out);
         }
     }
 }
 
-fn table_contents(tname: &str, old: &Table, new: &Table, out: &mut Vec<Change>) {
+fn table_contents(tname: &str, old: &Table, new: &Table, by: Match, out: &mut Vec<Change>) {
     let find = |t: &'_ Table, n: &str| t.columns.iter().position(|c| c.name == n);
     let dropped: Vec<&Column> = old
         .columns
@@ -353,6 +375,7 @@ fn table_contents(tname: &str, old: &Table, new: &Table, out: &mut Vec<Change>) 
             column_fields(o, c, &mut fields);
             if let (Some(x), Some(y)) = (&o.id, &c.id)
                 && x != y
+                && by == Match::Identity
             {
                 fields.push(FieldChange {
                     field: "recreated".into(),
@@ -456,6 +479,177 @@ fn table_contents(tname: &str, old: &Table, new: &Table, out: &mut Vec<Change>) 
             );
         }
     }
+}
+
+/// A column whose place among its table's (or view's) columns differs between two catalogs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnMove {
+    /// The table or view.
+    pub table: String,
+    pub column: String,
+    /// 1-based place among the table's columns before, and after.
+    pub before: usize,
+    pub after: usize,
+}
+
+/// The columns that changed place in tables of both catalogs (same name), and in views whose
+/// select lists differ only in order: the fewest columns whose moves explain the new order (all
+/// but the longest run kept in order), so a column re-added at the end is reported, not every
+/// column behind its old place.
+pub fn column_moves(a: &Catalog, b: &Catalog) -> Vec<ColumnMove> {
+    let mut out = Vec::new();
+    for (tname, old) in &a.tables {
+        if let Some(new) = b.tables.get(tname) {
+            let (x, y) = (ordered_names(old), ordered_names(new));
+            let common = |from: &[String], other: &[String]| -> Vec<String> {
+                from.iter().filter(|n| other.contains(n)).cloned().collect()
+            };
+            moves(tname, &x, &y, &common(&x, &y), &common(&y, &x), &mut out);
+        }
+    }
+    for (vname, old) in &a.views {
+        if let Some((x, y)) = b.views.get(vname).and_then(|new| reordered_view(old, new)) {
+            moves(vname, &x, &y, &x, &y, &mut out);
+        }
+    }
+    out
+}
+
+/// The columns of `cx` (the columns of `x` also in `y`) outside the longest run kept in order
+/// in `cy`, with their places in `x` and `y`.
+fn moves(
+    object: &str,
+    x: &[String],
+    y: &[String],
+    cx: &[String],
+    cy: &[String],
+    out: &mut Vec<ColumnMove>,
+) {
+    if cx == cy {
+        return;
+    }
+    let kept = longest_common_order(cx, cy);
+    let place =
+        |names: &[String], name: &String| names.iter().position(|n| n == name).map_or(0, |i| i + 1);
+    for name in cx.iter().filter(|n| !kept.contains(n)) {
+        out.push(ColumnMove {
+            table: object.to_string(),
+            column: name.clone(),
+            before: place(x, name),
+            after: place(y, name),
+        });
+    }
+}
+
+/// When two views differ only in the order of their select lists (a view over `t.*` re-created
+/// after a column of `t` moved), each one's output column names, in order.
+fn reordered_view(a: &View, b: &View) -> Option<(Vec<String>, Vec<String>)> {
+    if a.materialized != b.materialized {
+        return None;
+    }
+    let (xa, rest_a) = select_list(&a.definition)?;
+    let (xb, rest_b) = select_list(&b.definition)?;
+    if rest_a != rest_b || xa == xb {
+        return None;
+    }
+    let (mut sa, mut sb) = (xa.clone(), xb.clone());
+    sa.sort();
+    sb.sort();
+    (sa == sb).then(|| {
+        (
+            xa.iter().map(|i| output_name(i)).collect(),
+            xb.iter().map(|i| output_name(i)).collect(),
+        )
+    })
+}
+
+/// The items of a view definition's top-level select list and the text after them, for a
+/// definition of the form `SELECT a, b, … FROM …` (quotes and parentheses respected).
+fn select_list(def: &str) -> Option<(Vec<String>, String)> {
+    let body = def.trim();
+    let head = body.get(..7)?;
+    if !head.eq_ignore_ascii_case("select ") {
+        return None;
+    }
+    let rest = &body[7..];
+    let bytes = rest.as_bytes();
+    let (mut depth, mut quote, mut start) = (0i32, None::<u8>, 0usize);
+    let mut items = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'\'' | b'"' | b'`' => quote = Some(c),
+                b'(' => depth += 1,
+                b')' => depth -= 1,
+                b',' if depth == 0 => {
+                    items.push(rest[start..i].trim().to_string());
+                    start = i + 1;
+                }
+                b' ' if depth == 0
+                    && rest
+                        .get(i..i + 6)
+                        .is_some_and(|w| w.eq_ignore_ascii_case(" from ")) =>
+                {
+                    items.push(rest[start..i].trim().to_string());
+                    return Some((items, rest[i..].to_string()));
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    items.push(rest[start..].trim().to_string());
+    Some((items, String::new()))
+}
+
+/// The name a select-list item gives its column: the alias, else the last part of the name.
+fn output_name(item: &str) -> String {
+    let lower = item.to_ascii_lowercase();
+    let name = match lower.rfind(" as ") {
+        Some(i) => &item[i + 4..],
+        None => item.rsplit('.').next().unwrap_or(item),
+    };
+    name.trim().trim_matches(['"', '`']).to_string()
+}
+
+/// Column names in the table's order.
+fn ordered_names(t: &Table) -> Vec<String> {
+    let mut cols: Vec<&Column> = t.columns.iter().collect();
+    cols.sort_by_key(|c| c.position);
+    cols.into_iter().map(|c| c.name.clone()).collect()
+}
+
+/// The names of a longest subsequence common to `x` and `y`.
+fn longest_common_order(x: &[String], y: &[String]) -> Vec<String> {
+    let (n, m) = (x.len(), y.len());
+    let mut len = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            len[i][j] = if x[i] == y[j] {
+                len[i + 1][j + 1] + 1
+            } else {
+                len[i + 1][j].max(len[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < n && j < m {
+        if x[i] == y[j] {
+            out.push(x[i].clone());
+            i += 1;
+            j += 1;
+        } else if len[i + 1][j] >= len[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
 }
 
 fn column_fields(o: &Column, c: &Column, fields: &mut Vec<FieldChange>) {
@@ -823,5 +1017,162 @@ mod tests {
             (d[0].action, d[0].before.as_deref()),
             (Action::Renamed, Some("nm"))
         );
+    }
+
+    /// The Lemmy pattern (up drops a column, down adds it back; up adds one, down drops it):
+    /// on PostgreSQL the re-added column gets a new attnum and lands last.
+    #[test]
+    fn by_name_a_readded_column_is_the_same_column_and_its_move_is_reported() {
+        let mut before = Catalog::default();
+        before.tables.insert(
+            "public.local_user".into(),
+            table(
+                Some("16400"),
+                vec![
+                    col("id", Some("1"), 1, "integer"),
+                    col("show_scores", Some("2"), 2, "boolean"),
+                    col("bio", Some("3"), 3, "text"),
+                    col("theme", Some("4"), 4, "text"),
+                ],
+            ),
+        );
+        // after down: show_scores re-added as attnum 5, behind the others
+        let mut after_down = before.clone();
+        let t = after_down.tables.get_mut("public.local_user").unwrap();
+        t.columns.remove(1);
+        t.columns.push(col("show_scores", Some("5"), 5, "boolean"));
+        assert!(
+            diff(&before, &after_down)
+                .iter()
+                .any(|c| c.field("recreated").is_some()),
+            "forward diffs keep reporting recreated columns"
+        );
+        assert_eq!(diff_by_name(&before, &after_down), Vec::new());
+        assert_eq!(
+            column_moves(&before, &after_down),
+            vec![ColumnMove {
+                table: "public.local_user".into(),
+                column: "show_scores".into(),
+                before: 2,
+                after: 4,
+            }],
+            "only the re-added column moved, not the columns behind its old place"
+        );
+        // the same order under new attnums is no move
+        let mut renumbered = before.clone();
+        for c in &mut renumbered
+            .tables
+            .get_mut("public.local_user")
+            .unwrap()
+            .columns
+        {
+            c.id = Some(format!("{}", c.position + 10));
+            c.position += 10;
+        }
+        assert!(column_moves(&before, &renumbered).is_empty());
+        assert!(diff_by_name(&before, &renumbered).is_empty());
+        // a re-added column with another definition is still a difference
+        let mut wrong = after_down.clone();
+        let t = wrong.tables.get_mut("public.local_user").unwrap();
+        t.columns.last_mut().unwrap().default = Some("false".into());
+        let d = diff_by_name(&before, &wrong);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].field("default").unwrap().after, "false");
+        // a column down forgot to add back is still missing
+        let mut missing = after_down.clone();
+        missing
+            .tables
+            .get_mut("public.local_user")
+            .unwrap()
+            .columns
+            .pop();
+        let d = diff_by_name(&before, &missing);
+        assert_eq!(
+            (d.len(), d[0].action, d[0].name.as_str()),
+            (1, Action::Dropped, "public.local_user.show_scores")
+        );
+    }
+
+    #[test]
+    fn column_moves_name_the_fewest_columns() {
+        let mk = |names: &[&str]| {
+            let mut c = Catalog::default();
+            c.tables.insert(
+                "t".into(),
+                table(
+                    None,
+                    names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| col(n, None, i + 1, "int"))
+                        .collect(),
+                ),
+            );
+            c
+        };
+        let moved = |a: &[&str], b: &[&str]| -> Vec<String> {
+            column_moves(&mk(a), &mk(b))
+                .into_iter()
+                .map(|m| format!("{}:{}>{}", m.column, m.before, m.after))
+                .collect()
+        };
+        assert_eq!(
+            moved(&["a", "b", "c", "d"], &["a", "c", "d", "b"]),
+            ["b:2>4"]
+        );
+        assert_eq!(
+            moved(&["a", "b", "c", "d"], &["d", "c", "b", "a"]).len(),
+            3,
+            "a reversal keeps one column in place"
+        );
+        // columns only on one side are differences, not moves
+        assert!(moved(&["a", "b", "c"], &["a", "c"]).is_empty());
+        assert!(moved(&["a", "b"], &["a", "b", "x"]).is_empty());
+    }
+
+    /// A view over `t.*` re-created after a column of `t` moved lists its columns in the new
+    /// order (Lemmy's `user_alias_1`): by name that is a move, not a changed view.
+    #[test]
+    fn a_view_whose_select_list_only_changed_order_is_a_move() {
+        let view = |def: &str| View {
+            materialized: false,
+            definition: def.into(),
+        };
+        let mut a = Catalog::default();
+        a.views.insert(
+            "public.user_alias_1".into(),
+            view("SELECT user_.id, user_.email, f(user_.a, user_.b) AS ab, user_.bio FROM user_;"),
+        );
+        let mut b = a.clone();
+        b.views.insert(
+            "public.user_alias_1".into(),
+            view("SELECT user_.id, f(user_.a, user_.b) AS ab, user_.bio, user_.email FROM user_;"),
+        );
+        assert_eq!(
+            diff(&a, &b).len(),
+            1,
+            "a forward diff shows the new definition"
+        );
+        assert!(diff_by_name(&a, &b).is_empty());
+        assert_eq!(
+            column_moves(&a, &b),
+            vec![ColumnMove {
+                table: "public.user_alias_1".into(),
+                column: "email".into(),
+                before: 2,
+                after: 4,
+            }]
+        );
+        // another column, another source or another expression is a change
+        for other in [
+            "SELECT user_.id, f(user_.a, user_.b) AS ab, user_.bio FROM user_;",
+            "SELECT user_.id, f(user_.a, user_.b) AS ab, user_.bio, user_.email FROM person;",
+            "SELECT user_.id, f(user_.b, user_.a) AS ab, user_.bio, user_.email FROM user_;",
+        ] {
+            let mut c = a.clone();
+            c.views.insert("public.user_alias_1".into(), view(other));
+            assert_eq!(diff_by_name(&a, &c).len(), 1, "{other}");
+            assert!(column_moves(&a, &c).is_empty(), "{other}");
+        }
     }
 }

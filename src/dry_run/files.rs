@@ -324,6 +324,8 @@ pub(super) async fn down_check(
                 down_path: None,
                 differences: Vec::new(),
                 reapply_differences: Vec::new(),
+                moved_columns: Vec::new(),
+                reapply_moved_columns: Vec::new(),
                 error: None,
                 duration_ms: 0.0,
             },
@@ -335,6 +337,8 @@ pub(super) async fn down_check(
         down_path: Some(down.path.display().to_string()),
         differences: Vec::new(),
         reapply_differences: Vec::new(),
+        moved_columns: Vec::new(),
+        reapply_moved_columns: Vec::new(),
         error: None,
         duration_ms: 0.0,
     };
@@ -353,7 +357,10 @@ pub(super) async fn down_check(
         return Ok((dc, Some(now)));
     }
     let after_down = sess.catalog().await?;
-    dc.differences = diff::diff(before, &after_down);
+    // by name: down re-adds a dropped column under a new identity (attnum), and that is the
+    // schema restored; where the column landed is reported as a move
+    dc.differences = diff::diff_by_name(before, &after_down);
+    dc.moved_columns = diff::column_moves(before, &after_down);
     if !dc.differences.is_empty() {
         dc.status = DownStatus::Irreversible;
     }
@@ -374,7 +381,8 @@ pub(super) async fn down_check(
         return Ok((dc, None));
     }
     let again = sess.catalog().await?;
-    dc.reapply_differences = diff::diff(after, &again);
+    dc.reapply_differences = diff::diff_by_name(after, &again);
+    dc.reapply_moved_columns = diff::column_moves(after, &again);
     if !dc.reapply_differences.is_empty() && dc.status == DownStatus::Reversible {
         dc.status = DownStatus::Irreversible;
     }

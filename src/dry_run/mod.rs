@@ -13,6 +13,7 @@ pub mod observe;
 mod run;
 pub mod seed;
 pub mod target;
+pub mod vendor;
 
 use crate::classify::{self, CheckOptions, LineIndex};
 use crate::engines::conn::Conn;
@@ -66,6 +67,12 @@ pub struct DryRunSettings {
     pub pg_bin_dir: Option<PathBuf>,
     /// Dialect, target version, the verdict gate (`fail_on`) and rule levels.
     pub check: CheckOptions,
+    /// MySQL-protocol runs: the vendor the migrations are written for, when something names
+    /// it (else the live database's vendor, else MySQL), so a run on the other vendor's server
+    /// says what differs.
+    pub target_vendor: Option<vendor::Vendor>,
+    /// `--require-server`: a dry-run server of another vendor is an error.
+    pub require_server: Option<vendor::Vendor>,
     /// The template cache root; `None` disables caching.
     pub cache: Option<PathBuf>,
 }
@@ -161,6 +168,7 @@ pub async fn run_async(
     // the live database: its version (for the server choice) and what it has applied
     let mut live_applied: Option<Applied> = None;
     let mut live_major: Option<u32> = None;
+    let mut live_vendor: Option<vendor::Vendor> = None;
     let live_for_history = match &settings.start {
         Start::SchemaFrom(url) => Some(url.clone()),
         _ if settings.pending => settings.live_url.clone(),
@@ -188,6 +196,9 @@ pub async fn run_async(
             .split(['.', ' '])
             .next()
             .and_then(|m| m.parse().ok());
+        if live.kind() == EngineKind::Mysql && !version.is_empty() {
+            live_vendor = Some(vendor::Vendor::of_server(&version));
+        }
         if let Some(l) = layout {
             live_applied = history::read(&mut live, l).await;
             if live_applied.is_none() {
@@ -250,6 +261,18 @@ pub async fn run_async(
         template = Some((store, key, hit));
     }
 
+    // --require-server: refuse before starting an ephemeral server of the wrong vendor (a
+    // scratch server is checked once connected)
+    if let (Some(required), EngineKind::Mysql, None) = (
+        settings.require_server,
+        settings.engine,
+        &settings.scratch_url,
+    ) {
+        let install = mysql::ephemeral::find_install()?;
+        if let Some(why) = vendor::refusal(required, &install.version) {
+            return Err(DryRunError::Input(why));
+        }
+    }
     let start_opts = StartOptions {
         pg_bin_dir: settings.pg_bin_dir.clone(),
         want_major,
@@ -284,6 +307,12 @@ pub async fn run_async(
     };
     let kind = target.kind;
     let total = migs.len();
+    let target_vendor = (kind == EngineKind::Mysql).then(|| {
+        settings
+            .target_vendor
+            .or(live_vendor)
+            .unwrap_or(vendor::Vendor::Mysql)
+    });
     let run = Run {
         settings,
         migs: &migs,
@@ -295,6 +324,7 @@ pub async fn run_async(
         warnings: &mut warnings,
         on_progress,
         kind,
+        target_vendor,
         applied: live_applied,
         done: 0,
         failed: false,

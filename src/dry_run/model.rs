@@ -1,7 +1,7 @@
 //! The dry-run report: what every renderer and the JSON contract (schema_version 1, documented in
 //! docs/dry-run.md) share.
 
-use super::diff::Change;
+use super::diff::{Change, ColumnMove};
 pub use crate::engines::observe::FkViolation;
 use crate::model::{Finding, Tool, Verdict};
 use serde::Serialize;
@@ -12,6 +12,14 @@ pub struct DryRunReport {
     pub tool: Tool,
     pub engine: &'static str,
     pub server_version: String,
+    /// The dry-run server as people name it: `MariaDB 10.11`, `PostgreSQL 15`.
+    pub server: String,
+    /// What the migrations are written for: `mysql 8.0`, `mariadb`, `postgres 15`, `sqlite`.
+    pub target: String,
+    /// The server is MariaDB and the migrations target MySQL, or the reverse: the known
+    /// differences that apply to the statements of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_mismatch: Option<super::vendor::ServerMismatch>,
     pub database: DatabaseInfo,
     /// `scratch` (empty database), `schema-from` (live schema cloned) or `from-backup`.
     pub mode: &'static str,
@@ -253,10 +261,17 @@ pub struct DownCheck {
     pub status: DownStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub down_path: Option<String>,
-    /// Schema before up → schema after down (empty when reversible).
+    /// Schema before up → schema after down, compared by name (empty when reversible).
     pub differences: Vec<Change>,
     /// Schema after the first up → after the second up (should be empty).
     pub reapply_differences: Vec<Change>,
+    /// Columns that are back with the same name and definition but in another place (a column
+    /// down re-added lands last): a note, not a failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved_columns: Vec<ColumnMove>,
+    /// The same between the first and the second up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reapply_moved_columns: Vec<ColumnMove>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<SqlError>,
     pub duration_ms: f64,

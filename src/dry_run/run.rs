@@ -18,6 +18,8 @@ pub(super) struct Run<'a> {
     pub(super) warnings: &'a mut Vec<String>,
     pub(super) on_progress: &'a mut dyn FnMut(usize, usize),
     pub(super) kind: EngineKind,
+    /// MySQL-protocol runs: the vendor the migrations are written for.
+    pub(super) target_vendor: Option<vendor::Vendor>,
     /// What the starting database has applied.
     pub(super) applied: Option<Applied>,
     pub(super) done: usize,
@@ -34,6 +36,11 @@ impl Run<'_> {
         live_major: Option<u32>,
         t_start: Instant,
     ) -> Result<DryRunReport, DryRunError> {
+        if let (Some(required), EngineKind::Mysql) = (self.settings.require_server, self.kind)
+            && let Some(why) = vendor::refusal(required, &self.target.server_version)
+        {
+            return Err(DryRunError::Input(why));
+        }
         self.server_warnings(live_major);
         self.load_start(backup).await?;
         let sess = session(self.target).await?;
@@ -65,6 +72,8 @@ impl Run<'_> {
             }
         } else if self.kind == EngineKind::Mysql
             && let Some(t) = self.settings.check.target_version
+            // another vendor's release numbers say nothing: the server mismatch report covers it
+            && self.target_vendor == Some(vendor::Vendor::of_server(&self.target.server_version))
             && !self
                 .target
                 .server_version
@@ -376,6 +385,65 @@ impl Run<'_> {
         Ok(seeded_rows)
     }
 
+    /// MySQL migrations on a MariaDB server (or the reverse): what differs for the statements
+    /// this run executed (up parts of setup and new migrations, and down parts it ran).
+    fn server_mismatch(&self) -> Option<vendor::ServerMismatch> {
+        let target = self.target_vendor?;
+        let dialect = dialect_of(self.kind);
+        // (file, text, statements, is the up part)
+        let mut sections: Vec<(String, &str, Vec<Statement>, bool)> = Vec::new();
+        for (i, m) in self.migs.iter().enumerate().take(self.done) {
+            if self.roles[i] == Role::InDatabase {
+                continue;
+            }
+            sections.push((
+                m.path.display().to_string(),
+                &m.up.text,
+                top_level(&m.up, dialect),
+                true,
+            ));
+            if let Some(d) = m
+                .down
+                .as_ref()
+                .filter(|_| self.settings.check_down && self.roles[i] == Role::New)
+            {
+                sections.push((
+                    d.path.display().to_string(),
+                    &d.text,
+                    top_level(d, dialect),
+                    false,
+                ));
+            }
+        }
+        // statements after a failure in their up part did not run
+        let not_run = |path: &str, index: usize| {
+            self.runs.iter().any(|r| {
+                r.path == path
+                    && r.statements
+                        .get(index)
+                        .is_some_and(|s| s.status == StmtStatus::NotRun)
+            })
+        };
+        let mut statements = Vec::new();
+        for (path, text, stmts, up) in &sections {
+            let lines = LineIndex::new(text);
+            for st in stmts.iter().filter(|st| !(*up && not_run(path, st.index))) {
+                statements.push(vendor::RunStatement {
+                    path: path.clone(),
+                    line: lines.position(text, st.span.start).line,
+                    text,
+                    statement: st,
+                });
+            }
+        }
+        vendor::mismatch(
+            target,
+            self.settings.check.target_version,
+            &self.target.server_version,
+            &statements,
+        )
+    }
+
     fn report(
         self,
         startup_ms: f64,
@@ -403,11 +471,19 @@ impl Run<'_> {
                 s.swept.join(", ")
             ));
         }
+        let server_mismatch = self.server_mismatch();
         DryRunReport {
             schema_version: 1,
             tool: Tool::default(),
             engine: self.kind.as_str(),
             server_version: self.target.server_version.clone(),
+            server: vendor::server_label(self.kind, &self.target.server_version),
+            target: vendor::target_label(
+                self.kind,
+                self.target_vendor,
+                self.settings.check.target_version,
+            ),
+            server_mismatch,
             database: DatabaseInfo {
                 kind: self.target.kind_name(),
                 url: self.settings.scratch_url.as_deref().map(redact_url),

@@ -89,14 +89,12 @@ pub(crate) fn parse_as(
         Err(msg) => {
             stmt.parse_error = Some(file_relative_error(&msg, file, span));
             // the same statement spelled in a way sqlparser reads (same length, same meaning)
-            if let Some((fixed, binary)) = equivalent_spelling(text, dialect)
-                && let Ok(asts) = parse_ast(&fixed, dialect)
+            if let Some(fixed) = equivalent_spelling(text, dialect)
+                && let Ok(asts) = parse_ast(&fixed.text, dialect)
                 && !asts.is_empty()
             {
-                lower_into(&mut stmt, &asts, &fixed, span.start, dialect);
-                for at in binary {
-                    mark_binary(&mut stmt.ops, span.start + at);
-                }
+                lower_into(&mut stmt, &asts, &fixed.text, span.start, dialect);
+                fixed.restore(&mut stmt.ops, span.start);
                 stmt.parse_error = None;
             } else if let Some((kind, ops)) = fallback::classify(text, span.start, dialect) {
                 stmt.kind = kind;
@@ -137,17 +135,48 @@ fn lower_into(
 /// blanked and returned as offsets so the lowering can record it, and SQLite type names of
 /// several words (`BIGINT AUTO_INCREMENT`, which SQLite accepts as one declared type) joined
 /// with underscores.
-fn equivalent_spelling(text: &str, dialect: Dialect) -> Option<(String, Vec<usize>)> {
+fn equivalent_spelling(text: &str, dialect: Dialect) -> Option<Respelled> {
     match dialect {
         Dialect::Mysql => mysql_spelling(text),
-        Dialect::Sqlite => sqlite_spelling(text).map(|t| (t, Vec::new())),
+        Dialect::Sqlite => sqlite_spelling(text).map(|text| Respelled {
+            text,
+            binary: Vec::new(),
+            nocopy: false,
+        }),
         Dialect::Postgres => None,
     }
 }
 
-fn mysql_spelling(text: &str) -> Option<(String, Vec<usize>)> {
+/// A statement spelled so sqlparser reads it (same length), and what the respelling removed
+/// that the statement model must still carry.
+struct Respelled {
+    text: String,
+    /// Offsets of MySQL `BINARY` column attributes (see [`mark_binary`]).
+    binary: Vec<usize>,
+    /// MariaDB's `ALGORITHM=NOCOPY` was removed.
+    nocopy: bool,
+}
+
+impl Respelled {
+    /// Puts back into `ops` what the respelling removed (`base`: the file offset of the text).
+    fn restore(&self, ops: &mut [ir::Op], base: usize) {
+        for at in &self.binary {
+            mark_binary(ops, base + at);
+        }
+        if self.nocopy {
+            for op in ops.iter_mut() {
+                if let ir::Op::AlterTable { algorithm, .. } = op {
+                    *algorithm = Some("NOCOPY".to_string());
+                }
+            }
+        }
+    }
+}
+
+fn mysql_spelling(text: &str) -> Option<Respelled> {
     let mut out = text.to_string();
     let mut binary = Vec::new();
+    let mut nocopy = false;
     let toks: Vec<lexer::Token> = lexer::Lexer::new(text, 0, text.len(), Dialect::Mysql)
         .filter(|t| !t.is_trivia())
         .collect();
@@ -187,7 +216,56 @@ fn mysql_spelling(text: &str) -> Option<(String, Vec<usize>)> {
             }
         }
     }
-    (out != text).then_some((out, binary))
+    // MariaDB's `ADD COLUMN IF NOT EXISTS`, `DROP INDEX IF EXISTS`, `CHANGE COLUMN IF EXISTS` …:
+    // the action is the same with or without the guard, which sqlparser does not read
+    if toks.first().is_some_and(|t| t.is_word(text, "alter")) {
+        let word = |k: usize, w: &str| toks.get(k).is_some_and(|t| t.is_word(text, w));
+        for k in 1..toks.len() {
+            if !word(k, "if") || word(k - 1, "table") {
+                continue;
+            }
+            let last = if word(k + 1, "exists") {
+                k + 1
+            } else if word(k + 1, "not") && word(k + 2, "exists") {
+                k + 2
+            } else {
+                continue;
+            };
+            let (start, end) = (toks[k].start, toks[last].end);
+            out.replace_range(start..end, &" ".repeat(end - start));
+        }
+        // MariaDB's `ALGORITHM=NOCOPY` (no table copy, 10.3.7+): sqlparser knows only MySQL's
+        // algorithms, so the clause (with its comma) is removed here and put back on the op
+        for k in 1..toks.len() {
+            if !word(k, "algorithm") {
+                continue;
+            }
+            let value = if toks
+                .get(k + 1)
+                .is_some_and(|t| &text[t.start..t.end] == "=")
+            {
+                k + 2
+            } else {
+                k + 1
+            };
+            if !word(value, "nocopy") {
+                continue;
+            }
+            let first = if &text[toks[k - 1].start..toks[k - 1].end] == "," {
+                k - 1
+            } else {
+                k
+            };
+            let (start, end) = (toks[first].start, toks[value].end);
+            out.replace_range(start..end, &" ".repeat(end - start));
+            nocopy = true;
+        }
+    }
+    (out != text).then_some(Respelled {
+        text: out,
+        binary,
+        nocopy,
+    })
 }
 
 /// SQLite `CREATE TABLE`: column types of several words joined with `_`.
@@ -306,11 +384,12 @@ pub(crate) fn reparse_alter_action(
     dialect: Dialect,
 ) -> Option<(Vec<ir::AlterItem>, Option<String>, Option<String>)> {
     let blanked = blank_bytes(text, &[(0, prefix_end), action]);
-    let (asts, text, binary) = match parse_ast(&blanked, dialect) {
-        Ok(asts) => (asts, blanked, Vec::new()),
+    let (asts, text, fixed) = match parse_ast(&blanked, dialect) {
+        Ok(asts) => (asts, blanked, None),
         Err(_) => {
-            let (fixed, binary) = equivalent_spelling(&blanked, dialect)?;
-            (parse_ast(&fixed, dialect).ok()?, fixed, binary)
+            let fixed = equivalent_spelling(&blanked, dialect)?;
+            let asts = parse_ast(&fixed.text, dialect).ok()?;
+            (asts, fixed.text.clone(), Some(fixed))
         }
     };
     let [ast] = asts.as_slice() else {
@@ -318,8 +397,8 @@ pub(crate) fn reparse_alter_action(
     };
     let map = lower::SpanMap::new(&text, base);
     let (_, mut ops) = lower::lower(ast, &map, dialect);
-    for at in binary {
-        mark_binary(&mut ops, base + at);
+    if let Some(fixed) = &fixed {
+        fixed.restore(&mut ops, base);
     }
     match ops.into_iter().next()? {
         ir::Op::AlterTable {

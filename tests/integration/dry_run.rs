@@ -1128,6 +1128,21 @@ fn json_output_matches_the_field_table_in_docs_dry_run_md() {
             "--format",
             "json",
         ]));
+        runs.push(dry_run(&[
+            "fixtures/dry_run/down_positions/postgres",
+            "--check-down",
+            "--format",
+            "json",
+        ]));
+    }
+    if have("mysql") {
+        runs.push(dry_run(&[
+            "fixtures/dry_run/mysql_vendor",
+            "--dialect",
+            "mysql",
+            "--format",
+            "json",
+        ]));
     }
     let mut seen = std::collections::BTreeSet::new();
     for r in &runs {
@@ -1204,4 +1219,355 @@ fn mariadb_schema_from_clones_the_live_schema_with_its_history() {
         assert_eq!(rows[0][0].as_deref(), Some("2"), "the live database is untouched");
         c.close().await;
     });
+}
+
+/// `--check-down` on the Lemmy pattern (fixtures/dry_run/down_positions/README.md): a column
+/// down adds back, a column up adds and down drops, an alias view over `SELECT *` re-created
+/// around them, a rename and its inverse. By name every down restores the schema: each
+/// migration is reversible, the run passes, and the re-added column's new place is a note.
+fn check_down_round_trip_by_name(engine: &str, view_lists_columns: bool) {
+    let dir = format!("fixtures/dry_run/down_positions/{engine}");
+    let r = dry_run(&[
+        &dir,
+        "--dialect",
+        engine,
+        "--check-down",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let j = json_of(&r);
+    assert_eq!(j["summary"]["applied"], 4, "{}", r.stderr);
+    assert_eq!(j["summary"]["irreversible"], 0);
+    for m in j["migrations"].as_array().unwrap() {
+        let d = &m["down_check"];
+        assert_eq!(d["status"], "reversible", "{}: {d:#}", m["path"]);
+        assert_eq!(d["differences"], Value::Array(vec![]), "{}", m["path"]);
+        assert_eq!(
+            d["reapply_differences"],
+            Value::Array(vec![]),
+            "{}",
+            m["path"]
+        );
+    }
+    let table = if engine == "postgres" {
+        "public.member"
+    } else {
+        "member"
+    };
+    let moved = &migration(&j, "remove_show_scores/up.sql")["down_check"]["moved_columns"];
+    let mut want =
+        vec![serde_json::json!({"table": table, "column": "show_scores", "before": 3, "after": 4})];
+    if view_lists_columns {
+        want.push(serde_json::json!({"table": format!("{table}_alias"), "column": "show_scores", "before": 3, "after": 4}));
+    }
+    assert_eq!(moved, &Value::Array(want));
+    for quiet in ["add_last_seen/up.sql", "rename_bio/up.sql"] {
+        let d = &migration(&j, quiet)["down_check"];
+        assert!(d["moved_columns"].is_null(), "{quiet}: {d:#}");
+        assert!(d["reapply_moved_columns"].is_null(), "{quiet}: {d:#}");
+    }
+    let human = dry_run(&[&dir, "--dialect", engine, "--check-down"]);
+    assert_eq!(human.code, 0);
+    assert!(
+        human.stdout.contains(&format!(
+            "note: down put back {table}.show_scores as column 4 (was 3)"
+        )),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("0 irreversible"), "{}", human.stdout);
+}
+
+#[test]
+fn check_down_postgres_a_column_re_added_by_down_is_reversible_and_its_move_a_note() {
+    if !have("postgres") {
+        return;
+    }
+    // PostgreSQL gives re-added columns new attnums, and pg_get_viewdef spells out `*`
+    check_down_round_trip_by_name("postgres", true);
+}
+
+#[test]
+fn check_down_mariadb_a_column_re_added_by_down_is_reversible_and_its_move_a_note() {
+    if !have("mysql") {
+        return;
+    }
+    // MariaDB stores a view's `*` expanded too
+    check_down_round_trip_by_name("mysql", true);
+}
+
+#[test]
+fn check_down_sqlite_a_column_re_added_by_down_is_reversible_and_its_move_a_note() {
+    // SQLite keeps the view's text as written (`SELECT *`)
+    check_down_round_trip_by_name("sqlite", false);
+}
+
+/// MySQL migrations on the MariaDB server installed here: the report names both, lists the
+/// known differences that apply to the run's statements (and only those, with their places),
+/// and `--require-server mysql` refuses the server before anything runs.
+#[test]
+fn mysql_migrations_on_mariadb_name_the_mismatch_and_require_server_refuses_it() {
+    if !have("mysql") {
+        return;
+    }
+    let dir = "fixtures/dry_run/mysql_vendor";
+    let base = ["--dialect", "mysql", "--target-version", "8.0"];
+    let r = dry_run(&[&[dir], &base[..], &["--format", "json"]].concat());
+    assert_eq!(
+        r.code, 0,
+        "a mismatch is reported, not a failure: {}",
+        r.stderr
+    );
+    let j = json_of(&r);
+    let version = j["server_version"].as_str().unwrap();
+    assert!(version.contains("MariaDB"), "{version}");
+    let release: Vec<&str> = version.split(['.', '-']).take(2).collect();
+    assert_eq!(j["server"], format!("MariaDB {}", release.join(".")));
+    assert_eq!(j["target"], "mysql 8.0");
+    let m = &j["server_mismatch"];
+    assert_eq!(
+        (m["server_vendor"].as_str(), m["target_vendor"].as_str()),
+        (Some("mariadb"), Some("mysql"))
+    );
+    let diffs = m["differences"].as_array().unwrap();
+    let topics: Vec<&str> = diffs.iter().map(|d| d["topic"].as_str().unwrap()).collect();
+    assert_eq!(
+        topics,
+        [
+            "inline-references",
+            "json-type",
+            "check-constraints",
+            "instant-add-column",
+            "if-exists-clauses"
+        ],
+        "only what the run's statements use"
+    );
+    let places = |topic: &str| -> Vec<String> {
+        diffs.iter().find(|d| d["topic"] == topic).unwrap()["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}:{}",
+                    s["path"].as_str().unwrap().rsplit('/').next().unwrap(),
+                    s["line"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(places("inline-references"), ["1_create.sql:8"]);
+    assert_eq!(places("if-exists-clauses"), ["2_columns.sql:2"]);
+    assert_eq!(
+        places("instant-add-column"),
+        ["2_columns.sql:2", "2_columns.sql:4"]
+    );
+    for d in diffs {
+        assert!(
+            !d["statements"].to_string().contains("3_index.sql"),
+            "{d:#}"
+        );
+        assert!(
+            d["references"].as_array().unwrap().len() == 2,
+            "both vendors' documentation: {d:#}"
+        );
+    }
+    let inline = diffs[0]["message"].as_str().unwrap();
+    assert!(
+        inline.contains("the target (MySQL 8.0) does not"),
+        "{inline}"
+    );
+    // why it matters: the dry-run schema has a foreign key MySQL 8.0 would not create
+    let created = migration(&j, "1_create.sql")["schema_diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| {
+            c["object"] == "constraint"
+                && c["after"]
+                    .as_str()
+                    .is_some_and(|a| a.contains("FOREIGN KEY (author_id)"))
+        });
+    assert!(
+        created,
+        "{:#}",
+        migration(&j, "1_create.sql")["schema_diff"]
+    );
+    // the version warning meant for one vendor's releases is not repeated
+    assert!(
+        !j["warnings"].to_string().contains("--target-version"),
+        "{}",
+        j["warnings"]
+    );
+
+    let human = dry_run(&[&[dir], &base[..]].concat());
+    assert_eq!(human.code, 0);
+    assert!(
+        human.stdout.contains(&format!(
+            "server mismatch: the migrations target mysql 8.0 but the dry-run server is {}: 5 known difference(s)",
+            j["server"].as_str().unwrap()
+        )),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("    if-exists-clauses  "),
+        "{}",
+        human.stdout
+    );
+    let md = dry_run(&[&[dir], &base[..], &["--format", "markdown"]].concat());
+    assert!(md.stdout.contains("**server mismatch**"), "{}", md.stdout);
+    assert!(md.stdout.contains("`inline-references`"), "{}", md.stdout);
+
+    // MariaDB migrations on MariaDB: nothing to say
+    let same = json_of(&dry_run(&[dir, "--dialect", "mariadb", "--format", "json"]));
+    assert_eq!(same["target"], "mariadb");
+    assert!(
+        same["server_mismatch"].is_null(),
+        "{}",
+        same["server_mismatch"]
+    );
+
+    // --require-server mysql refuses this server before running anything
+    let refused = dry_run(&[&[dir], &base[..], &["--require-server", "mysql"]].concat());
+    assert_usage_error_dry(
+        &refused,
+        "--require-server mysql: the dry-run server is MariaDB",
+    );
+    assert!(
+        !refused.stderr.contains("CREATE TABLE"),
+        "{}",
+        refused.stderr
+    );
+    let accepted = dry_run(&[dir, "--require-server", "mariadb", "--quiet"]);
+    assert_eq!(accepted.code, 0, "{}", accepted.stderr);
+    assert!(
+        accepted.stdout.contains("target mariadb"),
+        "{}",
+        accepted.stdout
+    );
+    // contradictions and other engines are usage errors
+    assert_usage_error_dry(
+        &dry_run(&[dir, "--dialect", "mariadb", "--require-server", "mysql"]),
+        "declared as MariaDB",
+    );
+    assert_usage_error_dry(
+        &dry_run(&[dir, "--dialect", "mysql", "--target-version", "10.11"]),
+        "a MariaDB release",
+    );
+    assert_usage_error_dry(
+        &dry_run(&["fixtures/dry_run/pg_basic", "--require-server", "mysql"]),
+        "applies to MySQL and MariaDB",
+    );
+}
+
+fn assert_usage_error_dry(r: &DryRun, needle: &str) {
+    assert_eq!(r.code, 2, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(needle),
+        "stderr lacks {needle:?}: {}",
+        r.stderr
+    );
+}
+
+/// A 120-migration history whose findings alone are far over GitHub's comment limit: the
+/// Markdown comment stays under it, says what it left out, and its header shows the destructive
+/// verdict's icon, never a check mark, although the run passes (`--fail-on never`).
+#[test]
+fn markdown_of_a_long_run_stays_under_githubs_limit_with_an_honest_header() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 1..=120 {
+        let mut sql = format!(
+            "CREATE TABLE t{i} (id integer PRIMARY KEY, a text, b text, c text, d text, e text);\nCREATE TABLE u{i} (id integer PRIMARY KEY);\n"
+        );
+        if i > 1 {
+            let p = i - 1;
+            sql.push_str(&format!(
+                "ALTER TABLE t{p} DROP COLUMN a;\nALTER TABLE t{p} DROP COLUMN b;\nALTER TABLE t{p} DROP COLUMN e;\nALTER TABLE t{p} RENAME COLUMN c TO c2;\nDROP TABLE u{p};\nUPDATE t{p} SET d = 'x';\n"
+            ));
+        }
+        write_file(dir.path(), &format!("m/{i:04}_step.sql"), &sql);
+    }
+    let args = ["m", "--dialect", "sqlite", "--format"];
+    let j = json_of(&dry_run_with(
+        dir.path(),
+        &[&args[..], &["json"]].concat(),
+        &[],
+    ));
+    assert_eq!(j["summary"]["applied"], 120);
+    let messages: usize = j["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| {
+            m["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(m["static_findings"].as_array().unwrap())
+        })
+        .map(|f| f["message"].as_str().unwrap().len())
+        .sum();
+    assert!(
+        messages > 65_536,
+        "the findings alone must not fit: {messages}"
+    );
+
+    let r = dry_run_with(dir.path(), &[&args[..], &["markdown"]].concat(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = &r.stdout;
+    assert!(
+        md.chars().count() <= 65_536,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(md.len() <= 60_000, "{} bytes", md.len());
+    let mut lines = md.lines();
+    assert_eq!(lines.next(), Some("<!-- migsafe:dry-run -->"));
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("### 🔴 migsafe dry-run: **destructive** · passed"),
+        "{header}"
+    );
+    assert!(
+        !md.contains('✅'),
+        "no check mark anywhere above a destructive run"
+    );
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count()
+    );
+    let last = md.trim_end().lines().last().unwrap();
+    assert!(
+        last.contains("not shown")
+            && last.contains("65536 character limit")
+            && last.contains("see the job log"),
+        "{last}"
+    );
+    // what was left out is counted
+    let counted: usize = last
+        .trim_start_matches('_')
+        .split(", ")
+        .filter_map(|part| part.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert!(counted > 0, "{last}");
+    assert!(md.contains("#### Needs attention"));
+
+    // a failing run: a cross and the reason, never a check mark
+    let failed = dry_run(&[
+        "fixtures/dry_run/sqlite_basic",
+        "--dialect",
+        "sqlite",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(failed.code, 1);
+    let header = failed.stdout.lines().nth(1).unwrap();
+    assert!(
+        header.contains("· ❌ **failed**: a migration failed"),
+        "{header}"
+    );
+    assert!(!failed.stdout.contains('✅'));
 }
