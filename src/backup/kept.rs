@@ -26,6 +26,16 @@ pub struct KeptCopy {
 /// `<stem>_YYYYmmdd_HHMMSS` → the time.
 fn stamp(name: &str, marker: &str) -> Option<DateTime<Utc>> {
     let (_, ts) = name.rsplit_once(marker)?;
+    // a restore that found its name taken added `_2`, `_3`, … (see `restore::free_ts`)
+    let (ts, n) = match ts.get(15..) {
+        Some(rest) if !rest.is_empty() => (&ts[..15], rest),
+        _ => (ts, ""),
+    };
+    if !n.is_empty()
+        && !(n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
     NaiveDateTime::parse_from_str(ts, "%Y%m%d_%H%M%S")
         .ok()
         .map(|t| t.and_utc())
@@ -161,5 +171,8 @@ mod tests {
             "2026-11-29 14:15:00"
         );
         assert!(stamp("shop_before_restore_x", "_before_restore_").is_none());
+        let second = stamp("shop_before_restore_20261129_141500_2", "_before_restore_").unwrap();
+        assert_eq!(second, t);
+        assert!(stamp("shop_before_restore_20261129_141500_x", "_before_restore_").is_none());
     }
 }

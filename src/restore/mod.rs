@@ -642,6 +642,20 @@ pub(crate) fn restore_ts() -> String {
     Utc::now().format("%Y%m%d_%H%M%S").to_string()
 }
 
+/// The timestamp part of the names a restore creates, made unique: when `taken` says a name
+/// built from it exists (a second restore within the same second, or what a crashed run left
+/// and `recover` kept), `_2`, `_3`, … is appended instead of refusing the restore.
+pub(crate) fn free_ts(taken: impl Fn(&str) -> bool) -> String {
+    let ts = restore_ts();
+    let mut candidate = ts.clone();
+    let mut n = 1u32;
+    while taken(&candidate) {
+        n += 1;
+        candidate = format!("{ts}_{n}");
+    }
+    candidate
+}
+
 /// A restore that changes a database: its journal, the marker on the live database, and what a
 /// SIGINT/SIGTERM/SIGHUP does meanwhile (end it from the journal, see
 /// [`recover::interrupted`]). Steps go through [`Operation::step`] before they act.

@@ -7,7 +7,7 @@
 use super::postgres::absolute;
 use super::{
     Confirm, Operation, RestoreReport, RestoreSettings, Status, Strategy, changes, disk_check,
-    gate, restore_ts, safety_backup, summary_ok, verify_restored,
+    free_ts, gate, safety_backup, summary_ok, verify_restored,
 };
 use crate::backup::{BackupError, Located, Progress};
 use crate::engines::EngineKind;
@@ -142,11 +142,16 @@ pub(super) async fn run(
         ),
     }
     let live_exists = facts.databases.contains(&db);
-    let ts = restore_ts();
-    let mut scratch = format!("{db}_restore_{ts}");
-    if scratch.len() > 64 {
-        scratch = format!("migsafe_restore_{ts}");
-    }
+    let scratch_name = |ts: &str| {
+        let s = format!("{db}_restore_{ts}");
+        if s.len() > 64 {
+            format!("migsafe_restore_{ts}")
+        } else {
+            s
+        }
+    };
+    let ts = free_ts(|ts| facts.databases.contains(&scratch_name(ts)));
+    let scratch = scratch_name(&ts);
     r.check(
         "names",
         !facts.databases.contains(&scratch),

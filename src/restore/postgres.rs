@@ -6,8 +6,8 @@
 
 use super::{
     Changes, Confirm, Operation, RestoreReport, RestoreSettings, Status, Strategy, changes,
-    disk_check, gate, restore_failure, restore_ts, run_blocking, safety_backup, summary_ok,
-    verify_restored,
+    disk_check, free_ts, gate, restore_failure, restore_ts, run_blocking, safety_backup,
+    summary_ok, verify_restored,
 };
 use crate::backup::{self, BackupError, Located, Progress};
 use crate::engines::EngineKind;
@@ -263,7 +263,12 @@ impl<'a> PgRestore<'a> {
             (false, false, _) => r.check("roles", false, format!("missing {}: create them{globals_hint} or pass --no-owner", missing_roles.join(", "))),
         }
         let live = facts.databases.get(&db).cloned();
-        let ts = restore_ts();
+        let ts = free_ts(|ts| {
+            facts.databases.contains_key(&format!("{db}_restore_{ts}"))
+                || facts
+                    .databases
+                    .contains_key(&format!("{db}_before_restore_{ts}"))
+        });
         let new_db = format!("{db}_restore_{ts}");
         let keep_db = format!("{db}_before_restore_{ts}");
         let single_txn = r.strategy == Strategy::InPlace || format == PgFormat::Plain;

@@ -4,8 +4,8 @@
 //! journal.
 
 use super::{
-    Confirm, RestoreReport, RestoreSettings, Status, Strategy, changes, disk_check, gate,
-    restore_ts, summary_ok, verify_restored,
+    Confirm, RestoreReport, RestoreSettings, Status, Strategy, changes, disk_check, free_ts, gate,
+    summary_ok, verify_restored,
 };
 use crate::backup::{self, BackupError, Located, Progress, StepResult};
 use crate::engines::EngineKind;
@@ -54,7 +54,7 @@ pub(super) async fn run(
         Some(m.bytes + m.bytes / 10),
         "the restored copy",
     );
-    let ts = restore_ts();
+    let ts = free_ts(|ts| dir.join(format!("{name}.before_restore_{ts}")).exists());
     let keep = dir.join(format!("{name}.before_restore_{ts}"));
     r.check(
         "names",
