@@ -271,7 +271,8 @@ pub async fn survey<'a>(
 /// Runs `migsafe status`.
 pub async fn status(s: &StatusSettings) -> Result<StatusReport, StatusError> {
     let (migs, tool) = discover(&s.paths, s.layout)?;
-    let mut conn = Conn::open(&s.url).await?;
+    // the session of an apply, so status sees what apply would inside a maintenance window
+    let mut conn = crate::modes::migration_session(&s.url).await?;
     let sv = survey(&mut conn, tool, &migs, &s.check).await;
     conn.close().await;
     let sv = sv?;

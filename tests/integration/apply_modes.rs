@@ -143,3 +143,300 @@ fn mariadb_apply_writes_inside_read_only_while_the_application_cannot() {
         assert_eq!(unfinished(w), 0);
     });
 }
+
+/// A connection to `url` succeeds (`Ok`) or is refused with this SQLSTATE/message.
+async fn app_connects(url: &str) -> Result<(), String> {
+    match Conn::open(url).await {
+        Ok(c) => {
+            c.close().await;
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The runbook's rollback on PostgreSQL with the default `--block database`: maintenance on,
+/// restore latest (each strategy), integrity-check, maintenance off. The application stays out
+/// until `off`, and `off` leaves the live (restored) database with its settings from before.
+#[test]
+fn postgres_rollback_inside_maintenance_with_block_database() {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let (server, url, before) = shop().await;
+        let app = role_url(&server, "app", "shop");
+        let b = run(
+            w,
+            &[
+                "backup",
+                "create",
+                "--database-url",
+                &url,
+                "--dir",
+                "bk",
+                "--format",
+                "custom",
+                "--output",
+                "json",
+            ],
+        );
+        let manifest = ok_json(&b)["manifest"].as_str().unwrap().to_string();
+        for strategy in ["swap", "in-place"] {
+            // the release that is rolled back
+            crate::backup::pg_exec(&server, "shop", "INSERT INTO items (v) VALUES (3)").await;
+            let on = mj(w, "maintenance on", &url, &["--app-url", &app]);
+            assert_eq!(ok_json(&on)["status"], "on", "{strategy}: {}", on.stdout);
+            assert!(
+                app_connects(&app).await.is_err(),
+                "{strategy}: the application is out"
+            );
+            let r = run(
+                w,
+                &[
+                    "restore",
+                    "latest",
+                    "--database-url",
+                    &url,
+                    "--dir",
+                    "bk",
+                    "--strategy",
+                    strategy,
+                    "--yes",
+                    "--drain",
+                    "1s",
+                    "--output",
+                    "json",
+                ],
+            );
+            let rv = ok_json(&r);
+            assert_eq!(
+                rv["status"], "restored",
+                "{strategy}: {}\n{}",
+                r.stdout, r.stderr
+            );
+            assert!(
+                app_connects(&app).await.is_err(),
+                "{strategy}: the restored database keeps the application out until maintenance off"
+            );
+            let ic = run(
+                w,
+                &[
+                    "integrity-check",
+                    "--database-url",
+                    &url,
+                    "--against",
+                    &manifest,
+                    "--format",
+                    "json",
+                ],
+            );
+            let iv = ok_json(&ic);
+            assert_eq!(iv["passed"], true, "{strategy}: {}", ic.stdout);
+            assert!(
+                app_connects(&app).await.is_err(),
+                "{strategy}: still out after integrity-check"
+            );
+            let off = mj(w, "maintenance off", &url, &[]);
+            assert_eq!(
+                ok_json(&off)["status"],
+                "off",
+                "{strategy}: {}\n{}",
+                off.stdout,
+                off.stderr
+            );
+            app_connects(&app)
+                .await
+                .expect("the application connects after off");
+            let mut c = Conn::open(&app).await.unwrap();
+            let (_, n) = c
+                .query_text("SELECT count(*)::text FROM items")
+                .await
+                .unwrap();
+            assert_eq!(
+                n[0][0].as_deref(),
+                Some("2"),
+                "{strategy}: the rolled-back row is gone"
+            );
+            c.close().await;
+            let shop_lines = |s: &str| {
+                s.lines()
+                    .filter(|l| {
+                        l.contains(" shop ")
+                            || l.starts_with("role ")
+                            || l.starts_with("database shop ")
+                    })
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                shop_lines(&pg_state(&server).await),
+                shop_lines(&before),
+                "{strategy}"
+            );
+            assert_eq!(unfinished(w), 0, "{strategy}");
+        }
+    });
+}
+
+/// The runbook's rollback on MariaDB: maintenance locks the application's account; restore
+/// latest and integrity-check run as migsafe's (root) account; off unlocks it.
+#[test]
+fn mariadb_rollback_inside_maintenance() {
+    if !have("mysql") {
+        return;
+    }
+    use migsafe::engines::mysql::ephemeral::EphemeralMysql;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let server = EphemeralMysql::start().await.unwrap();
+        let url = server.url("shop");
+        let app = url.replace("root@", "app@");
+        let mut root = Conn::open(&server.url("mysql")).await.unwrap();
+        root.execute(
+            "CREATE DATABASE shop; CREATE TABLE shop.items (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB; \
+             INSERT INTO shop.items (v) VALUES (1), (2); CREATE USER app@localhost; GRANT ALL ON shop.* TO app@localhost",
+        )
+        .await
+        .unwrap();
+        let b = run(w, &["backup", "create", "--database-url", &url, "--dir", "bk", "--output", "json"]);
+        let manifest = ok_json(&b)["manifest"].as_str().unwrap().to_string();
+        root.execute("INSERT INTO shop.items (v) VALUES (3)").await.unwrap();
+        let on = mj(w, "maintenance on", &url, &["--app-url", &app]);
+        assert_eq!(ok_json(&on)["status"], "on", "{}", on.stdout);
+        assert!(app_connects(&app).await.is_err(), "the application is out");
+        let r = run(w, &["restore", "latest", "--database-url", &url, "--dir", "bk", "--yes", "--output", "json"]);
+        assert_eq!(ok_json(&r)["status"], "restored", "{}\n{}", r.stdout, r.stderr);
+        assert!(app_connects(&app).await.is_err(), "still out after the restore");
+        let ic = run(w, &["integrity-check", "--database-url", &url, "--against", &manifest, "--format", "json"]);
+        assert_eq!(ok_json(&ic)["passed"], true, "{}", ic.stdout);
+        let off = mj(w, "maintenance off", &url, &[]);
+        assert_eq!(ok_json(&off)["status"], "off", "{}", off.stdout);
+        let mut c = Conn::open(&app).await.expect("the application connects after off");
+        let (_, n) = c.query_text("SELECT CAST(COUNT(*) AS CHAR) FROM items").await.unwrap();
+        assert_eq!(n[0][0].as_deref(), Some("2"), "the rolled-back row is gone");
+        c.close().await;
+        root.close().await;
+        assert_eq!(unfinished(w), 0);
+    });
+}
+
+/// A restore killed while it had lifted the maintenance block for itself: `recover` ends the
+/// restore and puts the block back (the application stays out), `maintenance off` then opens
+/// the database with its settings from before.
+#[test]
+fn postgres_restore_killed_inside_maintenance_puts_the_block_back() {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let (server, url, before) = shop().await;
+        let app = role_url(&server, "app", "shop");
+        let b = run(
+            w,
+            &[
+                "backup",
+                "create",
+                "--database-url",
+                &url,
+                "--dir",
+                "bk",
+                "--format",
+                "custom",
+                "--output",
+                "json",
+            ],
+        );
+        ok_json(&b);
+        for (strategy, at) in [
+            ("swap", "lift-block:after"),
+            ("swap", "verify-copy:after"),
+            ("in-place", "lift-block:after"),
+        ] {
+            let on = mj(w, "maintenance on", &url, &["--app-url", &app]);
+            assert_eq!(ok_json(&on)["status"], "on", "{at}: {}", on.stdout);
+            let r = crate::backup::run_with(
+                w,
+                &[
+                    "restore",
+                    "latest",
+                    "--database-url",
+                    &url,
+                    "--dir",
+                    "bk",
+                    "--strategy",
+                    strategy,
+                    "--yes",
+                    "--drain",
+                    "1s",
+                    "--output",
+                    "json",
+                ],
+                |c| {
+                    c.env("MIGSAFE_CRASH_AT", at);
+                },
+            );
+            assert_eq!(r.code, -1, "{at}: killed: {}\n{}", r.stdout, r.stderr);
+            // lifted for migsafe, the block still holds the application (CONNECTION LIMIT 0)
+            assert!(
+                app_connects(&app).await.is_err(),
+                "{at}: the application is out mid-restore"
+            );
+            let op = migsafe::journal::unfinished(&w.join(".migsafe/journal"))
+                .into_iter()
+                .flatten()
+                .find(|s| s.kind.starts_with("restore"))
+                .unwrap_or_else(|| panic!("{at}: the restore's journal is open"))
+                .op;
+            let rec = run(
+                w,
+                &[
+                    "recover",
+                    "--database-url",
+                    &url,
+                    "--operation",
+                    &op,
+                    "--output",
+                    "json",
+                ],
+            );
+            assert_eq!(rec.code, 0, "{at}: {}\n{}", rec.stdout, rec.stderr);
+            assert!(
+                app_connects(&app).await.is_err(),
+                "{at}: the application is out again after recover"
+            );
+            let off = mj(w, "maintenance off", &url, &[]);
+            assert_eq!(
+                ok_json(&off)["status"],
+                "off",
+                "{at}: {}\n{}",
+                off.stdout,
+                off.stderr
+            );
+            app_connects(&app)
+                .await
+                .unwrap_or_else(|e| panic!("{at}: the application connects after off: {e}"));
+            let shop_lines = |s: &str| {
+                s.lines()
+                    .filter(|l| {
+                        l.contains(" shop ")
+                            || l.starts_with("role ")
+                            || l.starts_with("database shop ")
+                    })
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                shop_lines(&pg_state(&server).await),
+                shop_lines(&before),
+                "{at}"
+            );
+            assert_eq!(unfinished(w), 0, "{at}");
+        }
+    });
+}
