@@ -52,6 +52,8 @@ pub struct ApplySettings {
     /// `--env NAME`: recorded in the journal (a staging apply is what production checks).
     pub env: Option<String>,
     pub check: CheckOptions,
+    /// `[migrations] transaction` from migsafe.toml, as `check` reads it.
+    pub transaction: crate::migrations::TxSetting,
     /// Apply destructive and unknown migrations too (the runbook's maintenance-window path).
     pub force: bool,
     /// Print the plan, change nothing.
@@ -391,7 +393,7 @@ pub async fn apply(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<ApplyReport, ApplyError> {
     let target = Target::parse(&s.url).map_err(|e| ApplyError::Usage(e.to_string()))?;
-    let (migs, tool) = status::discover(&s.paths, s.layout)?;
+    let (migs, tool) = status::discover(&s.paths, s.layout, s.check.dialect, s.transaction)?;
     // the migration session: it writes while the application is held read-only (the runbook
     // applies a destructive release inside `read-only on`)
     let mut conn = crate::modes::migration_session(&s.url).await?;

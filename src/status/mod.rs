@@ -27,6 +27,8 @@ pub struct StatusSettings {
     /// `--env NAME`, for the report.
     pub env: Option<String>,
     pub check: CheckOptions,
+    /// `[migrations] transaction` from migsafe.toml, as `check` reads it.
+    pub transaction: migrations::TxSetting,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,12 +172,26 @@ impl Survey<'_> {
     }
 }
 
-/// Discovers the migrations of `paths` and the tool whose history they belong to.
+/// Discovers the migrations of `paths` as `check` does, for a database of `dialect`: in a
+/// multi-dialect tree only that dialect's files, a file's dialect variant instead of the
+/// generic file of the same version (as ory's popx picks them), and the `[migrations]
+/// transaction` setting. Returns them with the tool whose history they belong to.
 pub fn discover(
     paths: &[PathBuf],
     layout: Option<Layout>,
+    dialect: crate::sql::Dialect,
+    transaction: migrations::TxSetting,
 ) -> Result<(Vec<Migration>, Tool), StatusError> {
-    let migs = migrations::discover(paths, layout)?;
+    let migs = migrations::discover_with(
+        paths,
+        &migrations::DiscoverOptions {
+            layout,
+            dialect: Some(dialect),
+            default_dialect: dialect,
+            transaction,
+        },
+    )?
+    .migrations;
     let Some(first) = migs.first() else {
         return Err(StatusError::Usage("no migrations found".into()));
     };
@@ -270,7 +286,7 @@ pub async fn survey<'a>(
 
 /// Runs `migsafe status`.
 pub async fn status(s: &StatusSettings) -> Result<StatusReport, StatusError> {
-    let (migs, tool) = discover(&s.paths, s.layout)?;
+    let (migs, tool) = discover(&s.paths, s.layout, s.check.dialect, s.transaction)?;
     // the session of an apply, so status sees what apply would inside a maintenance window
     let mut conn = crate::modes::migration_session(&s.url).await?;
     let sv = survey(&mut conn, tool, &migs, &s.check).await;

@@ -440,3 +440,172 @@ fn postgres_restore_killed_inside_maintenance_puts_the_block_back() {
         }
     });
 }
+
+/// The kratos-like fixture (ory popx): status and apply on one dialect see only its files, a
+/// dialect variant instead of the generic file of the same version, and record versions in
+/// popx's `schema_migration` as popx does.
+fn kratos_status_and_apply(w: &Path, url: &str, variant: &str, other: [&str; 2]) {
+    let dir = crate::support::root().join("fixtures/migrations/kratos");
+    let dir = dir.to_str().unwrap();
+    let st = run(
+        w,
+        &["status", dir, "--database-url", url, "--format", "json"],
+    );
+    let sv = ok_json(&st);
+    assert_eq!(sv["tool"], "pop", "{}", st.stdout);
+    assert_eq!(
+        sv["table"].as_str().unwrap().trim_matches('"'),
+        "schema_migration"
+    );
+    let paths: Vec<String> = sv["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["state"], "pending", "{}", st.stdout);
+            let p = m["path"].as_str().unwrap();
+            p.rsplit('/').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            format!("20150100000001000000_networks.{variant}.up.sql"),
+            format!("20191100000001000000_identities.{variant}.up.sql"),
+            "20220420102701000000_identity_metadata.up.sql".to_string(),
+            format!("20230920171028000000_identity_search_index.{variant}.up.sql"),
+        ],
+        "only {variant} files and generic ones without a {variant} variant: {}",
+        st.stdout
+    );
+    for o in other {
+        assert!(!st.stdout.contains(&format!(".{o}.")), "{o}: {}", st.stdout);
+    }
+    let ap = run(
+        w,
+        &["apply", dir, "--database-url", url, "--format", "json"],
+    );
+    assert_eq!(
+        ok_json(&ap)["outcome"],
+        "applied",
+        "{}\n{}",
+        ap.stdout,
+        ap.stderr
+    );
+    let again = run(
+        w,
+        &["status", dir, "--database-url", url, "--format", "json"],
+    );
+    let av = ok_json(&again);
+    assert!(
+        av["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["state"] == "applied"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn postgres_status_and_apply_pick_the_postgres_variants_of_a_kratos_tree() {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let server = migsafe::engines::postgres::ephemeral::EphemeralPostgres::start(&Default::default())
+            .await
+            .unwrap();
+        crate::backup::pg_exec(&server, "postgres", "CREATE DATABASE kratos").await;
+        let url = server.url("kratos");
+        kratos_status_and_apply(w, &url, "postgres", ["mysql", "sqlite3"]);
+        let mut c = Conn::open(&url).await.unwrap();
+        let (_, v) = c
+            .query_text("SELECT string_agg(version, ',' ORDER BY version) FROM schema_migration")
+            .await
+            .unwrap();
+        assert_eq!(
+            v[0][0].as_deref(),
+            Some("20150100000001000000,20191100000001000000,20220420102701000000,20230920171028000000")
+        );
+        let (_, ty) = c
+            .query_text("SELECT data_type::text FROM information_schema.columns WHERE table_name = 'networks' AND column_name = 'id'")
+            .await
+            .unwrap();
+        assert_eq!(ty[0][0].as_deref(), Some("uuid"), "the postgres variant created networks");
+        let (_, idx) = c
+            .query_text("SELECT indexname::text FROM pg_indexes WHERE tablename IN ('identities', 'schema_migration') ORDER BY 1")
+            .await
+            .unwrap();
+        let idx: Vec<String> = idx.into_iter().filter_map(|r| r[0].clone()).collect();
+        assert_eq!(
+            idx,
+            ["identities_pkey", "identities_traits_schema_id_gin", "schema_migration_version_idx", "schema_migration_version_self_idx"],
+            "the postgres variant of the search index won over the generic file; popx's indexes"
+        );
+        c.close().await;
+    });
+}
+
+#[test]
+fn sqlite_status_and_apply_pick_the_sqlite3_variants_of_a_kratos_tree() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = w.join("kratos.sqlite");
+    let url = format!("sqlite:{}?mode=rwc", db.display());
+    kratos_status_and_apply(w, &url, "sqlite3", ["mysql", "postgres"]);
+    rt().block_on(async {
+        let mut c = Conn::open(&url).await.unwrap();
+        let (_, v) = c
+            .query_text("SELECT group_concat(version, ',') FROM (SELECT version FROM schema_migration ORDER BY version)")
+            .await
+            .unwrap();
+        assert_eq!(
+            v[0][0].as_deref(),
+            Some("20150100000001000000,20191100000001000000,20220420102701000000,20230920171028000000")
+        );
+        let (_, ty) = c
+            .query_text("SELECT type FROM pragma_table_info('networks') WHERE name = 'id'")
+            .await
+            .unwrap();
+        assert_eq!(ty[0][0].as_deref(), Some("TEXT"), "the sqlite3 variant created networks");
+        let (_, idx) = c
+            .query_text("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'identities_traits%'")
+            .await
+            .unwrap();
+        assert_eq!(idx, vec![vec![Some("identities_traits_schema_id_idx".to_string())]]);
+        c.close().await;
+    });
+}
+
+/// `[migrations] transaction` from migsafe.toml reaches status and apply as it reaches check: on
+/// a popx tree (whose migrator decides per file) the setting is refused with check's message.
+#[test]
+fn status_and_apply_read_the_transaction_setting() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(
+        w.join("migsafe.toml"),
+        "[migrations]\ntransaction = \"none\"\n",
+    )
+    .unwrap();
+    let dir = crate::support::root().join("fixtures/migrations/kratos");
+    let url = format!("sqlite:{}?mode=rwc", w.join("k.sqlite").display());
+    for cmd in ["check", "status", "apply"] {
+        let mut args = vec![cmd, dir.to_str().unwrap()];
+        if cmd != "check" {
+            args.extend(["--database-url", &url]);
+        }
+        let r = run(w, &args);
+        assert_eq!(r.code, 2, "{cmd}: {}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr
+                .contains("`[migrations] transaction = \"none\"` does not apply to the pop layout"),
+            "{cmd}: {}",
+            r.stderr
+        );
+    }
+}
