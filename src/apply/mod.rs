@@ -387,6 +387,31 @@ fn base_report(s: &ApplySettings, sv: &Survey) -> ApplyReport {
     }
 }
 
+/// The unfinished operations (`found`, from this machine's journals and the server's markers)
+/// that forbid an apply on `database`: any other migsafe operation on it — a restore, a backup,
+/// a crashed apply — except the modes the runbook applies inside (read-only, maintenance) and
+/// an apply that is running now (the migration lock orders two appliers).
+pub fn blocking<'a>(
+    found: &'a [crate::journal::Unfinished],
+    database: &str,
+) -> Vec<&'a crate::journal::Unfinished> {
+    found
+        .iter()
+        .filter(|u| u.database == database)
+        .filter(|u| crate::modes::Mode::parse(&u.kind).is_none())
+        .filter(|u| !(u.kind == KIND && u.running))
+        .collect()
+}
+
+/// Why an apply refuses to start over `blocking` operations, with what ends each.
+pub fn blocked_message(blocking: &[&crate::journal::Unfinished]) -> String {
+    let what: Vec<String> = blocking.iter().map(|u| u.describe()).collect();
+    format!(
+        "apply refused: another migsafe operation on this database is unfinished, and applying migrations over it could leave neither one recoverable: {}",
+        what.join("; ")
+    )
+}
+
 /// Runs `migsafe apply`.
 pub async fn apply(
     s: &ApplySettings,

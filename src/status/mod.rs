@@ -173,25 +173,29 @@ impl Survey<'_> {
 }
 
 /// Discovers the migrations of `paths` as `check` does, for a database of `dialect`: in a
-/// multi-dialect tree only that dialect's files, a file's dialect variant instead of the
-/// generic file of the same version (as ory's popx picks them), and the `[migrations]
-/// transaction` setting. Returns them with the tool whose history they belong to.
+/// tree written for several databases only that dialect's files, a file's dialect variant
+/// instead of the generic file of the same version (as ory's popx picks them); generic files
+/// in that dialect; the `[migrations] transaction` setting. Returns them with the tool whose history they belong to.
 pub fn discover(
     paths: &[PathBuf],
     layout: Option<Layout>,
     dialect: crate::sql::Dialect,
     transaction: migrations::TxSetting,
 ) -> Result<(Vec<Migration>, Tool), StatusError> {
-    let migs = migrations::discover_with(
-        paths,
-        &migrations::DiscoverOptions {
-            layout,
-            dialect: Some(dialect),
-            default_dialect: dialect,
-            transaction,
-        },
-    )?
-    .migrations;
+    let mut options = migrations::DiscoverOptions {
+        layout,
+        dialect: None,
+        default_dialect: dialect,
+        transaction,
+    };
+    let mut found = migrations::discover_with(paths, &options)?;
+    // a tree written for several databases holds one history per database: this one's files;
+    // a tree written for one database is that history, whichever database it is applied to
+    if found.dialects().len() > 1 {
+        options.dialect = Some(dialect);
+        found = migrations::discover_with(paths, &options)?;
+    }
+    let migs = found.migrations;
     let Some(first) = migs.first() else {
         return Err(StatusError::Usage("no migrations found".into()));
     };

@@ -609,3 +609,124 @@ fn status_and_apply_read_the_transaction_setting() {
         );
     }
 }
+
+/// `apply` refuses to start over another unfinished operation on the database (a restore
+/// killed halfway), naming it and `migsafe recover`, and goes on once it is recovered; a mode
+/// whose lease expired is shouted by status and apply, which then applies (the runbook applies
+/// inside the mode).
+#[test]
+fn postgres_apply_refuses_over_an_unfinished_operation_and_warns_about_expired_leases() {
+    if !have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let (_server, url, _before) = shop().await;
+        let dir = destructive_migrations(w);
+        let b = run(
+            w,
+            &[
+                "backup",
+                "create",
+                "--database-url",
+                &url,
+                "--dir",
+                "bk",
+                "--format",
+                "custom",
+                "--output",
+                "json",
+            ],
+        );
+        ok_json(&b);
+        let r = crate::backup::run_with(
+            w,
+            &[
+                "restore",
+                "latest",
+                "--database-url",
+                &url,
+                "--dir",
+                "bk",
+                "--yes",
+                "--output",
+                "json",
+            ],
+            |c| {
+                c.env("MIGSAFE_CRASH_AT", "verify-copy:after");
+            },
+        );
+        assert_eq!(r.code, -1, "killed: {}\n{}", r.stdout, r.stderr);
+        let st = run(
+            w,
+            &["status", &dir, "--database-url", &url, "--format", "json"],
+        );
+        assert_eq!(
+            st.code, 0,
+            "status still reports: {}\n{}",
+            st.stdout, st.stderr
+        );
+        assert!(
+            st.stderr
+                .contains("did not finish: run `migsafe recover --operation restore"),
+            "{}",
+            st.stderr
+        );
+        let a = apply(w, &dir, &url, &["--force"]);
+        assert_eq!(a.code, 2, "{}\n{}", a.stdout, a.stderr);
+        assert!(
+            a.stderr.contains(
+                "apply refused: another migsafe operation on this database is unfinished"
+            ),
+            "{}",
+            a.stderr
+        );
+        assert!(
+            a.stderr.contains("migsafe recover --operation restore"),
+            "{}",
+            a.stderr
+        );
+        let mut c = Conn::open(&url).await.unwrap();
+        let (_, t) = c
+            .query_text("SELECT to_regclass('schema_migrations')::text")
+            .await
+            .unwrap();
+        assert_eq!(t[0][0], None, "nothing was applied");
+        c.close().await;
+        // a plan changes nothing and is not refused
+        let plan = apply(w, &dir, &url, &["--force", "--dry-run"]);
+        assert_eq!(
+            json(&plan)["outcome"],
+            "planned",
+            "{}\n{}",
+            plan.stdout,
+            plan.stderr
+        );
+        let rec = run(w, &["recover", "--database-url", &url, "--output", "json"]);
+        assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
+        // an expired lease: loud, and not a refusal
+        let on = mj(w, "read-only on", &url, &["--lease", "1s"]);
+        assert_eq!(ok_json(&on)["status"], "on", "{}", on.stdout);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let st = run(
+            w,
+            &["status", &dir, "--database-url", &url, "--format", "json"],
+        );
+        assert!(
+            st.stderr.contains("LEASE EXPIRED") && st.stderr.contains("`migsafe read-only off`"),
+            "{}",
+            st.stderr
+        );
+        let a = apply(w, &dir, &url, &["--force"]);
+        assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
+        assert!(
+            a.stderr.contains("LEASE EXPIRED") && a.stderr.contains("`migsafe read-only off`"),
+            "{}",
+            a.stderr
+        );
+        let off = mj(w, "read-only off", &url, &[]);
+        assert_eq!(ok_json(&off)["status"], "off", "{}", off.stdout);
+        assert_eq!(unfinished(w), 0);
+    });
+}
