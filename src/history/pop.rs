@@ -53,10 +53,8 @@ impl ToolSpec for Pop {
     }
 
     fn key(&self, f: &MigFile) -> String {
-        f.file_name
-            .split_once('_')
-            .map(|(v, _)| v.to_string())
-            .unwrap_or_else(|| f.m.version.clone())
+        // popx's `^(\d+)_…`: the digits before the first `_`, as written (dbmate's key too)
+        super::dbmate::Dbmate.key(f)
     }
 
     fn record(

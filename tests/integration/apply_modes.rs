@@ -27,6 +27,35 @@ fn destructive_migrations(w: &Path) -> String {
     w.join("db").display().to_string()
 }
 
+/// A custom-format backup of `url` into `bk/`.
+fn backup_custom(w: &Path, url: &str) -> crate::support::Run {
+    run(
+        w,
+        &[
+            "backup",
+            "create",
+            "--database-url",
+            url,
+            "--dir",
+            "bk",
+            "--format",
+            "custom",
+            "--output",
+            "json",
+        ],
+    )
+}
+
+/// The lines of [`pg_state`] about the live `shop` database and the application roles.
+fn shop_lines(s: &str) -> Vec<String> {
+    s.lines()
+        .filter(|l| {
+            l.contains(" shop ") || l.starts_with("role ") || l.starts_with("database shop ")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// An application write on a fresh connection (the table has only `id` after the migration):
 /// `Ok`, or the error's SQLSTATE and message.
 async fn app_write(url: &str) -> Result<(), String> {
@@ -168,21 +197,7 @@ fn postgres_rollback_inside_maintenance_with_block_database() {
     rt().block_on(async {
         let (server, url, before) = shop().await;
         let app = role_url(&server, "app", "shop");
-        let b = run(
-            w,
-            &[
-                "backup",
-                "create",
-                "--database-url",
-                &url,
-                "--dir",
-                "bk",
-                "--format",
-                "custom",
-                "--output",
-                "json",
-            ],
-        );
+        let b = backup_custom(w, &url);
         let manifest = ok_json(&b)["manifest"].as_str().unwrap().to_string();
         for strategy in ["swap", "in-place"] {
             // the release that is rolled back
@@ -261,16 +276,6 @@ fn postgres_rollback_inside_maintenance_with_block_database() {
                 "{strategy}: the rolled-back row is gone"
             );
             c.close().await;
-            let shop_lines = |s: &str| {
-                s.lines()
-                    .filter(|l| {
-                        l.contains(" shop ")
-                            || l.starts_with("role ")
-                            || l.starts_with("database shop ")
-                    })
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            };
             assert_eq!(
                 shop_lines(&pg_state(&server).await),
                 shop_lines(&before),
@@ -337,21 +342,7 @@ fn postgres_restore_killed_inside_maintenance_puts_the_block_back() {
     rt().block_on(async {
         let (server, url, before) = shop().await;
         let app = role_url(&server, "app", "shop");
-        let b = run(
-            w,
-            &[
-                "backup",
-                "create",
-                "--database-url",
-                &url,
-                "--dir",
-                "bk",
-                "--format",
-                "custom",
-                "--output",
-                "json",
-            ],
-        );
+        let b = backup_custom(w, &url);
         ok_json(&b);
         for (strategy, at) in [
             ("swap", "lift-block:after"),
@@ -421,16 +412,6 @@ fn postgres_restore_killed_inside_maintenance_puts_the_block_back() {
             app_connects(&app)
                 .await
                 .unwrap_or_else(|e| panic!("{at}: the application connects after off: {e}"));
-            let shop_lines = |s: &str| {
-                s.lines()
-                    .filter(|l| {
-                        l.contains(" shop ")
-                            || l.starts_with("role ")
-                            || l.starts_with("database shop ")
-                    })
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            };
             assert_eq!(
                 shop_lines(&pg_state(&server).await),
                 shop_lines(&before),
@@ -624,21 +605,7 @@ fn postgres_apply_refuses_over_an_unfinished_operation_and_warns_about_expired_l
     rt().block_on(async {
         let (_server, url, _before) = shop().await;
         let dir = destructive_migrations(w);
-        let b = run(
-            w,
-            &[
-                "backup",
-                "create",
-                "--database-url",
-                &url,
-                "--dir",
-                "bk",
-                "--format",
-                "custom",
-                "--output",
-                "json",
-            ],
-        );
+        let b = backup_custom(w, &url);
         ok_json(&b);
         let r = crate::backup::run_with(
             w,
