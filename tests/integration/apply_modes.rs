@@ -254,6 +254,18 @@ fn postgres_rollback_inside_maintenance_with_block_database() {
                 app_connects(&app).await.is_err(),
                 "{strategy}: still out after integrity-check"
             );
+            if strategy == "in-place" {
+                // a release applied inside the window: apply's session gets through the block
+                let dir = destructive_migrations(w);
+                let a = apply(w, &dir, &url, &["--force"]);
+                assert_eq!(
+                    a.code, 0,
+                    "apply inside maintenance: {}\n{}",
+                    a.stdout, a.stderr
+                );
+                assert_eq!(json(&a)["outcome"], "applied", "{}", a.stdout);
+                assert!(app_connects(&app).await.is_err(), "still out after apply");
+            }
             let off = mj(w, "maintenance off", &url, &[]);
             assert_eq!(
                 ok_json(&off)["status"],
