@@ -709,3 +709,60 @@ fn postgres_apply_refuses_over_an_unfinished_operation_and_warns_about_expired_l
         assert_eq!(unfinished(w), 0);
     });
 }
+
+/// popx's legacy rows: a `schema_migration` row holding the first 14 digits of a 20-digit
+/// version (pop's old timestamps) counts as that migration applied, as popx's `Status` says.
+#[test]
+fn pop_legacy_versions_count_as_applied() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let url = format!("sqlite:{}?mode=rwc", w.join("legacy.sqlite").display());
+    rt().block_on(async {
+        let mut c = Conn::open(&url).await.unwrap();
+        c.execute("CREATE TABLE schema_migration (version VARCHAR (48) NOT NULL, version_self INT NOT NULL DEFAULT 0); INSERT INTO schema_migration (version) VALUES ('20150100000001')")
+            .await
+            .unwrap();
+        c.close().await;
+    });
+    let dir = crate::support::root().join("fixtures/migrations/kratos");
+    let st = run(
+        w,
+        &[
+            "status",
+            dir.to_str().unwrap(),
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ],
+    );
+    let v = ok_json(&st);
+    let states: Vec<(String, String)> = v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["key"].as_str().unwrap().to_string(),
+                m["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states[0],
+        ("20150100000001000000".to_string(), "applied".to_string()),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        states[1..].iter().all(|(_, s)| s == "pending"),
+        "{}",
+        st.stdout
+    );
+    assert_eq!(
+        states.len(),
+        4,
+        "no missing row for the legacy version: {}",
+        st.stdout
+    );
+}
