@@ -458,11 +458,7 @@ impl<'a> PgRestore<'a> {
             return Ok(());
         }
         let markers = eng().markers(&mut self.admin).await.unwrap_or_default();
-        let in_maintenance = markers.iter().any(|(d, m)| {
-            *d == self.db
-                && crate::engines::modes::Mode::parse(&m.kind)
-                    == Some(crate::engines::modes::Mode::Maintenance)
-        });
+        let in_maintenance = crate::engines::admin::in_maintenance(&markers, &self.db);
         if !in_maintenance {
             return Ok(());
         }
