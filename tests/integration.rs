@@ -7,6 +7,8 @@ mod apply;
 mod apply_crash;
 #[path = "integration/apply_env.rs"]
 mod apply_env;
+#[path = "integration/apply_modes.rs"]
+mod apply_modes;
 #[path = "integration/architecture.rs"]
 mod architecture;
 #[path = "integration/backup.rs"]

@@ -52,6 +52,8 @@ pub struct ApplySettings {
     /// `--env NAME`: recorded in the journal (a staging apply is what production checks).
     pub env: Option<String>,
     pub check: CheckOptions,
+    /// `[migrations] transaction` from migsafe.toml, as `check` reads it.
+    pub transaction: crate::migrations::TxSetting,
     /// Apply destructive and unknown migrations too (the runbook's maintenance-window path).
     pub force: bool,
     /// Print the plan, change nothing.
@@ -385,14 +387,41 @@ fn base_report(s: &ApplySettings, sv: &Survey) -> ApplyReport {
     }
 }
 
+/// The unfinished operations (`found`, from this machine's journals and the server's markers)
+/// that forbid an apply on `database`: any other migsafe operation on it — a restore, a backup,
+/// a crashed apply — except the modes the runbook applies inside (read-only, maintenance) and
+/// an apply that is running now (the migration lock orders two appliers).
+pub fn blocking<'a>(
+    found: &'a [crate::journal::Unfinished],
+    database: &str,
+) -> Vec<&'a crate::journal::Unfinished> {
+    found
+        .iter()
+        .filter(|u| u.database == database)
+        .filter(|u| crate::modes::Mode::parse(&u.kind).is_none())
+        .filter(|u| !(u.kind == KIND && u.running))
+        .collect()
+}
+
+/// Why an apply refuses to start over `blocking` operations, with what ends each.
+pub fn blocked_message(blocking: &[&crate::journal::Unfinished]) -> String {
+    let what: Vec<String> = blocking.iter().map(|u| u.describe()).collect();
+    format!(
+        "apply refused: another migsafe operation on this database is unfinished, and applying migrations over it could leave neither one recoverable: {}",
+        what.join("; ")
+    )
+}
+
 /// Runs `migsafe apply`.
 pub async fn apply(
     s: &ApplySettings,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<ApplyReport, ApplyError> {
     let target = Target::parse(&s.url).map_err(|e| ApplyError::Usage(e.to_string()))?;
-    let (migs, tool) = status::discover(&s.paths, s.layout)?;
-    let mut conn = Conn::open(&s.url).await?;
+    let (migs, tool) = status::discover(&s.paths, s.layout, s.check.dialect, s.transaction)?;
+    // the migration session: it writes while the application is held read-only (the runbook
+    // applies a destructive release inside `read-only on`)
+    let mut conn = crate::modes::migration_session(&s.url).await?;
     let result = run(s, &target, &migs, tool, &mut conn, on_event).await;
     conn.close().await;
     result

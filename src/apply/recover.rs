@@ -134,7 +134,7 @@ impl RecoverKind for Apply {
         action: Action,
     ) -> Result<Vec<String>, RecoverError> {
         let tool = tool_of(state)?;
-        let mut conn = Conn::open(&url_of(ctx.target)).await?;
+        let mut conn = crate::modes::migration_session(&url_of(ctx.target)).await?;
         let result = recover_on(ctx, state, action, tool, &mut conn).await;
         conn.close().await;
         crate::apply::exec::clear_marker(ctx.target, &state.op).await;

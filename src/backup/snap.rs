@@ -16,7 +16,7 @@ pub struct Snap {
 pub async fn take_snapshot(conn: &mut Conn, exact_limit: u64) -> Result<Snap, sqlx::Error> {
     let tables = snapshot::row_counts(conn, exact_limit).await?;
     let fp = snapshot::schema_fingerprint(conn).await?;
-    let migrations = applied_migrations(conn).await.unwrap_or_default();
+    let migrations = applied_migrations(conn).await;
     Ok(Snap {
         tables,
         fingerprint: fp.sha256,
@@ -66,113 +66,30 @@ pub async fn snapshot_for(conn: &mut Conn, m: &Manifest) -> Result<Snap, sqlx::E
     Ok(snap)
 }
 
-const HISTORY_TABLES: [&str; 8] = [
-    "_sqlx_migrations",
-    "schema_migrations",
-    "flyway_schema_history",
-    "goose_db_version",
-    "_prisma_migrations",
-    "__diesel_schema_migrations",
-    "__drizzle_migrations",
-    "migsafe_schema_history",
-];
-
-/// Applied migrations from whichever known history tables exist (DESIGN.md §3).
-pub async fn applied_migrations(conn: &mut Conn) -> Result<Vec<AppliedMigration>, sqlx::Error> {
+/// Applied migrations from whichever known history tables exist (DESIGN.md §3), read by
+/// [`crate::history`] as each tool reads its own table: the rows the tool counts as applied.
+pub async fn applied_migrations(conn: &mut Conn) -> Vec<AppliedMigration> {
     let kind = conn.kind();
     let mut out = Vec::new();
-    for table in HISTORY_TABLES {
-        let cols_sql = match kind {
-            EngineKind::Postgres => format!(
-                "SELECT column_name::text, data_type::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}'"
-            ),
-            EngineKind::Mysql => format!(
-                "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{table}'"
-            ),
-            EngineKind::Sqlite => {
-                format!("SELECT name, lower(type) FROM pragma_table_info('{table}')")
-            }
+    for h in crate::history::read_all(conn).await {
+        let table = match h.tool.spec().table(kind) {
+            (Some(schema), name) => format!("{schema}.{name}"),
+            (None, name) => name.to_string(),
         };
-        let (_, cols) = conn.query_text(&cols_sql).await?;
-        let cols: Vec<(String, String)> = cols
-            .into_iter()
-            .filter_map(|r| {
-                let mut it = r.into_iter();
-                Some((
-                    it.next()??.to_ascii_lowercase(),
-                    it.next().flatten().unwrap_or_default().to_ascii_lowercase(),
-                ))
-            })
-            .collect();
-        if cols.is_empty() {
-            continue;
-        }
-        let has = |c: &str| cols.iter().find(|(n, _)| n == c).map(|(_, t)| t.clone());
-        let Some(version_col) = ["version", "version_id", "migration_name", "id"]
-            .into_iter()
-            .find(|c| has(c).is_some())
-        else {
-            continue;
-        };
-        let checksum_col = ["checksum", "hash"].into_iter().find(|c| has(c).is_some());
-        let as_text = |c: &str| {
-            let ty = has(c).unwrap_or_default();
-            let binary = ty.contains("bytea") || ty.contains("blob") || ty.contains("binary");
-            match (kind, binary) {
-                (EngineKind::Postgres, true) => format!("encode({c}, 'hex')"),
-                (EngineKind::Postgres, false) => format!("{c}::text"),
-                (EngineKind::Mysql, true) => format!("LOWER(HEX({c}))"),
-                (EngineKind::Mysql, false) => format!("CAST({c} AS CHAR)"),
-                (EngineKind::Sqlite, true) => format!("lower(hex({c}))"),
-                (EngineKind::Sqlite, false) => format!("CAST({c} AS TEXT)"),
-            }
-        };
-        let mut filters = vec![format!("{version_col} IS NOT NULL")];
-        if has("success").is_some() {
-            filters.push(if kind == EngineKind::Postgres {
-                "success IS TRUE".into()
-            } else {
-                "success = 1".into()
+        for e in h.entries.into_iter().filter(|e| {
+            matches!(
+                e.state,
+                crate::history::EntryState::Applied | crate::history::EntryState::Baseline
+            )
+        }) {
+            out.push(AppliedMigration {
+                version: e.version,
+                checksum: e.checksum,
+                table: Some(table.clone()),
             });
-        }
-        if has("finished_at").is_some() {
-            filters.push("finished_at IS NOT NULL".into());
-        }
-        if has("rolled_back_at").is_some() {
-            filters.push("rolled_back_at IS NULL".into());
-        }
-        if has("is_applied").is_some() {
-            filters.push(if kind == EngineKind::Postgres {
-                "is_applied IS TRUE".into()
-            } else {
-                "is_applied = 1".into()
-            });
-        }
-        let order = ["installed_rank", "id"]
-            .into_iter()
-            .find(|c| has(c).is_some())
-            .unwrap_or(version_col);
-        let sql = format!(
-            "SELECT {}, {} FROM {table} WHERE {} ORDER BY {order}",
-            as_text(version_col),
-            checksum_col.map(as_text).unwrap_or_else(|| "NULL".into()),
-            filters.join(" AND ")
-        );
-        let Ok((_, rows)) = conn.query_text(&sql).await else {
-            continue;
-        };
-        for r in rows {
-            let mut it = r.into_iter();
-            if let Some(Some(version)) = it.next() {
-                out.push(AppliedMigration {
-                    version,
-                    checksum: it.next().flatten(),
-                    table: Some(table.to_string()),
-                });
-            }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Differences between what a manifest recorded and what a restored database holds. MySQL

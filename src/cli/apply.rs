@@ -100,6 +100,7 @@ struct Resolved {
     url: String,
     env: Option<String>,
     check: CheckOptions,
+    transaction: crate::migrations::TxSetting,
     format: OutFormat,
     color: bool,
 }
@@ -175,6 +176,7 @@ impl TargetArgs {
             url,
             env: self.env,
             check,
+            transaction: config.transaction,
             format,
             color: use_color(cli.color, format != OutFormat::Human),
         })
@@ -191,6 +193,7 @@ impl StatusArgs {
                 url: r.url,
                 env: r.env,
                 check: r.check,
+                transaction: r.transaction,
             },
             format: r.format,
             color: r.color,
@@ -257,6 +260,7 @@ impl ApplyArgs {
                 url: r.url,
                 env: r.env,
                 check: r.check,
+                transaction: r.transaction,
                 force: self.force,
                 dry_run: self.dry_run,
                 timeouts: Timeouts { lock, statement },

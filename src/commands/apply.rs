@@ -54,7 +54,16 @@ fn print_event(e: Event) {
 
 pub fn apply(cmd: ApplyCommand) -> Result<Outcome, AppError> {
     let rt = crate::app::runtime()?;
-    super::unfinished::warn(&rt, &cmd.settings.url);
+    let found = super::unfinished::warn_found(&rt, &cmd.settings.url);
+    // a plan changes nothing: it may be asked for over an unfinished operation
+    if !cmd.settings.dry_run
+        && let Ok(target) = crate::engines::target::Target::parse(&cmd.settings.url)
+    {
+        let blocking = crate::apply::blocking(&found, target.database());
+        if !blocking.is_empty() {
+            return Err(AppError::Other(crate::apply::blocked_message(&blocking)));
+        }
+    }
     let report = rt
         .block_on(crate::apply::apply(&cmd.settings, &mut print_event))
         .map_err(|e| AppError::Other(e.to_string()))?;

@@ -3,7 +3,6 @@
 
 use crate::app::{AppError, Outcome};
 use crate::cli::integrity::{IntegrityAction, IntegrityFormat, IntegritySettings};
-use crate::engines::conn::Conn;
 use crate::engines::{EngineKind, redact_url};
 use crate::integrity::{IntegrityOptions, against, migration};
 use crate::report::integrity as render;
@@ -89,7 +88,7 @@ pub fn run(action: IntegrityAction) -> Result<Outcome, AppError> {
     let report = rt.block_on(async {
         let opened = read_only_url(&s.database_url);
         // errors name the URL as the user wrote it (redacted), not the adjusted one
-        let mut conn = Conn::open(&opened).await.map_err(|e| {
+        let mut conn = crate::integrity::connect(&opened).await.map_err(|e| {
             AppError::Other(
                 e.to_string()
                     .replace(&redact_url(&opened), &redact_url(&s.database_url)),

@@ -6,8 +6,13 @@ use crate::engines::target::Target;
 
 /// Prints one warning line per unfinished operation on `url`'s server; returns how many.
 pub fn warn(rt: &tokio::runtime::Runtime, url: &str) -> usize {
+    warn_found(rt, url).len()
+}
+
+/// [`warn`], returning what was found.
+pub fn warn_found(rt: &tokio::runtime::Runtime, url: &str) -> Vec<crate::journal::Unfinished> {
     let Ok(target) = Target::parse(url) else {
-        return 0;
+        return Vec::new();
     };
     let found = rt.block_on(crate::journal::unfinished_for(
         &target,
@@ -16,7 +21,7 @@ pub fn warn(rt: &tokio::runtime::Runtime, url: &str) -> usize {
     for u in &found {
         print(u);
     }
-    found.len()
+    found
 }
 
 /// One operation on stderr; a mode whose lease expired is shouted, since nothing will switch it

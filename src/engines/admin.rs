@@ -237,6 +237,96 @@ pub trait Admin: Sync {
     async fn markers(&self, conn: &mut Conn) -> Result<Vec<(String, Marker)>, EngineError>;
 }
 
+/// Whether `markers` (the server's) put `db` in migsafe maintenance: a maintenance marker on
+/// `db`, or one that names it (a swap restore keeps the marker with the database it set aside,
+/// and the restored database carries the block).
+pub fn in_maintenance(markers: &[(String, Marker)], db: &str) -> bool {
+    markers.iter().any(|(d, m)| {
+        let names = m
+            .facts
+            .as_ref()
+            .and_then(|f| f.get("database"))
+            .and_then(|v| v.as_str())
+            == Some(db);
+        (d == db || names)
+            && super::modes::Mode::parse(&m.kind) == Some(super::modes::Mode::Maintenance)
+    })
+}
+
+/// Opens `url` (a session on `db` of `target`'s server) even while `db` refuses connections
+/// (PostgreSQL `ALLOW_CONNECTIONS false`, as `maintenance on --block database` sets it): migsafe's
+/// own sessions must get through a maintenance window (apply, restore, integrity-check). The
+/// database accepts connections for the moment it takes to open this one, then refuses them
+/// again, and any other session that came in meanwhile is ended, so the application stays out.
+/// A database that refuses connections for another reason (closed by someone else, without
+/// migsafe's maintenance marker) gives the connection's own error.
+pub async fn open_through_block(target: &Target, db: &str, url: &str) -> Result<Conn, EngineError> {
+    let refused = match Conn::open(url).await {
+        Ok(c) => return Ok(c),
+        Err(e) => e,
+    };
+    let admin = target.kind().engine().admin();
+    if !admin.has_server() {
+        return Err(refused);
+    }
+    let Ok(mut a) = admin.connect_admin(target).await else {
+        return Err(refused);
+    };
+    let blocked = admin
+        .database_state(&mut a, db)
+        .await
+        .is_ok_and(|st| st.exists && st.allow_connections == Some(false));
+    // only migsafe's own maintenance: a database someone else closed stays closed
+    let ours = blocked
+        && admin
+            .markers(&mut a)
+            .await
+            .is_ok_and(|ms| in_maintenance(&ms, db));
+    if !ours {
+        a.close().await;
+        return Err(refused);
+    }
+    let result = open_in_window(admin, &mut a, db, url).await;
+    a.close().await;
+    result
+}
+
+async fn open_in_window(
+    admin: &dyn Admin,
+    a: &mut Conn,
+    db: &str,
+    url: &str,
+) -> Result<Conn, EngineError> {
+    // the sessions already there are migsafe's own (the mode ended the application's)
+    let mut spared: Vec<i64> = admin
+        .sessions(a, db, &[])
+        .await?
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    admin.set_allow_connections(a, db, true).await?;
+    let opened = Conn::open(url).await;
+    // refused again whatever happened: the block is the mode's, not ours to lift
+    let reblocked = admin.set_allow_connections(a, db, false).await;
+    let mut c = opened?;
+    if let Err(e) = reblocked {
+        c.close().await;
+        return Err(e);
+    }
+    match admin.session_id(&mut c).await {
+        Ok(id) => spared.push(id),
+        Err(e) => {
+            c.close().await;
+            return Err(e);
+        }
+    }
+    if let Err(e) = admin.terminate_sessions(a, db, &spared).await {
+        c.close().await;
+        return Err(e);
+    }
+    Ok(c)
+}
+
 /// An [`EngineError::Unsupported`] for `what` on `engine`.
 pub fn unsupported(engine: &str, what: &str) -> EngineError {
     EngineError::Unsupported(format!("{engine} has no {what}"))

@@ -355,6 +355,16 @@ async fn fingerprint(
 /// budget. Never changes data: every statement runs in a read-only transaction that is rolled back
 /// (see the module docs). Call it outside any transaction of your own.
 ///
+/// The session of an integrity check on `url`: it gets through a maintenance that refuses
+/// connections to the database (the runbook checks a restored database before the application
+/// comes back).
+pub async fn connect(url: &str) -> Result<Conn, EngineError> {
+    match crate::engines::target::Target::parse(url) {
+        Ok(t) => crate::engines::admin::open_through_block(&t, t.database(), url).await,
+        Err(_) => Conn::open(url).await,
+    }
+}
+
 /// Errors are reserved for "could not do the job" (catalog unreadable, connection lost); problems
 /// found in the database are in the report.
 pub async fn run(conn: &mut Conn, opts: &IntegrityOptions) -> Result<IntegrityReport, EngineError> {

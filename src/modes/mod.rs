@@ -461,9 +461,14 @@ pub(crate) fn mode_of(u: &Unfinished, mode: Mode, db: &str) -> bool {
 /// Opens migsafe's migration session on the database at `url`: a session that overrides the
 /// read-only default for itself (PostgreSQL `SET default_transaction_read_only = off`) and is
 /// named `migsafe migrate`, so read-only and maintenance never drain or end it. Migrations
-/// applied while the application is held read-only go through it.
+/// applied while the application is held read-only go through it, and it gets through a
+/// maintenance that refuses connections to the database
+/// ([`crate::engines::admin::open_through_block`]).
 pub async fn migration_session(url: &str) -> Result<Conn, EngineError> {
-    let mut c = Conn::open(url).await?;
+    let mut c = match Target::parse(url) {
+        Ok(t) => crate::engines::admin::open_through_block(&t, t.database(), url).await?,
+        Err(_) => Conn::open(url).await?,
+    };
     let eng = c.kind().engine();
     eng.modes().writable_session(&mut c).await?;
     Ok(c)

@@ -39,10 +39,35 @@ pub(super) struct PgRestore<'a> {
     keep_db: String,
     /// A filtered table of contents (removed at the end).
     use_list: Option<PathBuf>,
+    /// migsafe's role is a superuser (not held by a connection limit).
+    superuser: bool,
+    /// The live database's connection limit while a maintenance block is lifted (see
+    /// [`PgRestore::lift_block`]).
+    lifted: Option<i64>,
 }
 
 fn eng() -> &'static dyn Admin {
     EngineKind::Postgres.engine().admin()
+}
+
+/// ALLOW_CONNECTIONS false and connection limit `limit` on `db` and `keep` (those that exist),
+/// then the end of every session on `db` (the application's that came in while the block was
+/// lifted; migsafe's admin session is on another database).
+pub(super) async fn reblock(
+    admin: &mut Conn,
+    db: &str,
+    keep: &str,
+    limit: i64,
+) -> Result<(), BackupError> {
+    let dbs = eng().databases(admin).await?;
+    for d in [db, keep] {
+        if dbs.iter().any(|x| x == d) {
+            eng().set_allow_connections(admin, d, false).await?;
+            eng().set_connection_limit(admin, d, limit).await?;
+        }
+    }
+    eng().terminate_sessions(admin, db, &[]).await?;
+    Ok(())
 }
 
 /// Rows changed in `db` since the backup, counted on `conn` (a connection to it).
@@ -134,9 +159,16 @@ pub(super) async fn run(
         r,
     )
     .await?;
-    let result = match r.strategy {
-        Strategy::Swap => p.swap(&mut op, r).await,
-        Strategy::InPlace => p.in_place(&mut op, r).await,
+    let result = match p.lift_block(&mut op).await {
+        Err(e) => Err(e),
+        Ok(()) => match r.strategy {
+            Strategy::Swap => p.swap(&mut op, r).await,
+            Strategy::InPlace => p.in_place(&mut op, r).await,
+        },
+    };
+    let result = match (result, p.reblock(&mut op).await) {
+        (Ok(()), Err(e)) => Err(e),
+        (result, _) => result,
     };
     if let Some(l) = &p.use_list {
         let _ = std::fs::remove_file(l);
@@ -297,7 +329,7 @@ impl<'a> PgRestore<'a> {
                 match &live {
                     None => r.check("database", false, format!("{db} does not exist: nothing to restore in place (use --strategy swap, which creates it)")),
                     Some(_) => {
-                        let mut conn = Conn::open(&t.sqlx_url(&db)).await?;
+                        let mut conn = crate::engines::admin::open_through_block(target, &db, &t.sqlx_url(&db)).await?;
                         let rels = pgr::relations(&mut conn).await.map_err(|e| BackupError::db("listing relations", e))?;
                         conn.close().await;
                         let extra: Vec<String> = rels.difference(&archive.relations).map(|(s, n)| format!("{s}.{n}")).collect();
@@ -371,7 +403,8 @@ impl<'a> PgRestore<'a> {
         let live_state = eng().database_state(&mut admin, &db).await?;
         let live_state = live_state.exists.then_some(live_state);
         if live_state.is_some() {
-            let mut conn = Conn::open(&t.sqlx_url(&db)).await?;
+            let mut conn =
+                crate::engines::admin::open_through_block(target, &db, &t.sqlx_url(&db)).await?;
             let c = count_changes(&mut conn, m).await;
             conn.close().await;
             r.changes = Some(c?);
@@ -406,7 +439,60 @@ impl<'a> PgRestore<'a> {
             new_db,
             keep_db,
             use_list: None,
+            superuser,
+            lifted: None,
         }))
+    }
+
+    /// A live database in migsafe maintenance with `--block database` (ALLOW_CONNECTIONS
+    /// false) refuses every connection, migsafe's and its tools' (pg_dump, pg_restore) included.
+    /// For the restore the block becomes `CONNECTION LIMIT 0`, which holds every role but a
+    /// superuser's such as migsafe's: the application stays out. [`PgRestore::reblock`] puts
+    /// the block back on whichever database is live afterwards. Journaled first, so `migsafe
+    /// recover` puts the block back after a crash.
+    async fn lift_block(&mut self, op: &mut Operation) -> Result<(), BackupError> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        if live.allow_connections != Some(false) || !self.superuser {
+            return Ok(());
+        }
+        let markers = eng().markers(&mut self.admin).await.unwrap_or_default();
+        let in_maintenance = crate::engines::admin::in_maintenance(&markers, &self.db);
+        if !in_maintenance {
+            return Ok(());
+        }
+        let limit = live.connection_limit.unwrap_or(-1);
+        let db = self.db.clone();
+        op.step(
+            "lift-block",
+            json!({"database": db, "connection_limit": limit}),
+        )?;
+        eng().set_connection_limit(&mut self.admin, &db, 0).await?;
+        eng()
+            .set_allow_connections(&mut self.admin, &db, true)
+            .await?;
+        op.done("lift-block", json!({}))?;
+        self.lifted = Some(limit);
+        Ok(())
+    }
+
+    /// Puts the maintenance block [`PgRestore::lift_block`] lifted back: ALLOW_CONNECTIONS
+    /// false and the prior connection limit on the live database (the restored one after a
+    /// swap) and on the kept one, then ends any session that is not migsafe's. `maintenance
+    /// off` then restores the settings from before the mode on the database that is live.
+    async fn reblock(&mut self, op: &mut Operation) -> Result<(), BackupError> {
+        let Some(limit) = self.lifted.take() else {
+            return Ok(());
+        };
+        let db = self.db.clone();
+        let keep = self.keep_db.clone();
+        op.step(
+            "reblock",
+            json!({"database": db, "keep": keep, "connection_limit": limit}),
+        )?;
+        reblock(&mut self.admin, &db, &keep, limit).await?;
+        op.done("reblock", json!({}))
     }
 
     /// For non-superusers: a table of contents without the entries they cannot restore.

@@ -152,118 +152,165 @@ impl RecoverKind for PgSwap {
         state: &JournalState,
         action: Action,
     ) -> Result<Vec<String>, RecoverError> {
-        let db = fact(state, "database")?;
-        let copy = fact(state, "copy")?;
-        let keep = fact(state, "keep")?;
-        let prior = prior(state);
-        let mut conn = pg().connect_admin(ctx.target).await?;
-        let dbs = pg().databases(&mut conn).await?;
-        let mut done = Vec::new();
-        let swapped = dbs.contains(&keep) && !dbs.contains(&copy) && dbs.contains(&db);
-        if swapped || (state.finished("rename") && !dbs.contains(&copy)) {
-            // the swap committed: the restore is complete, whatever was asked
-            if let Some(p) = &prior {
+        let out: Result<Vec<String>, RecoverError> = async {
+            let db = fact(state, "database")?;
+            let copy = fact(state, "copy")?;
+            let keep = fact(state, "keep")?;
+            let prior = prior(state);
+            let mut conn = pg().connect_admin(ctx.target).await?;
+            let dbs = pg().databases(&mut conn).await?;
+            let mut done = Vec::new();
+            let swapped = dbs.contains(&keep) && !dbs.contains(&copy) && dbs.contains(&db);
+            if swapped || (state.finished("rename") && !dbs.contains(&copy)) {
+                // the swap committed: the restore is complete, whatever was asked
+                if let Some(p) = &prior {
+                    let allow = p.allow_connections.unwrap_or(true);
+                    step(
+                        ctx.journal,
+                        "reopen-previous",
+                        json!({"database": keep}),
+                        async {
+                            pg().set_allow_connections(&mut conn, &keep, allow)
+                                .await
+                                .map_err(Into::into)
+                        },
+                    )
+                    .await?;
+                }
+                unmark(pg(), &mut conn, state, &[db.clone(), keep.clone()]).await;
+                done.push(format!(
+                    "the swap had committed: {db} is the restored database, the previous one is {keep}; nothing was left to undo"
+                ));
+                conn.close().await;
+                return Ok(done);
+            }
+            let verified = state.finished("verify-copy") && dbs.contains(&copy);
+            if action == Action::Resume && verified {
+                let Some(p) = prior.clone() else {
+                    return Err(RecoverError::Failed(
+                        "the journal lacks the live database's prior state".into(),
+                    ));
+                };
+                step(
+                    ctx.journal,
+                    "deny-connections",
+                    json!({"database": db, "prior": p}),
+                    async {
+                        pg().set_allow_connections(&mut conn, &db, false)
+                            .await
+                            .map_err(Into::into)
+                    },
+                )
+                .await?;
+                let properties: Vec<String> = state
+                    .step("swap")
+                    .and_then(|s| s.state.get("properties"))
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .unwrap_or_default();
                 let allow = p.allow_connections.unwrap_or(true);
                 step(
                     ctx.journal,
-                    "reopen-previous",
-                    json!({"database": keep}),
+                    "swap",
+                    json!({"database": db, "copy": copy, "keep": keep, "prior": p, "properties": properties}),
                     async {
-                        pg().set_allow_connections(&mut conn, &keep, allow)
+                        pgr::swap_names(&mut conn, &db, &copy, &keep, &properties, allow)
                             .await
-                            .map_err(Into::into)
+                            .map_err(|e| failed("swapping the databases", e))
                     },
                 )
                 .await?;
-            }
-            unmark(pg(), &mut conn, state, &[db.clone(), keep.clone()]).await;
-            done.push(format!(
-                "the swap had committed: {db} is the restored database, the previous one is {keep}; nothing was left to undo"
-            ));
-            conn.close().await;
-            return Ok(done);
-        }
-        let verified = state.finished("verify-copy") && dbs.contains(&copy);
-        if action == Action::Resume && verified {
-            let Some(p) = prior.clone() else {
-                return Err(RecoverError::Failed(
-                    "the journal lacks the live database's prior state".into(),
+                unmark(pg(), &mut conn, state, &[db.clone(), keep.clone()]).await;
+                done.push(format!(
+                    "swapped the verified copy in: {db} is the restored database, the previous one is {keep}"
                 ));
-            };
-            step(
-                ctx.journal,
-                "deny-connections",
-                json!({"database": db, "prior": p}),
-                async {
-                    pg().set_allow_connections(&mut conn, &db, false)
+                conn.close().await;
+                return Ok(done);
+            }
+            if action == Action::Resume {
+                done.push(format!(
+                    "the copy {copy} was never verified, so the restore cannot be resumed: undoing it instead (run the restore again)"
+                ));
+            }
+            if dbs.contains(&db)
+                && let Some(p) = &prior
+            {
+                let allow = p.allow_connections.unwrap_or(true);
+                let now = pg().database_state(&mut conn, &db).await?;
+                if now.allow_connections != Some(allow) {
+                    step(
+                        ctx.journal,
+                        "reopen",
+                        json!({"database": db, "prior": p}),
+                        async {
+                            pg().set_allow_connections(&mut conn, &db, allow)
+                                .await
+                                .map_err(Into::into)
+                        },
+                    )
+                    .await?;
+                    done.push(format!("{db} accepts connections again"));
+                }
+            }
+            if dbs.contains(&copy) {
+                step(ctx.journal, "drop-copy", json!({"database": copy}), async {
+                    pg().drop_database(&mut conn, &copy)
                         .await
                         .map_err(Into::into)
-                },
-            )
-            .await?;
-            let properties: Vec<String> = state
-                .step("swap")
-                .and_then(|s| s.state.get("properties"))
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
-            let allow = p.allow_connections.unwrap_or(true);
-            step(
-                ctx.journal,
-                "swap",
-                json!({"database": db, "copy": copy, "keep": keep, "prior": p, "properties": properties}),
-                async {
-                    pgr::swap_names(&mut conn, &db, &copy, &keep, &properties, allow)
-                        .await
-                        .map_err(|e| failed("swapping the databases", e))
-                },
-            )
-            .await?;
-            unmark(pg(), &mut conn, state, &[db.clone(), keep.clone()]).await;
-            done.push(format!(
-                "swapped the verified copy in: {db} is the restored database, the previous one is {keep}"
-            ));
-            conn.close().await;
-            return Ok(done);
-        }
-        if action == Action::Resume {
-            done.push(format!(
-                "the copy {copy} was never verified, so the restore cannot be resumed: undoing it instead (run the restore again)"
-            ));
-        }
-        if dbs.contains(&db)
-            && let Some(p) = &prior
-        {
-            let allow = p.allow_connections.unwrap_or(true);
-            let now = pg().database_state(&mut conn, &db).await?;
-            if now.allow_connections != Some(allow) {
-                step(
-                    ctx.journal,
-                    "reopen",
-                    json!({"database": db, "prior": p}),
-                    async {
-                        pg().set_allow_connections(&mut conn, &db, allow)
-                            .await
-                            .map_err(Into::into)
-                    },
-                )
+                })
                 .await?;
-                done.push(format!("{db} accepts connections again"));
+                done.push(format!("dropped the partial copy {copy}"));
             }
+            unmark(pg(), &mut conn, state, std::slice::from_ref(&db)).await;
+            done.push(format!("{db} is as it was before the restore"));
+            conn.close().await;
+            Ok(done)
         }
-        if dbs.contains(&copy) {
-            step(ctx.journal, "drop-copy", json!({"database": copy}), async {
-                pg().drop_database(&mut conn, &copy)
-                    .await
-                    .map_err(Into::into)
-            })
-            .await?;
-            done.push(format!("dropped the partial copy {copy}"));
-        }
-        unmark(pg(), &mut conn, state, std::slice::from_ref(&db)).await;
-        done.push(format!("{db} is as it was before the restore"));
-        conn.close().await;
+        .await;
+        // the maintenance block a restore lifted comes back whatever happened to the restore
+        let reblocked = reblock_lifted(ctx, state).await;
+        let mut done = out?;
+        done.extend(reblocked?);
         Ok(done)
     }
+}
+
+/// A restore inside `maintenance on --block database` lifted the block for itself
+/// (`lift-block`): when it did not put it back (`reblock`), put it back now on the live database
+/// and the kept one, as `restore` does at its end.
+async fn reblock_lifted(
+    ctx: &mut RecoverCtx<'_>,
+    state: &JournalState,
+) -> Result<Option<String>, RecoverError> {
+    let Some(lift) = state.step("lift-block") else {
+        return Ok(None);
+    };
+    if state.finished("reblock") {
+        return Ok(None);
+    }
+    let limit = lift
+        .state
+        .get("connection_limit")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(-1);
+    let db = fact(state, "database")?;
+    let keep = fact(state, "keep").unwrap_or_default();
+    let mut conn = pg().connect_admin(ctx.target).await?;
+    let r = step(
+        ctx.journal,
+        "reblock",
+        json!({"database": db, "keep": keep, "connection_limit": limit}),
+        async {
+            super::postgres::reblock(&mut conn, &db, &keep, limit)
+                .await
+                .map_err(|e| failed("putting the maintenance block back", e))
+        },
+    )
+    .await;
+    conn.close().await;
+    r?;
+    Ok(Some(format!(
+        "{db} refuses connections again, as the maintenance mode it is in requires (`migsafe maintenance off` ends it)"
+    )))
 }
 
 /// Puts the live database's read-only default back as journaled (PostgreSQL in place).
@@ -356,65 +403,73 @@ impl RecoverKind for PgInPlace {
         state: &JournalState,
         action: Action,
     ) -> Result<Vec<String>, RecoverError> {
-        let db = fact(state, "database")?;
-        let loc = backup_of(state)?;
-        let mut conn = pg().connect_admin(ctx.target).await?;
-        let mut done = Vec::new();
-        put_back_read_only(ctx, &mut conn, state, &db, &mut done).await?;
-        let loaded = state.started("load")
-            && matches_manifest(ctx.target, &db, &loc.manifest)
-                .await?
-                .is_empty();
-        match (action, loaded) {
-            (Action::Resume, true) => done.push(format!(
-                "the load had committed: {db} holds the backup's data (verified)"
-            )),
-            (Action::Resume, false) => {
-                step(
-                    ctx.journal,
-                    "load",
-                    json!({"database": db}),
-                    pg_reload(ctx.target, ctx.pg_bin_dir.as_deref(), &loc, &db),
-                )
-                .await?;
-                let diffs = matches_manifest(ctx.target, &db, &loc.manifest).await?;
-                if !diffs.is_empty() {
-                    return Err(RecoverError::Failed(format!(
-                        "{db} was loaded but does not match the manifest: {}",
-                        diffs.join("; ")
-                    )));
+        let out: Result<Vec<String>, RecoverError> = async {
+            let db = fact(state, "database")?;
+            let loc = backup_of(state)?;
+            let mut conn = pg().connect_admin(ctx.target).await?;
+            let mut done = Vec::new();
+            put_back_read_only(ctx, &mut conn, state, &db, &mut done).await?;
+            let loaded = state.started("load")
+                && matches_manifest(ctx.target, &db, &loc.manifest)
+                    .await?
+                    .is_empty();
+            match (action, loaded) {
+                (Action::Resume, true) => done.push(format!(
+                    "the load had committed: {db} holds the backup's data (verified)"
+                )),
+                (Action::Resume, false) => {
+                    step(
+                        ctx.journal,
+                        "load",
+                        json!({"database": db}),
+                        pg_reload(ctx.target, ctx.pg_bin_dir.as_deref(), &loc, &db),
+                    )
+                    .await?;
+                    let diffs = matches_manifest(ctx.target, &db, &loc.manifest).await?;
+                    if !diffs.is_empty() {
+                        return Err(RecoverError::Failed(format!(
+                            "{db} was loaded but does not match the manifest: {}",
+                            diffs.join("; ")
+                        )));
+                    }
+                    done.push(format!("loaded the backup into {db} (verified)"));
                 }
-                done.push(format!("loaded the backup into {db} (verified)"));
+                (Action::Abort, false) => done.push(format!(
+                    "the load had not committed: {db} holds its data from before the restore"
+                )),
+                (Action::Abort, true) => {
+                    let Some(sloc) = safety_backup_of(state)? else {
+                        // the load committed (or the data never differed from the backup): a
+                        // consistent end, but not the one asked for
+                        done.push(format!("{db} already holds the backup's data (verified) and there is no safety backup to go back to: it stays restored"));
+                        unmark(pg(), &mut conn, state, std::slice::from_ref(&db)).await;
+                        conn.close().await;
+                        return Ok(done);
+                    };
+                    let safety = sloc.path.clone();
+                    step(
+                        ctx.journal,
+                        "load-safety-backup",
+                        json!({"database": db, "path": safety}),
+                        pg_reload(ctx.target, ctx.pg_bin_dir.as_deref(), &sloc, &db),
+                    )
+                    .await?;
+                    done.push(format!(
+                        "reloaded the safety backup {} into {db}",
+                        safety.display()
+                    ));
+                }
             }
-            (Action::Abort, false) => done.push(format!(
-                "the load had not committed: {db} holds its data from before the restore"
-            )),
-            (Action::Abort, true) => {
-                let Some(sloc) = safety_backup_of(state)? else {
-                    // the load committed (or the data never differed from the backup): a
-                    // consistent end, but not the one asked for
-                    done.push(format!("{db} already holds the backup's data (verified) and there is no safety backup to go back to: it stays restored"));
-                    unmark(pg(), &mut conn, state, std::slice::from_ref(&db)).await;
-                    conn.close().await;
-                    return Ok(done);
-                };
-                let safety = sloc.path.clone();
-                step(
-                    ctx.journal,
-                    "load-safety-backup",
-                    json!({"database": db, "path": safety}),
-                    pg_reload(ctx.target, ctx.pg_bin_dir.as_deref(), &sloc, &db),
-                )
-                .await?;
-                done.push(format!(
-                    "reloaded the safety backup {} into {db}",
-                    safety.display()
-                ));
-            }
+            unmark(pg(), &mut conn, state, std::slice::from_ref(&db)).await;
+            conn.close().await;
+            sweep_staging(state, &mut done);
+            Ok(done)
         }
-        unmark(pg(), &mut conn, state, std::slice::from_ref(&db)).await;
-        conn.close().await;
-        sweep_staging(state, &mut done);
+        .await;
+        // the maintenance block a restore lifted comes back whatever happened to the restore
+        let reblocked = reblock_lifted(ctx, state).await;
+        let mut done = out?;
+        done.extend(reblocked?);
         Ok(done)
     }
 }

@@ -27,6 +27,8 @@ pub struct StatusSettings {
     /// `--env NAME`, for the report.
     pub env: Option<String>,
     pub check: CheckOptions,
+    /// `[migrations] transaction` from migsafe.toml, as `check` reads it.
+    pub transaction: migrations::TxSetting,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,12 +172,30 @@ impl Survey<'_> {
     }
 }
 
-/// Discovers the migrations of `paths` and the tool whose history they belong to.
+/// Discovers the migrations of `paths` as `check` does, for a database of `dialect`: in a
+/// tree written for several databases only that dialect's files, a file's dialect variant
+/// instead of the generic file of the same version (as ory's popx picks them); generic files
+/// in that dialect; the `[migrations] transaction` setting. Returns them with the tool whose history they belong to.
 pub fn discover(
     paths: &[PathBuf],
     layout: Option<Layout>,
+    dialect: crate::sql::Dialect,
+    transaction: migrations::TxSetting,
 ) -> Result<(Vec<Migration>, Tool), StatusError> {
-    let migs = migrations::discover(paths, layout)?;
+    let mut options = migrations::DiscoverOptions {
+        layout,
+        dialect: None,
+        default_dialect: dialect,
+        transaction,
+    };
+    let mut found = migrations::discover_with(paths, &options)?;
+    // a tree written for several databases holds one history per database: this one's files;
+    // a tree written for one database is that history, whichever database it is applied to
+    if found.dialects().len() > 1 {
+        options.dialect = Some(dialect);
+        found = migrations::discover_with(paths, &options)?;
+    }
+    let migs = found.migrations;
     let Some(first) = migs.first() else {
         return Err(StatusError::Usage("no migrations found".into()));
     };
@@ -270,8 +290,9 @@ pub async fn survey<'a>(
 
 /// Runs `migsafe status`.
 pub async fn status(s: &StatusSettings) -> Result<StatusReport, StatusError> {
-    let (migs, tool) = discover(&s.paths, s.layout)?;
-    let mut conn = Conn::open(&s.url).await?;
+    let (migs, tool) = discover(&s.paths, s.layout, s.check.dialect, s.transaction)?;
+    // the session of an apply, so status sees what apply would inside a maintenance window
+    let mut conn = crate::modes::migration_session(&s.url).await?;
     let sv = survey(&mut conn, tool, &migs, &s.check).await;
     conn.close().await;
     let sv = sv?;

@@ -63,8 +63,8 @@ CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL UNIQUE, mood mood
 CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int NOT NULL REFERENCES users, total numeric(10,2), note text);
 CREATE INDEX orders_user ON orders (user_id);
 CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;
-CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text, success boolean NOT NULL, checksum bytea);
-INSERT INTO _sqlx_migrations VALUES (20240101, 'init', true, '\\xdeadbeef'), (20240202, 'orders', true, '\\xcafe');
+CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL);
+INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (20240101, 'init', true, '\\xdeadbeef', 1), (20240202, 'orders', true, '\\xcafe', 1);
 INSERT INTO users (email) SELECT 'user' || g || '@example.com' FROM generate_series(1, 200) g;
 INSERT INTO orders (user_id, total, note) SELECT 1 + g % 200, g * 1.25, CASE WHEN g % 7 = 0 THEN NULL ELSE 'n' || g END FROM generate_series(1, 600) g;
 ANALYZE;
@@ -929,7 +929,7 @@ fn docs_describe_every_json_key() {
     let db = work.path().join("app.db");
     rt().block_on(async {
         let mut c = Conn::open(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap();
-        c.execute("CREATE TABLE t (a int); INSERT INTO t VALUES (1); CREATE TABLE _sqlx_migrations (version bigint, success boolean, checksum blob); INSERT INTO _sqlx_migrations VALUES (1, 1, x'ab');").await.unwrap();
+        c.execute("CREATE TABLE t (a int); INSERT INTO t VALUES (1); CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL); INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'init', 1, x'ab', 1);").await.unwrap();
         c.close().await;
     });
     let url = format!("sqlite:{}", db.display());

@@ -1181,7 +1181,7 @@ fn mariadb_schema_from_clones_the_live_schema_with_its_history() {
         c.close().await;
         let mut c = Conn::Mysql(live.connect(Some("app")).await.unwrap());
         c.execute(&std::fs::read_to_string(fixture("dry_run/mysql_partial/1_create.sql")).unwrap()).await.unwrap();
-        c.execute("CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL, success boolean NOT NULL); INSERT INTO _sqlx_migrations VALUES (1, 'create', true); INSERT INTO items VALUES (7, 'live row')").await.unwrap();
+        c.execute("CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL); INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (1, 'create', true, x'00', 1); INSERT INTO items VALUES (7, 'live row')").await.unwrap();
         c.close().await;
     });
     let url = live.url("app");

@@ -207,6 +207,27 @@ const CASES: &[Case] = &[
         )),
     },
     Case {
+        tool: "pop",
+        table: "schema_migration",
+        pg_schema: "public",
+        order_by: "version",
+        volatile: &[],
+        columns: &["version", "version_self"],
+        checksums: false,
+        crlf_modifies: false,
+        files: [
+            "20240101000001000000_create_accounts.up.sql",
+            "20240102000002000000_index_accounts_email.up.sql",
+            "20240103000003000000_add_nickname_and_sessions.up.sql",
+        ],
+        keys: [
+            "20240101000001000000",
+            "20240102000002000000",
+            "20240103000003000000",
+        ],
+        dirty: None,
+    },
+    Case {
         tool: "golang-migrate",
         table: "schema_migrations",
         pg_schema: "public",
