@@ -226,16 +226,7 @@ impl Manifest {
         if !is_sha256(&self.schema_fingerprint.sha256) {
             return Err("schema_fingerprint.sha256 is not 64 hex digits".into());
         }
-        if self.file.is_empty()
-            || self.file.contains('/')
-            || self.file.starts_with('.')
-            || self.file.contains('\0')
-        {
-            return Err(format!(
-                "file {:?} must be a plain file name in the manifest's folder",
-                self.file
-            ));
-        }
+        check_file_name(&self.file).map_err(|why| format!("file {:?} {why}", self.file))?;
         for f in &self.files {
             if f.path
                 .split('/')
@@ -313,11 +304,25 @@ pub fn is_sha256(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// A backup's file name as a manifest or `LATEST` records it: a plain name in the same folder,
+/// never a path (`../../etc/passwd`). The error completes "… {name}".
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.contains('/')
+        || name.starts_with('.')
+        || name.contains('\0')
+        || name == LATEST_FILE
+    {
+        return Err("is not a plain file name in the backup folder".into());
+    }
+    Ok(())
+}
+
 /// Reads `<dir>/LATEST`: the file name of the newest verified backup.
 pub fn read_latest(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join(LATEST_FILE)).ok()?;
     let name = text.trim();
-    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+    check_file_name(name).is_ok().then(|| name.to_string())
 }
 
 /// Points `LATEST` at `name` (atomically), or removes it when there is no verified backup.

@@ -206,6 +206,17 @@ fn duration(flag: &str, s: &str) -> Result<Duration, UsageError> {
         .map_err(|_| UsageError(format!("{flag} {s}: expected a duration such as 30s or 2m")))
 }
 
+/// A backup argument of a command without `--dir` (`integrity-check --against`, `dry-run
+/// --from-backup`): `latest` is the pointer file of the configured backup folder, which the
+/// one resolver (`crate::backup::resolve`) follows; anything else is a path for it.
+pub(crate) fn backup_path_arg(arg: PathBuf, config: &Config) -> PathBuf {
+    if arg.to_string_lossy().eq_ignore_ascii_case("latest") {
+        dir(None, config).join(crate::backup::manifest::LATEST_FILE)
+    } else {
+        arg
+    }
+}
+
 fn dir(arg: Option<PathBuf>, config: &Config) -> PathBuf {
     arg.or_else(|| config.backup.dir.clone())
         .unwrap_or_else(|| PathBuf::from("backups"))
@@ -241,11 +252,7 @@ fn jobs(pg: &PgArgs, config: &Config) -> Result<u32, UsageError> {
 }
 
 fn backup_ref(s: &str) -> BackupRef {
-    if s == "latest" {
-        BackupRef::Latest
-    } else {
-        BackupRef::Path(PathBuf::from(s))
-    }
+    BackupRef::parse(s)
 }
 
 impl BackupArgs {

@@ -150,7 +150,9 @@ impl IntegrityArgs {
             level,
             budget,
             statement_timeout,
-            against: self.against,
+            against: self
+                .against
+                .map(|a| super::backup::backup_path_arg(a, config)),
             after_migration: self.after_migration,
             migrations: self.migrations,
             only: self.only,

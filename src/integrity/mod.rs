@@ -64,9 +64,40 @@ impl IntegrityReport {
             .count()
     }
 
-    /// Whether the database passed: no problem at or above `fail_on`.
+    /// Whether the database passed: at least one check ran and no problem is at or above
+    /// `fail_on`. A run that checked nothing (budget too small, a level with no check for this
+    /// engine) is [`Verdict::Inconclusive`], never a pass.
     pub fn passed(&self, fail_on: Severity) -> bool {
-        self.problems.iter().all(|p| p.severity < fail_on)
+        self.verdict(fail_on) == Verdict::Passed
+    }
+
+    pub fn verdict(&self, fail_on: Severity) -> Verdict {
+        if self.problems.iter().any(|p| p.severity >= fail_on) {
+            Verdict::Failed
+        } else if self.checks.is_empty() {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Passed
+        }
+    }
+}
+
+/// The outcome of a run as a gate: only `Passed` exits 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// No check ran, so nothing was verified.
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Inconclusive => "inconclusive",
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 
 use super::style::Style;
 use crate::integrity::schedule::human as dur;
-use crate::integrity::{CHECKS, IntegrityReport, NotRun, Problem, SCHEMA_VERSION, Severity};
+use crate::integrity::{
+    CHECKS, IntegrityReport, NotRun, Problem, SCHEMA_VERSION, Severity, Verdict,
+};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::time::Duration;
@@ -66,6 +68,7 @@ pub fn json(r: &IntegrityReport, fail_on: Severity) -> String {
         "planning_ms": ms(r.planning),
         "fail_on": fail_on.as_str(),
         "passed": r.passed(fail_on),
+        "verdict": r.verdict(fail_on).as_str(),
         "summary": {
             "checks_run": r.checks.len(),
             "not_run": r.not_run.len(),
@@ -235,12 +238,39 @@ pub fn human(r: &IntegrityReport, fail_on: Severity, color: bool) -> String {
         r.count(Severity::Info),
         r.not_run.len()
     );
-    let verdict = if r.passed(fail_on) {
-        st.paint("1;32", "passed")
-    } else {
-        st.paint("1;31", "FAILED")
-    };
-    let _ = writeln!(out, "result: {verdict} (--fail-on {})", fail_on.as_str());
+    match r.verdict(fail_on) {
+        Verdict::Passed => {
+            let _ = writeln!(
+                out,
+                "result: {} (--fail-on {})",
+                st.paint("1;32", "passed"),
+                fail_on.as_str()
+            );
+        }
+        Verdict::Failed => {
+            let _ = writeln!(
+                out,
+                "result: {} (--fail-on {})",
+                st.paint("1;31", "FAILED"),
+                fail_on.as_str()
+            );
+        }
+        Verdict::Inconclusive => {
+            let _ = writeln!(
+                out,
+                "result: {}: no check ran, so nothing was verified{}",
+                st.paint("1;33", "INCONCLUSIVE"),
+                if r.not_run.is_empty() {
+                    " (this level has no check for this engine: use --level standard)".to_string()
+                } else {
+                    format!(
+                        " ({} not run, see above: raise --budget or --level)",
+                        r.not_run.len()
+                    )
+                }
+            );
+        }
+    }
     out
 }
 
