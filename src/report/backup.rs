@@ -508,8 +508,10 @@ pub fn restore_plan(r: &RestoreReport, color: bool) -> String {
                 c.method,
                 if r.strategy == crate::restore::Strategy::Swap {
                     " (the current database is kept under another name)"
-                } else {
+                } else if r.safety_backup_planned {
                     " (a safety backup keeps them)"
+                } else {
+                    " for good (--no-safety-backup: no safety backup keeps them)"
                 }
             );
             for t in c.tables.iter().take(20) {

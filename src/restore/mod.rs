@@ -193,6 +193,10 @@ pub struct RestoreReport {
     /// What the run could not do as it would have liked (no marker possible, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// An in-place restore takes a safety backup of the live database first (not with
+    /// `--no-safety-backup`); renderers say what keeps the discarded changes.
+    #[serde(skip)]
+    pub safety_backup_planned: bool,
 }
 
 impl RestoreReport {
@@ -290,6 +294,7 @@ pub async fn restore(
         operation: None,
         journal: None,
         warnings: vec![],
+        safety_backup_planned: s.safety_backup,
     };
     if m.engine != target.kind().as_str() {
         r.check(
@@ -636,6 +641,27 @@ pub(crate) async fn safety_backup(
         )));
     }
     Ok(rep.path)
+}
+
+/// What to say when the pre-restore safety backup failed: why, that nothing was touched, and
+/// the way out with what it costs.
+pub(crate) fn safety_backup_failed(e: &BackupError, changes: Option<&Changes>) -> String {
+    let text = e.to_string();
+    let hint = if text.contains("1356") {
+        " (error 1356: a view of the live database references a table or column that no longer exists, so it cannot be dumped; fix or drop the view first)"
+    } else {
+        ""
+    };
+    let lost = match changes {
+        Some(c) if c.rows > 0 => format!(
+            "the {} rows written since the backup are then lost for good",
+            c.rows
+        ),
+        _ => "whatever was written since the backup is then lost for good".to_string(),
+    };
+    format!(
+        "the pre-restore safety backup failed ({text}){hint}; the live database was not touched. To restore without one, run again with --no-safety-backup: nothing keeps the current database, and {lost}"
+    )
 }
 
 pub(crate) fn restore_ts() -> String {

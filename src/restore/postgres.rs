@@ -747,7 +747,7 @@ impl<'a> PgRestore<'a> {
                 Err(e) => {
                     op.failed("safety-backup", &e.to_string());
                     r.step("safety-backup", began, false, e.to_string());
-                    r.fail(true, format!("the pre-restore safety backup failed ({e}); the live database was not touched"));
+                    r.fail(true, super::safety_backup_failed(&e, r.changes.as_ref()));
                     return Ok(());
                 }
             }

@@ -330,3 +330,161 @@ fn backups_another_user_could_have_replaced_are_refused() {
     );
     assert_usage_error(&r, "points outside its folder");
 }
+
+#[test]
+fn a_sqlite_restore_keeps_the_files_owner_mode_and_journal_mode() {
+    use std::os::unix::fs::MetadataExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = w.join("app.db");
+    sqlite_db(&db, &format!("PRAGMA journal_mode = WAL; {SCHEMA}"));
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // as root (the tests here), the file belongs to an application user; otherwise it stays ours,
+    // and the restore must keep it ours
+    let me = unsafe { libc::geteuid() };
+    let (uid, gid) = if me == 0 {
+        (1000, 1000)
+    } else {
+        (me, unsafe { libc::getegid() })
+    };
+    std::os::unix::fs::chown(&db, Some(uid), Some(gid)).unwrap();
+    let url = format!("sqlite:{}", db.display());
+    ok_json(&run(
+        w,
+        &[
+            "backup",
+            "create",
+            "--database-url",
+            &url,
+            "--dir",
+            "backups",
+            "--output",
+            "json",
+        ],
+    ));
+    let v = ok_json(&run(
+        w,
+        &[
+            "restore",
+            "latest",
+            "--dir",
+            "backups",
+            "--database-url",
+            &url,
+            "--yes",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(v["status"], "restored", "{v}");
+    let md = std::fs::metadata(&db).unwrap();
+    assert_eq!((md.uid(), md.gid()), (uid, gid), "owner kept");
+    assert_eq!(md.mode() & 0o7777, 0o640, "mode kept");
+    rt().block_on(async {
+        let mut c = Conn::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let (_, rows) = c.query_text("PRAGMA journal_mode").await.unwrap();
+        assert_eq!(rows[0][0].as_deref(), Some("wal"), "journal mode kept");
+        let (_, rows) = c.query_text("SELECT count(*) FROM books").await.unwrap();
+        assert_eq!(rows[0][0].as_deref(), Some("4"));
+        c.close().await;
+    });
+}
+
+async fn my_exec(url: &str, sql: &str) {
+    let mut c = Conn::open(url).await.unwrap();
+    c.execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+    c.close().await;
+}
+
+fn preflight<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v["preflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+}
+
+#[test]
+fn mariadb_rollbacks_name_the_way_out_and_check_definers_first() {
+    if !crate::engines::have("mysql") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let server = migsafe::engines::mysql::ephemeral::EphemeralMysql::start()
+            .await
+            .unwrap();
+        let root = server.url("shop");
+        my_exec(&server.url("mysql"), "CREATE DATABASE shop").await;
+        my_exec(
+            &root,
+            "CREATE TABLE t (id int PRIMARY KEY, a int, b int);
+             INSERT INTO t VALUES (1, 1, 1), (2, 2, 2);
+             CREATE VIEW v AS SELECT a, b FROM t;
+             CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.a = COALESCE(NEW.a, 0);",
+        )
+        .await;
+        ok_json(&run(
+            w,
+            &["backup", "create", "--database-url", &root, "--dir", "backups", "--output", "json"],
+        ));
+        // the migration to roll back drops a column the view reads, and rows arrive
+        my_exec(&root, "ALTER TABLE t DROP COLUMN b; INSERT INTO t (id, a) VALUES (3, 3), (4, 4)").await;
+
+        // the safety backup cannot dump the broken view: the error says so and names the way out
+        let r = run(
+            w,
+            &["restore", "latest", "--database-url", &root, "--dir", "backups", "--yes", "--drain", "1s", "--output", "json"],
+        );
+        let v: Value = json(&r);
+        assert_eq!(v["status"], "failed", "{}", r.stdout);
+        let msg = v["message"].as_str().unwrap();
+        assert!(msg.contains("1356") && msg.contains("--no-safety-backup"), "{msg}");
+        assert!(msg.contains("2 rows written since the backup are then lost for good"), "{msg}");
+        // with --no-safety-backup the report does not promise a safety backup
+        let r = run(
+            w,
+            &["restore", "latest", "--database-url", &root, "--dir", "backups", "--check", "--no-safety-backup"],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains("a safety backup keeps them"), "{}", r.stdout);
+        assert!(r.stdout.contains("no safety backup keeps them"), "{}", r.stdout);
+
+        // a restoring account without SUPER / SET USER cannot create root's view and trigger
+        my_exec(
+            &root,
+            "CREATE USER restorer@localhost IDENTIFIED BY 'pw';
+             GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES, CREATE ROUTINE, ALTER ROUTINE, EVENT, REFERENCES, PROCESS, RELOAD, CONNECTION ADMIN ON *.* TO restorer@localhost",
+        )
+        .await;
+        let restorer = format!(
+            "mysql://restorer:pw@localhost/shop?socket={}",
+            server.socket().display()
+        );
+        let r = run(
+            w,
+            &["restore", "latest", "--database-url", &restorer, "--dir", "backups", "--check", "--no-safety-backup", "--output", "json"],
+        );
+        let v: Value = json(&r);
+        assert_eq!(v["status"], "refused", "{}", r.stdout);
+        let d = preflight(&v, "definers").unwrap_or_else(|| panic!("{}", r.stdout));
+        assert_eq!(d["ok"], false);
+        let details = d["details"].as_str().unwrap();
+        assert!(
+            details.contains("`root`@`localhost`") && details.contains("1227") && details.contains("GRANT SET USER"),
+            "{details}"
+        );
+        my_exec(&root, "GRANT SET USER ON *.* TO restorer@localhost").await;
+        let r = run(
+            w,
+            &["restore", "latest", "--database-url", &restorer, "--dir", "backups", "--check", "--no-safety-backup", "--output", "json"],
+        );
+        let v: Value = json(&r);
+        assert_eq!(preflight(&v, "definers").unwrap()["ok"], true, "{}", r.stdout);
+    });
+}
