@@ -488,3 +488,76 @@ fn mariadb_rollbacks_name_the_way_out_and_check_definers_first() {
         assert_eq!(preflight(&v, "definers").unwrap()["ok"], true, "{}", r.stdout);
     });
 }
+
+#[test]
+fn exit_2_errors_are_a_json_object_on_stdout_when_json_was_asked() {
+    let (work, url) = with_backup();
+    let w = work.path();
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec![
+                "integrity-check",
+                "--database-url",
+                &url,
+                "--level",
+                "full",
+                "--format",
+                "json",
+            ],
+            "usage",
+            "--level full",
+        ),
+        (
+            vec![
+                "backup",
+                "verify",
+                "latest",
+                "--dir",
+                "nowhere",
+                "--output=json",
+            ],
+            "error",
+            "LATEST is missing",
+        ),
+        (
+            vec!["restore", "latest", "--dir", "backups", "--output", "json"],
+            "usage",
+            "DATABASE_URL",
+        ),
+        (
+            vec!["dry-run", "nope", "--format", "json"],
+            "error",
+            "no such file",
+        ),
+        (
+            vec![
+                "recover",
+                "--database-url",
+                "oracle://x/y",
+                "--output",
+                "json",
+            ],
+            "error",
+            "oracle",
+        ),
+    ];
+    for (args, kind, needle) in cases {
+        let r = run(w, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {:?}", r.stdout));
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["error"]["exit_code"], 2);
+        assert_eq!(v["error"]["kind"], kind, "{args:?}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{args:?}: {message}");
+        assert!(r.stderr.contains(message), "{args:?}: {}", r.stderr);
+    }
+    // human output: stdout stays empty
+    let r = run(
+        w,
+        &["integrity-check", "--database-url", &url, "--level", "full"],
+    );
+    assert_usage_error(&r, "--level full");
+    assert!(r.stdout.is_empty());
+}
