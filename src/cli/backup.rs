@@ -161,6 +161,8 @@ pub struct RestoreArgs {
 pub struct Output {
     pub json: bool,
     pub progress: bool,
+    /// One line per step on stderr when it is not a terminal (not with `--quiet`).
+    pub steps: bool,
     pub color: bool,
     /// Whether stdin and stderr are a terminal (a restore may ask).
     pub interactive: bool,
@@ -196,6 +198,7 @@ fn output(s: &str, cli: &CliGlobals) -> Result<Output, UsageError> {
     Ok(Output {
         json,
         progress: !cli.quiet && !json,
+        steps: !cli.quiet,
         color: super::use_color(cli.color, json),
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
     })

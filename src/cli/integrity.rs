@@ -69,6 +69,8 @@ pub struct IntegritySettings {
     pub config_path: Option<PathBuf>,
     pub color: bool,
     pub progress: bool,
+    /// One line per step on stderr when it is not a terminal (not with `--quiet`).
+    pub steps: bool,
 }
 
 pub enum IntegrityAction {
@@ -163,6 +165,7 @@ impl IntegrityArgs {
             config_path: config.path.clone(),
             color: use_color(cli.color, machine),
             progress: !cli.quiet && !machine,
+            steps: !cli.quiet,
         }))
     }
 }

@@ -15,7 +15,7 @@ fn err(e: backup::BackupError) -> AppError {
 }
 
 fn progress(out: &Output) -> Arc<dyn Progress> {
-    Arc::new(render::BytesProgress::new(out.progress))
+    Arc::new(render::BytesProgress::new(out.progress, out.steps))
 }
 
 fn code(ok: bool) -> u8 {

@@ -97,7 +97,13 @@ pub fn run(action: IntegrityAction) -> Result<Outcome, AppError> {
         })?;
         let mut bar: Option<Progress> = None;
         let res = crate::integrity::run_with_progress(&mut conn, &opts, &mut |done, total| {
-            let b = bar.get_or_insert_with(|| Progress::new(total, "integrity checks", s.progress));
+            let b = bar.get_or_insert_with(|| {
+                Progress::new(total, "integrity checks", s.progress).with_lines(
+                    total,
+                    "integrity checks",
+                    s.steps,
+                )
+            });
             b.set(done);
         })
         .await;

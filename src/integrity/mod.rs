@@ -490,6 +490,8 @@ async fn run_inner(
     schedule::order(&mut checks);
 
     let total = checks.len();
+    // before the first check: the caller shows what is about to run
+    progress(0, total);
     let mut runs = Vec::new();
     let mut problems = Vec::new();
     let mut actual_fingerprint = None;

@@ -14,37 +14,80 @@ use std::sync::Mutex;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A byte progress bar (bytes, rate, ETA when the total is known) on a TTY stderr.
+/// A byte progress bar (bytes and ETA when the total is known, rate when not; never wider than
+/// 80 columns) on a TTY stderr. Outside a terminal, one line per step on stderr as it starts and
+/// ends, so a run that is killed has said what it was doing.
 pub struct BytesProgress {
     enabled: bool,
+    lines: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// Line mode: the step running, when it began and its bytes so far.
+    step: Mutex<Option<(String, std::time::Instant, u64)>>,
+}
+
+/// Templates of the byte bar: at most 2 + 24 + 1 + 22 + 1 + 21 + 1 + 4 = 76 columns with a
+/// total, 2 + 40 + 1 + 10 + 1 + 12 + 1 + 8 = 75 without.
+const BAR_WITH_TOTAL: &str =
+    "{spinner} {msg:24!} [{bar:20}] {binary_bytes}/{binary_total_bytes} {eta}";
+const BAR_WITHOUT_TOTAL: &str =
+    "{spinner} {msg:40!} {binary_bytes} {binary_bytes_per_sec} {elapsed}";
+
+fn bar_style(total: Option<u64>) -> ProgressStyle {
+    ProgressStyle::with_template(if total.is_some() {
+        BAR_WITH_TOTAL
+    } else {
+        BAR_WITHOUT_TOTAL
+    })
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
 }
 
 impl BytesProgress {
-    pub fn new(enabled: bool) -> BytesProgress {
+    /// `bar`: a bar on a terminal; `lines`: one line per step when stderr is not a terminal.
+    pub fn new(bar: bool, lines: bool) -> BytesProgress {
+        let tty = std::io::stderr().is_terminal();
         BytesProgress {
-            enabled: enabled && std::io::stderr().is_terminal(),
+            enabled: bar && tty,
+            lines: lines && !tty,
             bar: Mutex::new(None),
+            step: Mutex::new(None),
+        }
+    }
+
+    fn end_line(&self) {
+        if let Ok(mut s) = self.step.lock()
+            && let Some((what, began, bytes)) = s.take()
+        {
+            let size = if bytes > 0 {
+                format!(", {}", short_bytes(bytes))
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "migsafe: {what}: done in {}{size}",
+                secs(began.elapsed().as_millis() as u64)
+            );
         }
     }
 }
 
 impl Progress for BytesProgress {
     fn begin(&self, what: &str, total: Option<u64>) {
+        if self.lines {
+            self.end_line();
+            let size = total
+                .map(|t| format!(" ({})", short_bytes(t)))
+                .unwrap_or_default();
+            eprintln!("migsafe: {what}{size}…");
+            if let Ok(mut s) = self.step.lock() {
+                *s = Some((what.to_string(), std::time::Instant::now(), 0));
+            }
+        }
         if !self.enabled {
             return;
         }
         let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-        let template = if total.is_some() {
-            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
-        } else {
-            "{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}"
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
+        bar.set_style(bar_style(total));
         bar.set_message(what.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         if let Ok(mut b) = self.bar.lock()
@@ -55,6 +98,12 @@ impl Progress for BytesProgress {
     }
 
     fn add(&self, bytes: u64) {
+        if self.lines
+            && let Ok(mut s) = self.step.lock()
+            && let Some((_, _, n)) = s.as_mut()
+        {
+            *n += bytes;
+        }
         if let Ok(b) = self.bar.lock()
             && let Some(bar) = b.as_ref()
         {
@@ -63,6 +112,9 @@ impl Progress for BytesProgress {
     }
 
     fn end(&self) {
+        if self.lines {
+            self.end_line();
+        }
         if let Ok(mut b) = self.bar.lock()
             && let Some(bar) = b.take()
         {
@@ -531,6 +583,72 @@ pub fn restore_plan(r: &RestoreReport, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A terminal 200 columns wide that keeps what is drawn.
+    #[derive(Debug, Default, Clone)]
+    struct Screen(std::sync::Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            200
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(s.to_string());
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(s.to_string());
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_byte_bar_fits_in_80_columns() {
+        for total in [Some(987_654_321_000u64), None] {
+            let screen = Screen::default();
+            let bar = ProgressBar::with_draw_target(
+                total,
+                ProgressDrawTarget::term_like(Box::new(screen.clone())),
+            );
+            bar.set_style(bar_style(total));
+            bar.set_message(
+                "verifying backup_20261205_091044_shop_production_eu_west.dump".to_string(),
+            );
+            bar.set_position(123_456_789_000);
+            bar.tick();
+            bar.abandon();
+            let drawn = screen.0.lock().unwrap().clone();
+            assert!(!drawn.is_empty());
+            assert!(drawn.iter().any(|l| l.contains("verifying")), "{drawn:?}");
+            for l in drawn {
+                // indicatif pads with blanks to erase what was there before
+                let l = l.trim_end();
+                assert!(
+                    l.chars().count() <= 80,
+                    "{} columns: {l:?}",
+                    l.chars().count()
+                );
+            }
+        }
+    }
 
     #[test]
     fn sizes() {

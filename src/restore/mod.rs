@@ -553,16 +553,55 @@ pub(crate) fn restore_failure(
     None
 }
 
+/// Bytes of a backup file, or of every file of a pg_dump directory.
+fn archive_bytes(path: &Path) -> Option<u64> {
+    let md = std::fs::metadata(path).ok()?;
+    if md.is_file() {
+        return Some(md.len());
+    }
+    let rd = std::fs::read_dir(path).ok()?;
+    Some(
+        rd.flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum(),
+    )
+}
+
+/// Runs a restore tool that reads `archive`; its progress is the bytes the tool has read
+/// (`/proc/<pid>/io`), capped at the archive's size.
 pub(crate) async fn run_blocking(
     cmd: std::process::Command,
     progress: &Arc<dyn Progress>,
     what: &str,
+    archive: &Path,
 ) -> Result<child::Finished, BackupError> {
-    progress.begin(what, None);
-    let f = tokio::task::spawn_blocking(move || child::run(cmd))
-        .await
-        .map_err(|e| BackupError::Failed(e.to_string()))?
-        .map_err(|e| BackupError::Failed(e.to_string()));
+    let total = archive_bytes(archive);
+    progress.begin(what, total);
+    let p = progress.clone();
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let f = tokio::task::spawn_blocking(move || {
+        let f = child::run_polling(cmd, &|pid| {
+            if let Some(read) = child::bytes_read(pid) {
+                let read = total.map_or(read, |t| read.min(t));
+                let before = seen.swap(read, std::sync::atomic::Ordering::Relaxed);
+                if read > before {
+                    p.add(read - before);
+                }
+            }
+        });
+        // a tool that succeeded read its archive to the end, also after the last poll
+        if let (Ok(done), Some(t)) = (&f, total)
+            && done.status.success()
+        {
+            p.add(t.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
+        }
+        f
+    })
+    .await
+    .map_err(|e| BackupError::Failed(e.to_string()))?
+    .map_err(|e| BackupError::Failed(e.to_string()));
     progress.end();
     f
 }

@@ -452,7 +452,7 @@ impl<'a> PgRestore<'a> {
         );
         let limit = Duration::from_secs(self.s.lock_timeout_secs);
         let (f, blocked) = if watch {
-            let run = run_blocking(cmd, &self.progress, what);
+            let run = run_blocking(cmd, &self.progress, what, &self.loc.path);
             let dog = lock_watchdog(&mut self.admin, db, limit);
             tokio::pin!(run);
             tokio::select! {
@@ -463,7 +463,10 @@ impl<'a> PgRestore<'a> {
                 }
             }
         } else {
-            (run_blocking(cmd, &self.progress, what).await?, None)
+            (
+                run_blocking(cmd, &self.progress, what, &self.loc.path).await?,
+                None,
+            )
         };
         let issues = pgr::classify_errors(&f.stderr);
         r.errors = issues.clone();

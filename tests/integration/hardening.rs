@@ -561,3 +561,130 @@ fn exit_2_errors_are_a_json_object_on_stdout_when_json_was_asked() {
     assert_usage_error(&r, "--level full");
     assert!(r.stdout.is_empty());
 }
+
+#[test]
+fn without_a_terminal_each_step_is_a_line_on_stderr_as_it_happens() {
+    let (work, url) = with_backup();
+    let w = work.path();
+    // run_with captures stderr: not a terminal
+    let r = run(
+        w,
+        &[
+            "backup",
+            "create",
+            "--database-url",
+            &url,
+            "--dir",
+            "backups",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("migsafe: copying "), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("migsafe: verifying backup_"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(": done in "), "{}", r.stderr);
+    let r = run(
+        w,
+        &[
+            "restore",
+            "latest",
+            "--dir",
+            "backups",
+            "--database-url",
+            &url,
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("migsafe: "), "{}", r.stderr);
+    let r = run(w, &["integrity-check", "--database-url", &url]);
+    assert!(
+        r.stderr.contains("migsafe: integrity checks: "),
+        "{}",
+        r.stderr
+    );
+    // --quiet silences them
+    for args in [
+        vec![
+            "backup",
+            "create",
+            "--database-url",
+            &url,
+            "--dir",
+            "backups",
+            "--quiet",
+        ],
+        vec!["integrity-check", "--database-url", &url, "--quiet"],
+    ] {
+        let r = run(w, &args);
+        assert!(r.code == 0 || r.code == 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.is_empty(), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_pg_restore_reports_the_bytes_it_has_read() {
+    if !crate::engines::have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    rt().block_on(async {
+        let server =
+            migsafe::engines::postgres::ephemeral::EphemeralPostgres::start(&Default::default())
+                .await
+                .unwrap();
+        crate::backup::pg_setup(&server, "shop").await;
+        let url = server.url("shop");
+        ok_json(&run(
+            w,
+            &[
+                "backup",
+                "create",
+                "--database-url",
+                &url,
+                "--dir",
+                "backups",
+                "--output",
+                "json",
+            ],
+        ));
+        let r = run(
+            w,
+            &[
+                "restore",
+                "latest",
+                "--dir",
+                "backups",
+                "--database-url",
+                &url,
+                "--yes",
+                "--output",
+                "json",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        // the step that runs pg_restore starts with the archive's size and ends with the bytes
+        // it read, not "0 B"
+        let start = r
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("migsafe: restoring into") && l.ends_with("…"))
+            .unwrap_or_else(|| panic!("{}", r.stderr));
+        let size = start.rsplit_once(" (").unwrap().1.trim_end_matches(")…");
+        let end = r
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("migsafe: restoring into") && l.contains(": done in "))
+            .unwrap_or_else(|| panic!("{}", r.stderr));
+        assert!(end.ends_with(&format!(", {size}")), "{end}\n{}", r.stderr);
+        assert!(!size.starts_with("0 "), "{start}");
+    });
+}
