@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 pub const SCHEMA_VERSION: u32 = 1;
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 pub const LATEST_FILE: &str = "LATEST";
+/// Verifications of one kind a manifest keeps (the newest).
+pub const KEEP_PER_KIND: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DumpTool {
@@ -288,12 +290,25 @@ impl Manifest {
             .is_some_and(|d| d.ok)
     }
 
+    /// Appends a verification, keeping the newest [`KEEP_PER_KIND`] of each kind: every restore
+    /// preflight and `backup verify` records one, and a manifest must not grow with each (only
+    /// the latest of each kind decides whether the backup is verified).
     pub fn record(&mut self, kind: VerificationKind, ok: bool, details: impl Into<String>) {
         self.verification.push(Verification {
             kind,
             at: Utc::now(),
             ok,
             details: details.into(),
+        });
+        let of_kind = self.verification.iter().filter(|v| v.kind == kind).count();
+        let mut drop = of_kind.saturating_sub(KEEP_PER_KIND);
+        self.verification.retain(|v| {
+            if drop > 0 && v.kind == kind {
+                drop -= 1;
+                false
+            } else {
+                true
+            }
         });
     }
 }
@@ -341,6 +356,21 @@ pub fn write_latest(dir: &Path, name: Option<&str>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verifications_are_bounded_per_kind_and_the_latest_decides() {
+        let mut m = sample();
+        m.verification.clear();
+        m.record(VerificationKind::RestoreDrill, true, "drill");
+        for i in 0..50 {
+            m.record(VerificationKind::Checksum, true, format!("c{i}"));
+            m.record(VerificationKind::FullRead, i != 49, format!("f{i}"));
+        }
+        assert_eq!(m.verification.len(), 1 + 2 * KEEP_PER_KIND);
+        assert_eq!(m.verification[0].details, "drill", "other kinds are kept");
+        assert_eq!(m.last(VerificationKind::Checksum).unwrap().details, "c49");
+        assert!(!m.verified(), "the latest full read failed");
+    }
 
     pub fn sample() -> Manifest {
         let at = DateTime::parse_from_rfc3339("2026-11-29T14:15:00Z")

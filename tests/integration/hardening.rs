@@ -688,3 +688,34 @@ fn a_pg_restore_reports_the_bytes_it_has_read() {
         assert!(!size.starts_with("0 "), "{start}");
     });
 }
+
+#[test]
+fn the_manifest_does_not_grow_with_every_preflight() {
+    let (work, url) = with_backup();
+    let w = work.path();
+    let manifest = PathBuf::from(format!("{}.manifest.json", backup_file(w).display()));
+    for _ in 0..6 {
+        let r = run(
+            w,
+            &[
+                "restore",
+                "latest",
+                "--dir",
+                "backups",
+                "--database-url",
+                &url,
+                "--check",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let r = run(w, &["backup", "verify", "latest", "--dir", "backups"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let n = m["verification"].as_array().unwrap().len();
+    assert!(
+        n <= 6,
+        "{n} verifications after 12 runs: {}",
+        m["verification"]
+    );
+}
