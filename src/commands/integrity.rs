@@ -56,6 +56,8 @@ pub fn options(s: &IntegritySettings) -> Result<IntegrityOptions, AppError> {
             a.expected.source, a.expected.engine, kind
         )));
     }
+    crate::integrity::check_assertions_read_only(&s.assertions, dialect(kind))
+        .map_err(AppError::Other)?;
     let not_null = if s.migrations.is_empty() {
         Vec::new()
     } else {

@@ -719,3 +719,95 @@ fn the_manifest_does_not_grow_with_every_preflight() {
         m["verification"]
     );
 }
+
+#[test]
+fn an_assertion_that_writes_is_refused_and_never_runs() {
+    let (work, url) = with_backup();
+    let w = work.path();
+    let cfg = w.join("migsafe.toml");
+    std::fs::write(
+        &cfg,
+        "[[integrity.assert]]\nname = \"cleanup\"\nsql = \"DELETE FROM books WHERE author_id = 99\"\nexpect = 0\n",
+    )
+    .unwrap();
+    let r = run(
+        w,
+        &[
+            "integrity-check",
+            "--database-url",
+            &url,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--only",
+            "assert",
+        ],
+    );
+    assert_usage_error(
+        &r,
+        "(\"cleanup\"): the sql is a statement that is not a query",
+    );
+    assert!(!r.stdout.contains("inspect"), "{}", r.stdout);
+    std::fs::write(
+        &cfg,
+        "[[integrity.assert]]\nname = \"two\"\nsql = \"SELECT 1; UPDATE books SET title = 'x'\"\nexpect = 1\n",
+    )
+    .unwrap();
+    let r = run(
+        w,
+        &[
+            "integrity-check",
+            "--database-url",
+            &url,
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    assert_usage_error(&r, "several statements");
+    rt().block_on(async {
+        let mut c = Conn::open(&url).await.unwrap();
+        let (_, rows) = c
+            .query_text("SELECT count(*) FROM books WHERE author_id = 99 OR title = 'x'")
+            .await
+            .unwrap();
+        assert_eq!(rows[0][0].as_deref(), Some("1"), "nothing was written");
+        c.close().await;
+    });
+    std::fs::write(
+        &cfg,
+        "[[integrity.assert]]\nname = \"cte\"\nsql = \"WITH d AS (DELETE FROM books RETURNING 1) SELECT count(*) FROM d\"\nexpect = 0\n",
+    )
+    .unwrap();
+    let r = run(
+        w,
+        &[
+            "integrity-check",
+            "--database-url",
+            &url,
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    assert_usage_error(
+        &r,
+        "(\"cte\"): the sql is a statement that is not a query (delete)",
+    );
+    // a read-only assertion still runs
+    std::fs::write(
+        &cfg,
+        "[[integrity.assert]]\nname = \"orphans\"\nsql = \"WITH o AS (SELECT * FROM books WHERE author_id NOT IN (SELECT id FROM authors)) SELECT count(*) FROM o\"\nexpect = 3\n",
+    )
+    .unwrap();
+    let r = run(
+        w,
+        &[
+            "integrity-check",
+            "--database-url",
+            &url,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--only",
+            "assert",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
