@@ -334,9 +334,10 @@ pub async fn restore(
     }
     // an unfinished operation on this server must be ended first
     for u in crate::journal::unfinished_for(&target, &s.journal_dir).await {
+        let stem = backup::kept::stem(db);
         let same = u.database == db
-            || u.database.starts_with(&format!("{db}_restore_"))
-            || u.database.starts_with(&format!("{db}_before_restore_"));
+            || u.database.starts_with(&format!("{stem}_restore_"))
+            || u.database.starts_with(&format!("{stem}_before_restore_"));
         let a_restore = [
             recover::PG_SWAP,
             recover::PG_IN_PLACE,

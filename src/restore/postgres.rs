@@ -263,14 +263,18 @@ impl<'a> PgRestore<'a> {
             (false, false, _) => r.check("roles", false, format!("missing {}: create them{globals_hint} or pass --no-owner", missing_roles.join(", "))),
         }
         let live = facts.databases.get(&db).cloned();
+        // a long name is shortened so the names fit PostgreSQL's 63 bytes
+        let stem = crate::backup::kept::stem(&db);
         let ts = free_ts(|ts| {
-            facts.databases.contains_key(&format!("{db}_restore_{ts}"))
+            facts
+                .databases
+                .contains_key(&format!("{stem}_restore_{ts}"))
                 || facts
                     .databases
-                    .contains_key(&format!("{db}_before_restore_{ts}"))
+                    .contains_key(&format!("{stem}_before_restore_{ts}"))
         });
-        let new_db = format!("{db}_restore_{ts}");
-        let keep_db = format!("{db}_before_restore_{ts}");
+        let new_db = format!("{stem}_restore_{ts}");
+        let keep_db = format!("{stem}_before_restore_{ts}");
         let single_txn = r.strategy == Strategy::InPlace || format == PgFormat::Plain;
         match r.strategy {
             Strategy::Swap => {
@@ -290,7 +294,7 @@ impl<'a> PgRestore<'a> {
                 r.check(
                     "names",
                     !too_long && !taken,
-                    if too_long { format!("{keep_db} is longer than PostgreSQL's 63-byte limit: use --strategy in-place or a shorter database name") } else if taken { format!("{new_db} or {keep_db} already exists") } else { format!("restore into {new_db}, keep the current database as {keep_db}") },
+                    if too_long { format!("{keep_db} is longer than PostgreSQL's 63-byte limit: use --strategy in-place") } else if taken { format!("{new_db} or {keep_db} already exists") } else { format!("restore into {new_db}, keep the current database as {keep_db}") },
                 );
             }
             Strategy::InPlace => {

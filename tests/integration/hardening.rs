@@ -811,3 +811,97 @@ fn an_assertion_that_writes_is_refused_and_never_runs() {
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+#[test]
+fn a_swap_restore_of_a_database_with_a_long_name_uses_short_names() {
+    if !crate::engines::have("postgres") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // 40 bytes: `<db>_before_restore_<ts>` would be 71
+    let db = "shop_production_europe_west_replica_2026";
+    rt().block_on(async {
+        let server =
+            migsafe::engines::postgres::ephemeral::EphemeralPostgres::start(&Default::default())
+                .await
+                .unwrap();
+        crate::backup::pg_setup(&server, db).await;
+        let url = server.url(db);
+        ok_json(&run(
+            w,
+            &[
+                "backup",
+                "create",
+                "--database-url",
+                &url,
+                "--dir",
+                "backups",
+                "--output",
+                "json",
+            ],
+        ));
+        crate::backup::pg_exec(&server, db, crate::backup::PG_CHANGE).await;
+        let r = run(
+            w,
+            &[
+                "restore",
+                "latest",
+                "--dir",
+                "backups",
+                "--database-url",
+                &url,
+                "--yes",
+                "--output",
+                "json",
+            ],
+        );
+        let v: Value = json(&r);
+        assert_eq!(v["status"], "restored", "{}{}", r.stdout, r.stderr);
+        let kept = v["kept_as"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}", r.stdout));
+        assert!(kept.len() <= 63, "{kept}");
+        assert!(
+            kept.starts_with("shop_production_euro") && kept.contains("_before_restore_"),
+            "{kept}"
+        );
+        // a second restore in the same second still gets its own names (restore::free_ts)
+        let r = run(
+            w,
+            &[
+                "restore",
+                "latest",
+                "--dir",
+                "backups",
+                "--database-url",
+                &url,
+                "--yes",
+                "--output",
+                "json",
+            ],
+        );
+        let v2: Value = json(&r);
+        assert_eq!(v2["status"], "restored", "{}{}", r.stdout, r.stderr);
+        assert_ne!(v2["kept_as"], v["kept_as"]);
+        // backup list finds both kept copies of the long-named database
+        let list = ok_json(&run(
+            w,
+            &[
+                "backup",
+                "list",
+                "--dir",
+                "backups",
+                "--database-url",
+                &url,
+                "--output",
+                "json",
+            ],
+        ));
+        let text = list.to_string();
+        assert!(
+            text.contains(kept) && text.contains(v2["kept_as"].as_str().unwrap()),
+            "{list}"
+        );
+    });
+}
