@@ -1,6 +1,7 @@
 //! Rendering of `backup create|verify|list|prune` and `restore` results (human and JSON, the
 //! JSON documented in docs/backup.md), and the byte progress bar for dumps and restores.
 
+use super::style::plural;
 use crate::backup::kept::KeptCopy;
 use crate::backup::manifest::Manifest;
 use crate::backup::store::{Entry, PruneReport};
@@ -219,15 +220,20 @@ pub fn create(r: &CreateReport, json_out: bool, color: bool) -> String {
     let est = m.tables.iter().filter(|t| t.estimated).count();
     let _ = writeln!(
         out,
-        "  contents  {} tables, {rows} rows{}, schema fingerprint {}, {} applied migrations",
-        m.tables.len(),
+        "  contents  {}, {}{}, schema fingerprint {}, {}",
+        plural(m.tables.len(), "table", "tables"),
+        plural(rows, "row", "rows"),
         if est > 0 {
-            format!(" ({est} tables estimated)")
+            format!(" ({} estimated)", plural(est, "table", "tables"))
         } else {
             String::new()
         },
         short(&m.schema_fingerprint.sha256),
-        m.migrations.len()
+        plural(
+            m.migrations.len(),
+            "applied migration",
+            "applied migrations"
+        )
     );
     if let Some(g) = &m.globals {
         let _ = writeln!(out, "  globals   {} ({})", g.path, human_bytes(g.bytes));
@@ -392,8 +398,8 @@ pub fn list(
     }
     let _ = writeln!(
         out,
-        "{} backups in {}; * = LATEST (newest verified)",
-        entries.len(),
+        "{} in {}; * = LATEST (newest verified)",
+        plural(entries.len(), "backup", "backups"),
         dir.display()
     );
     out.push_str(&kept_text);
@@ -554,9 +560,9 @@ pub fn restore_plan(r: &RestoreReport, color: bool) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "changes since the backup: {} rows in {} tables ({}) — the restore discards them{}",
-                c.rows,
-                c.tables.len(),
+                "changes since the backup: {} in {} ({}) — the restore discards them{}",
+                plural(c.rows, "row", "rows"),
+                plural(c.tables.len(), "table", "tables"),
                 c.method,
                 if r.strategy == crate::restore::Strategy::Swap {
                     " (the current database is kept under another name)"

@@ -1,7 +1,7 @@
 //! `integrity-check` output: human text grouped by severity (with the SQL to inspect each
 //! problem and what was not run), and the JSON document of docs/integrity.md (schema_version 1).
 
-use super::style::Style;
+use super::style::{Style, plural};
 use crate::integrity::schedule::human as dur;
 use crate::integrity::{
     CHECKS, IntegrityReport, NotRun, Problem, SCHEMA_VERSION, Severity, Verdict,
@@ -101,14 +101,6 @@ pub fn json(r: &IntegrityReport, fail_on: Severity) -> String {
         serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 fn indent(text: &str, pad: &str) -> String {
@@ -230,11 +222,11 @@ pub fn human(r: &IntegrityReport, fail_on: Severity, color: bool) -> String {
     let _ = writeln!(
         out,
         "\n{} in {} ({} planning): {}, {}, {} info; {} not run",
-        plural(r.checks.len(), "check"),
+        plural(r.checks.len(), "check", "checks"),
         dur(r.elapsed),
         dur(r.planning),
-        plural(r.count(Severity::Error), "error"),
-        plural(r.count(Severity::Warning), "warning"),
+        plural(r.count(Severity::Error), "error", "errors"),
+        plural(r.count(Severity::Warning), "warning", "warnings"),
         r.count(Severity::Info),
         r.not_run.len()
     );

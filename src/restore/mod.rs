@@ -693,6 +693,7 @@ pub(crate) fn safety_backup_failed(e: &BackupError, changes: Option<&Changes>) -
         ""
     };
     let lost = match changes {
+        Some(c) if c.rows == 1 => "the 1 row written since the backup is then lost for good".into(),
         Some(c) if c.rows > 0 => format!(
             "the {} rows written since the backup are then lost for good",
             c.rows

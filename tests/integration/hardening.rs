@@ -905,3 +905,66 @@ fn a_swap_restore_of_a_database_with_a_long_name_uses_short_names() {
         );
     });
 }
+
+#[test]
+fn one_is_singular_in_human_output() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let db = w.join("one.db");
+    sqlite_db(&db, "CREATE TABLE t (a int); INSERT INTO t VALUES (1);");
+    let url = format!("sqlite:{}", db.display());
+    let r = run(
+        w,
+        &[
+            "backup",
+            "create",
+            "--database-url",
+            &url,
+            "--dir",
+            "backups",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("contents  1 table, 1 row,"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("1 rows") && !r.stdout.contains("1 tables"),
+        "{}",
+        r.stdout
+    );
+    let r = run(w, &["backup", "list", "--dir", "backups"]);
+    assert!(r.stdout.contains("1 backup in "), "{}", r.stdout);
+    sqlite_db(&db, "INSERT INTO t VALUES (2);");
+    let r = run(
+        w,
+        &[
+            "restore",
+            "latest",
+            "--dir",
+            "backups",
+            "--database-url",
+            &url,
+            "--check",
+        ],
+    );
+    assert!(r.stdout.contains("1 row in 1 table"), "{}", r.stdout);
+    let r = run(
+        w,
+        &[
+            "integrity-check",
+            "--database-url",
+            &url,
+            "--only",
+            "sqlite-integrity",
+        ],
+    );
+    assert!(r.stdout.contains("1 check in"), "{}", r.stdout);
+    assert_eq!(migsafe::report::style::plural(1u64, "row", "rows"), "1 row");
+    assert_eq!(
+        migsafe::report::style::plural(0usize, "row", "rows"),
+        "0 rows"
+    );
+}
