@@ -155,6 +155,47 @@ fn remove_path(p: &Path) -> std::io::Result<()> {
     }
 }
 
+/// A staging folder in the backup folder: a backup being written, or left by a run that died.
+#[derive(Debug, Clone, Serialize)]
+pub struct StagingEntry {
+    pub name: String,
+    pub path: PathBuf,
+    pub age_seconds: u64,
+    /// Its run is still alive (the backup is being written).
+    pub running: bool,
+}
+
+/// Every staging folder of `dir`, oldest first: `backup list` shows them, so a run that died
+/// does not leave a folder nobody sees.
+pub fn staging(dir: &Path) -> std::io::Result<Vec<StagingEntry>> {
+    let dead: Vec<PathBuf> = match dead_staging(dir) {
+        Ok(d) => d.into_iter().map(|(_, p)| p).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for s in std::fs::read_dir(dir)?.flatten() {
+        let name = s.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(STAGING_PREFIX) {
+            continue;
+        }
+        let path = s.path();
+        let age_seconds = std::fs::symlink_metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .map_or(0, |d| d.as_secs());
+        out.push(StagingEntry {
+            running: !dead.contains(&path),
+            name,
+            path,
+            age_seconds,
+        });
+    }
+    out.sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds).then(a.name.cmp(&b.name)));
+    Ok(out)
+}
+
 /// Staging folders whose run is gone (its owner file names a dead process, or it has none and
 /// is older than an hour).
 fn dead_staging(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {

@@ -4,7 +4,7 @@
 use super::style::plural;
 use crate::backup::kept::KeptCopy;
 use crate::backup::manifest::Manifest;
-use crate::backup::store::{Entry, PruneReport};
+use crate::backup::store::{Entry, PruneReport, StagingEntry};
 use crate::backup::{CreateReport, Progress, StepResult, VerifyReport};
 use crate::restore::{RestoreReport, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -311,9 +311,37 @@ fn entry_json(e: &Entry) -> Value {
     })
 }
 
+/// Staging folders: those of runs that died with their age and how to remove them, and those
+/// still being written.
+fn staging_lines(dir: &std::path::Path, staging: &[StagingEntry]) -> String {
+    let mut out = String::new();
+    let stale: Vec<&StagingEntry> = staging.iter().filter(|s| !s.running).collect();
+    if !stale.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} left by runs that died (remove with `rm -r`, or `migsafe backup prune --keep <n> --dir {}`, which removes them too):",
+            plural(stale.len(), "staging folder", "staging folders"),
+            dir.display()
+        );
+        for s in stale {
+            let _ = writeln!(
+                out,
+                "  {}  {} old",
+                s.path.display(),
+                humantime::format_duration(std::time::Duration::from_secs(s.age_seconds))
+            );
+        }
+    }
+    for s in staging.iter().filter(|s| s.running) {
+        let _ = writeln!(out, "being written: {}", s.path.display());
+    }
+    out
+}
+
 pub fn list(
     dir: &std::path::Path,
     entries: &[Entry],
+    staging: &[StagingEntry],
     kept: Option<&[KeptCopy]>,
     json_out: bool,
 ) -> String {
@@ -325,13 +353,18 @@ pub fn list(
             "dir": dir,
             "latest": latest,
             "backups": entries.iter().map(entry_json).collect::<Vec<_>>(),
+            "staging": staging,
         });
         if let Some(k) = kept {
             v["before_restore"] = json!(k);
         }
         return pretty(&v);
     }
-    let kept_text = kept.map(kept_lines).unwrap_or_default();
+    let kept_text = format!(
+        "{}{}",
+        staging_lines(dir, staging),
+        kept.map(kept_lines).unwrap_or_default()
+    );
     if entries.is_empty() {
         return format!("no backups in {}\n{kept_text}", dir.display());
     }

@@ -968,3 +968,46 @@ fn one_is_singular_in_human_output() {
         "0 rows"
     );
 }
+
+#[test]
+fn backup_list_shows_stale_staging_folders_with_their_age() {
+    let (work, _url) = with_backup();
+    let w = work.path();
+    // a run that died mid-dump: its owner file names a process that is gone
+    let stale = w.join("backups/.migsafe-staging-backup_20260101_000000.sqlite");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("owner"), "999999999 1\n").unwrap();
+    let r = run(w, &["backup", "list", "--dir", "backups"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("1 staging folder left by runs that died"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(".migsafe-staging-backup_20260101_000000.sqlite")
+            && r.stdout.contains(" old"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("rm -r") && r.stdout.contains("backup prune"),
+        "{}",
+        r.stdout
+    );
+    let v = ok_json(&run(
+        w,
+        &["backup", "list", "--dir", "backups", "--output", "json"],
+    ));
+    assert_eq!(v["staging"][0]["running"], false, "{v}");
+    // prune removes it, and the list no longer shows it
+    ok_json(&run(
+        w,
+        &[
+            "backup", "prune", "--keep", "5", "--dir", "backups", "--output", "json",
+        ],
+    ));
+    let r = run(w, &["backup", "list", "--dir", "backups"]);
+    assert!(!r.stdout.contains("staging"), "{}", r.stdout);
+}
