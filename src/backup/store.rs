@@ -155,6 +155,14 @@ fn remove_path(p: &Path) -> std::io::Result<()> {
     }
 }
 
+/// How long ago `path` was last modified.
+fn age(path: &Path) -> Option<Duration> {
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+}
+
 /// A staging folder in the backup folder: a backup being written, or left by a run that died.
 #[derive(Debug, Clone, Serialize)]
 pub struct StagingEntry {
@@ -180,11 +188,7 @@ pub fn staging(dir: &Path) -> std::io::Result<Vec<StagingEntry>> {
             continue;
         }
         let path = s.path();
-        let age_seconds = std::fs::symlink_metadata(&path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .map_or(0, |d| d.as_secs());
+        let age_seconds = age(&path).map_or(0, |d| d.as_secs());
         out.push(StagingEntry {
             running: !dead.contains(&path),
             name,
@@ -208,11 +212,7 @@ fn dead_staging(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
         let path = s.path();
         let dead = match atomic::staging_alive(&path) {
             Some(alive) => !alive,
-            None => std::fs::symlink_metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > ORPHAN_AGE),
+            None => age(&path).is_some_and(|age| age > ORPHAN_AGE),
         };
         if dead {
             out.push((name, path));

@@ -231,19 +231,16 @@ pub fn human(r: &IntegrityReport, fail_on: Severity, color: bool) -> String {
         r.not_run.len()
     );
     match r.verdict(fail_on) {
-        Verdict::Passed => {
+        v @ (Verdict::Passed | Verdict::Failed) => {
+            let (code, word) = if v == Verdict::Passed {
+                ("1;32", "passed")
+            } else {
+                ("1;31", "FAILED")
+            };
             let _ = writeln!(
                 out,
                 "result: {} (--fail-on {})",
-                st.paint("1;32", "passed"),
-                fail_on.as_str()
-            );
-        }
-        Verdict::Failed => {
-            let _ = writeln!(
-                out,
-                "result: {} (--fail-on {})",
-                st.paint("1;31", "FAILED"),
+                st.paint(code, word),
                 fail_on.as_str()
             );
         }

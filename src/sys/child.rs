@@ -299,7 +299,8 @@ pub fn bytes_read(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// [`run`], calling `poll` with the child's pid about four times a second while it runs.
+/// [`run`], calling `poll` with the child's pid while it runs (about four times a second once
+/// it has run a while).
 pub fn run_polling(mut cmd: Command, poll: &(dyn Fn(u32) + Sync)) -> Result<Finished, ChildError> {
     let tool = tool_name(&cmd);
     cmd.stdin(Stdio::null())
@@ -318,12 +319,15 @@ pub fn run_polling(mut cmd: Command, poll: &(dyn Fn(u32) + Sync)) -> Result<Fini
         }
         buf
     });
+    // short waits first (most tools end quickly), then four polls a second
+    let mut wait = std::time::Duration::from_millis(5);
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) => {
                 poll(pid);
-                std::thread::sleep(std::time::Duration::from_millis(250));
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(250));
             }
             Err(source) => {
                 return Err(ChildError::Read {
@@ -343,27 +347,8 @@ pub fn run_polling(mut cmd: Command, poll: &(dyn Fn(u32) + Sync)) -> Result<Fini
 }
 
 /// Runs `cmd` to completion and returns its status and full stderr (stdout discarded).
-pub fn run(mut cmd: Command) -> Result<Finished, ChildError> {
-    let tool = tool_name(&cmd);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let (child, _tracked) = spawn(&mut cmd).map_err(|source| ChildError::Spawn {
-        tool: tool.clone(),
-        source,
-    })?;
-    let out = child
-        .wait_with_output()
-        .map_err(|source| ChildError::Read {
-            what: format!("the exit status of {tool}"),
-            source,
-        })?;
-    Ok(Finished {
-        status: out.status,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        bytes: 0,
-        sha256: String::new(),
-    })
+pub fn run(cmd: Command) -> Result<Finished, ChildError> {
+    run_polling(cmd, &|_| {})
 }
 
 #[cfg(test)]
