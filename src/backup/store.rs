@@ -174,51 +174,44 @@ pub struct StagingEntry {
 }
 
 /// Every staging folder of `dir`, oldest first: `backup list` shows them, so a run that died
-/// does not leave a folder nobody sees.
+/// does not leave a folder nobody sees. A run is gone when its owner file names a dead process,
+/// or when it has none and is older than an hour.
 pub fn staging(dir: &Path) -> std::io::Result<Vec<StagingEntry>> {
-    let dead: Vec<PathBuf> = match dead_staging(dir) {
-        Ok(d) => d.into_iter().map(|(_, p)| p).collect(),
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let mut out = Vec::new();
-    for s in std::fs::read_dir(dir)?.flatten() {
+    for s in rd.flatten() {
         let name = s.file_name().to_string_lossy().into_owned();
         if !name.starts_with(STAGING_PREFIX) {
             continue;
         }
         let path = s.path();
-        let age_seconds = age(&path).map_or(0, |d| d.as_secs());
+        let age = age(&path);
+        let running = match atomic::staging_alive(&path) {
+            Some(alive) => alive,
+            None => age.is_none_or(|age| age <= ORPHAN_AGE),
+        };
         out.push(StagingEntry {
-            running: !dead.contains(&path),
+            running,
             name,
             path,
-            age_seconds,
+            age_seconds: age.map_or(0, |d| d.as_secs()),
         });
     }
     out.sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds).then(a.name.cmp(&b.name)));
     Ok(out)
 }
 
-/// Staging folders whose run is gone (its owner file names a dead process, or it has none and
-/// is older than an hour).
+/// The staging folders whose run is gone.
 fn dead_staging(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    for s in std::fs::read_dir(dir)?.flatten() {
-        let name = s.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(STAGING_PREFIX) {
-            continue;
-        }
-        let path = s.path();
-        let dead = match atomic::staging_alive(&path) {
-            Some(alive) => !alive,
-            None => age(&path).is_some_and(|age| age > ORPHAN_AGE),
-        };
-        if dead {
-            out.push((name, path));
-        }
-    }
-    Ok(out)
+    Ok(staging(dir)?
+        .into_iter()
+        .filter(|s| !s.running)
+        .map(|s| (s.name, s.path))
+        .collect())
 }
 
 /// Removes the staging folders of runs that died (a safety backup killed mid-dump); returns how
