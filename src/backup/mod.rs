@@ -41,6 +41,9 @@ pub trait Progress: Send + Sync {
     fn begin(&self, what: &str, total: Option<u64>);
     fn add(&self, bytes: u64);
     fn end(&self);
+    /// A step that is not counted in bytes is about to run (shown where steps are shown as
+    /// lines: outside a terminal).
+    fn note(&self, _step: &str) {}
 }
 
 /// No progress display.

@@ -112,6 +112,13 @@ impl Progress for BytesProgress {
         }
     }
 
+    fn note(&self, step: &str) {
+        if self.lines {
+            self.end_line();
+            eprintln!("migsafe: {step}…");
+        }
+    }
+
     fn end(&self) {
         if self.lines {
             self.end_line();

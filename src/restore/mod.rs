@@ -732,6 +732,8 @@ pub(crate) struct Operation {
     marked: Option<String>,
     gate: Arc<Gate>,
     _on_interrupt: CleanupGuard,
+    /// Where each step is announced before it runs (a line on stderr outside a terminal).
+    progress: Option<Arc<dyn Progress>>,
 }
 
 /// Who may act on the database: the restore between its steps, the interrupt handler once it
@@ -807,6 +809,7 @@ impl Operation {
             marked: None,
             gate,
             _on_interrupt: guard,
+            progress: None,
         };
         if let (Some(admin), Some(db)) = (admin, marker_db) {
             let marker = Marker {
@@ -860,6 +863,11 @@ impl Operation {
     }
 
     /// Journals that `name` is about to change the database; `state` is what undoing it needs.
+    /// Announces every following step on `progress` as it starts.
+    pub(crate) fn announce_steps(&mut self, progress: Arc<dyn Progress>) {
+        self.progress = Some(progress);
+    }
+
     pub(crate) fn step(&mut self, name: &str, state: Value) -> Result<(), BackupError> {
         {
             let mut g = self.gate.lock();
@@ -870,6 +878,14 @@ impl Operation {
                 return Err(BackupError::Failed("interrupted".into()));
             }
             g.in_step = true;
+        }
+        if let Some(p) = &self.progress {
+            let on = state
+                .get("database")
+                .and_then(Value::as_str)
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            p.note(&format!("{name}{on}"));
         }
         self.journal()?.step(name, state).map_err(journal_failed)
     }

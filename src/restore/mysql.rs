@@ -329,6 +329,7 @@ pub(super) async fn run(
         r,
     )
     .await?;
+    op.announce_steps(progress.clone());
     let steps = Steps {
         t,
         loc,

@@ -134,6 +134,7 @@ pub(super) async fn run(
         r,
     )
     .await?;
+    op.announce_steps(p.progress.clone());
     let result = match r.strategy {
         Strategy::Swap => p.swap(&mut op, r).await,
         Strategy::InPlace => p.in_place(&mut op, r).await,

@@ -686,6 +686,14 @@ fn a_pg_restore_reports_the_bytes_it_has_read() {
             .unwrap_or_else(|| panic!("{}", r.stderr));
         assert!(end.ends_with(&format!(", {size}")), "{end}\n{}", r.stderr);
         assert!(!size.starts_with("0 "), "{start}");
+        // the journaled steps are announced as they start, the swap among them
+        for step in [
+            "migsafe: create-copy (shop_restore_",
+            "migsafe: drain (shop)…",
+            "migsafe: swap (shop)…",
+        ] {
+            assert!(r.stderr.contains(step), "{step}: {}", r.stderr);
+        }
     });
 }
 
