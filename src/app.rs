@@ -33,6 +33,18 @@ pub enum AppError {
     Other(String),
 }
 
+impl AppError {
+    /// `usage` for what the command line or configuration asked that cannot be done, `input`
+    /// for files that cannot be read or understood, `error` for everything else.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AppError::Usage(_) | AppError::Config(_) => "usage",
+            AppError::Discover(_) | AppError::Suppression(_) => "input",
+            AppError::Vcs(_) | AppError::Other(_) => "error",
+        }
+    }
+}
+
 /// Runs `check` and returns the report (for library users and tests).
 pub fn check_report(
     settings: &CheckSettings,

@@ -71,6 +71,12 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("migsafe: error: {e}");
+            if migsafe::cli::wants_json(std::env::args()) {
+                let mut out = std::io::stdout().lock();
+                let _ = out
+                    .write_all(migsafe::report::json::error(e.kind(), &e.to_string()).as_bytes());
+                let _ = out.flush();
+            }
             ExitCode::from(2)
         }
     }

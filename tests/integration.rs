@@ -27,6 +27,8 @@ mod docs;
 mod dry_run;
 #[path = "integration/engines.rs"]
 mod engines;
+#[path = "integration/hardening.rs"]
+mod hardening;
 #[path = "integration/history.rs"]
 mod history;
 #[path = "integration/integrity.rs"]

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 pub const SCHEMA_VERSION: u32 = 1;
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 pub const LATEST_FILE: &str = "LATEST";
+/// Verifications of one kind a manifest keeps (the newest).
+pub const KEEP_PER_KIND: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DumpTool {
@@ -226,16 +228,7 @@ impl Manifest {
         if !is_sha256(&self.schema_fingerprint.sha256) {
             return Err("schema_fingerprint.sha256 is not 64 hex digits".into());
         }
-        if self.file.is_empty()
-            || self.file.contains('/')
-            || self.file.starts_with('.')
-            || self.file.contains('\0')
-        {
-            return Err(format!(
-                "file {:?} must be a plain file name in the manifest's folder",
-                self.file
-            ));
-        }
+        check_file_name(&self.file).map_err(|why| format!("file {:?} {why}", self.file))?;
         for f in &self.files {
             if f.path
                 .split('/')
@@ -297,12 +290,25 @@ impl Manifest {
             .is_some_and(|d| d.ok)
     }
 
+    /// Appends a verification, keeping the newest [`KEEP_PER_KIND`] of each kind: every restore
+    /// preflight and `backup verify` records one, and a manifest must not grow with each (only
+    /// the latest of each kind decides whether the backup is verified).
     pub fn record(&mut self, kind: VerificationKind, ok: bool, details: impl Into<String>) {
         self.verification.push(Verification {
             kind,
             at: Utc::now(),
             ok,
             details: details.into(),
+        });
+        let of_kind = self.verification.iter().filter(|v| v.kind == kind).count();
+        let mut drop = of_kind.saturating_sub(KEEP_PER_KIND);
+        self.verification.retain(|v| {
+            if drop > 0 && v.kind == kind {
+                drop -= 1;
+                false
+            } else {
+                true
+            }
         });
     }
 }
@@ -313,11 +319,25 @@ pub fn is_sha256(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// A backup's file name as a manifest or `LATEST` records it: a plain name in the same folder,
+/// never a path (`../../etc/passwd`). The error completes "… {name}".
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.contains('/')
+        || name.starts_with('.')
+        || name.contains('\0')
+        || name == LATEST_FILE
+    {
+        return Err("is not a plain file name in the backup folder".into());
+    }
+    Ok(())
+}
+
 /// Reads `<dir>/LATEST`: the file name of the newest verified backup.
 pub fn read_latest(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join(LATEST_FILE)).ok()?;
     let name = text.trim();
-    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+    check_file_name(name).is_ok().then(|| name.to_string())
 }
 
 /// Points `LATEST` at `name` (atomically), or removes it when there is no verified backup.
@@ -336,6 +356,21 @@ pub fn write_latest(dir: &Path, name: Option<&str>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verifications_are_bounded_per_kind_and_the_latest_decides() {
+        let mut m = sample();
+        m.verification.clear();
+        m.record(VerificationKind::RestoreDrill, true, "drill");
+        for i in 0..50 {
+            m.record(VerificationKind::Checksum, true, format!("c{i}"));
+            m.record(VerificationKind::FullRead, i != 49, format!("f{i}"));
+        }
+        assert_eq!(m.verification.len(), 1 + 2 * KEEP_PER_KIND);
+        assert_eq!(m.verification[0].details, "drill", "other kinds are kept");
+        assert_eq!(m.last(VerificationKind::Checksum).unwrap().details, "c49");
+        assert!(!m.verified(), "the latest full read failed");
+    }
 
     pub fn sample() -> Manifest {
         let at = DateTime::parse_from_rfc3339("2026-11-29T14:15:00Z")

@@ -7,6 +7,7 @@ pub mod atomic;
 mod create;
 pub mod kept;
 pub mod manifest;
+pub mod resolve;
 mod snap;
 pub mod store;
 mod verify;
@@ -40,6 +41,9 @@ pub trait Progress: Send + Sync {
     fn begin(&self, what: &str, total: Option<u64>);
     fn add(&self, bytes: u64);
     fn end(&self);
+    /// A step that is not counted in bytes is about to run (shown where steps are shown as
+    /// lines: outside a terminal).
+    fn note(&self, _step: &str) {}
 }
 
 /// No progress display.
@@ -77,14 +81,7 @@ pub(crate) fn io_err(what: impl std::fmt::Display, e: impl std::fmt::Display) ->
     BackupError::Failed(format!("{what}: {e}"))
 }
 
-/// Which backup a command is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackupRef {
-    /// The one `<dir>/LATEST` names.
-    Latest,
-    /// A backup file or directory (or its manifest).
-    Path(PathBuf),
-}
+pub use resolve::BackupRef;
 
 /// A backup located on disk: its folder, file and manifest.
 #[derive(Debug, Clone)]
@@ -98,24 +95,7 @@ pub struct Located {
 /// Finds a backup and loads its manifest. A backup without a manifest is incomplete (the
 /// manifest is written last) and is refused.
 pub fn locate(dir: &Path, which: &BackupRef) -> Result<Located, BackupError> {
-    let path = match which {
-        BackupRef::Latest => {
-            let name = manifest::read_latest(dir).ok_or_else(|| {
-                BackupError::Usage(format!(
-                    "{}: no verified backup (LATEST is missing): run `migsafe backup create`, or name a backup file",
-                    dir.join(manifest::LATEST_FILE).display()
-                ))
-            })?;
-            dir.join(name)
-        }
-        BackupRef::Path(p) => {
-            let s = p.to_string_lossy();
-            match s.strip_suffix(manifest::MANIFEST_SUFFIX) {
-                Some(stripped) => PathBuf::from(stripped),
-                None => p.clone(),
-            }
-        }
-    };
+    let path = resolve::resolve(dir, which)?;
     let manifest_path = Manifest::path_for(&path);
     if !manifest_path.exists() {
         let why = if path.exists() {
@@ -125,12 +105,13 @@ pub fn locate(dir: &Path, which: &BackupRef) -> Result<Located, BackupError> {
         };
         return Err(BackupError::Usage(format!("{}: {why}", path.display())));
     }
-    let m = Manifest::load(&manifest_path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
+    resolve::check_trusted(&path)?;
+    let m = Manifest::load(&manifest_path)?;
     let expected = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -155,29 +155,63 @@ fn remove_path(p: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Staging folders whose run is gone (its owner file names a dead process, or it has none and
-/// is older than an hour).
-fn dead_staging(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+/// How long ago `path` was last modified.
+fn age(path: &Path) -> Option<Duration> {
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+}
+
+/// A staging folder in the backup folder: a backup being written, or left by a run that died.
+#[derive(Debug, Clone, Serialize)]
+pub struct StagingEntry {
+    pub name: String,
+    pub path: PathBuf,
+    pub age_seconds: u64,
+    /// Its run is still alive (the backup is being written).
+    pub running: bool,
+}
+
+/// Every staging folder of `dir`, oldest first: `backup list` shows them, so a run that died
+/// does not leave a folder nobody sees. A run is gone when its owner file names a dead process,
+/// or when it has none and is older than an hour.
+pub fn staging(dir: &Path) -> std::io::Result<Vec<StagingEntry>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
     let mut out = Vec::new();
-    for s in std::fs::read_dir(dir)?.flatten() {
+    for s in rd.flatten() {
         let name = s.file_name().to_string_lossy().into_owned();
         if !name.starts_with(STAGING_PREFIX) {
             continue;
         }
         let path = s.path();
-        let dead = match atomic::staging_alive(&path) {
-            Some(alive) => !alive,
-            None => std::fs::symlink_metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > ORPHAN_AGE),
+        let age = age(&path);
+        let running = match atomic::staging_alive(&path) {
+            Some(alive) => alive,
+            None => age.is_none_or(|age| age <= ORPHAN_AGE),
         };
-        if dead {
-            out.push((name, path));
-        }
+        out.push(StagingEntry {
+            running,
+            name,
+            path,
+            age_seconds: age.map_or(0, |d| d.as_secs()),
+        });
     }
+    out.sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds).then(a.name.cmp(&b.name)));
     Ok(out)
+}
+
+/// The staging folders whose run is gone.
+fn dead_staging(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    Ok(staging(dir)?
+        .into_iter()
+        .filter(|s| !s.running)
+        .map(|s| (s.name, s.path))
+        .collect())
 }
 
 /// Removes the staging folders of runs that died (a safety backup killed mid-dump); returns how

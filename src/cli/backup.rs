@@ -161,6 +161,8 @@ pub struct RestoreArgs {
 pub struct Output {
     pub json: bool,
     pub progress: bool,
+    /// One line per step on stderr when it is not a terminal (not with `--quiet`).
+    pub steps: bool,
     pub color: bool,
     /// Whether stdin and stderr are a terminal (a restore may ask).
     pub interactive: bool,
@@ -196,6 +198,7 @@ fn output(s: &str, cli: &CliGlobals) -> Result<Output, UsageError> {
     Ok(Output {
         json,
         progress: !cli.quiet && !json,
+        steps: !cli.quiet,
         color: super::use_color(cli.color, json),
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
     })
@@ -204,6 +207,17 @@ fn output(s: &str, cli: &CliGlobals) -> Result<Output, UsageError> {
 fn duration(flag: &str, s: &str) -> Result<Duration, UsageError> {
     humantime::parse_duration(s)
         .map_err(|_| UsageError(format!("{flag} {s}: expected a duration such as 30s or 2m")))
+}
+
+/// A backup argument of a command without `--dir` (`integrity-check --against`, `dry-run
+/// --from-backup`): `latest` is the pointer file of the configured backup folder, which the
+/// one resolver (`crate::backup::resolve`) follows; anything else is a path for it.
+pub(crate) fn backup_path_arg(arg: PathBuf, config: &Config) -> PathBuf {
+    if arg.to_string_lossy().eq_ignore_ascii_case("latest") {
+        dir(None, config).join(crate::backup::manifest::LATEST_FILE)
+    } else {
+        arg
+    }
 }
 
 fn dir(arg: Option<PathBuf>, config: &Config) -> PathBuf {
@@ -241,11 +255,7 @@ fn jobs(pg: &PgArgs, config: &Config) -> Result<u32, UsageError> {
 }
 
 fn backup_ref(s: &str) -> BackupRef {
-    if s == "latest" {
-        BackupRef::Latest
-    } else {
-        BackupRef::Path(PathBuf::from(s))
-    }
+    BackupRef::parse(s)
 }
 
 impl BackupArgs {

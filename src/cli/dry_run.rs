@@ -123,7 +123,11 @@ fn engine_of(d: Dialect) -> EngineKind {
 }
 
 impl DryRunArgs {
-    pub fn resolve(self, cli: &CliGlobals, config: &Config) -> Result<DryRunCommand, UsageError> {
+    pub fn resolve(
+        mut self,
+        cli: &CliGlobals,
+        config: &Config,
+    ) -> Result<DryRunCommand, UsageError> {
         let format = match self.format.as_str() {
             "human" | "text" => DryRunFormat::Human,
             "json" => DryRunFormat::Json,
@@ -187,6 +191,9 @@ impl DryRunArgs {
         if self.scratch_url.is_some() && engine == EngineKind::Sqlite {
             return Err(UsageError("--scratch-url needs a PostgreSQL or MySQL server; SQLite dry-runs always use a temporary file".into()));
         }
+        self.from_backup = self
+            .from_backup
+            .map(|b| super::backup::backup_path_arg(b, config));
         if let Some(b) = &self.from_backup
             && !b.exists()
         {

@@ -69,6 +69,8 @@ pub struct IntegritySettings {
     pub config_path: Option<PathBuf>,
     pub color: bool,
     pub progress: bool,
+    /// One line per step on stderr when it is not a terminal (not with `--quiet`).
+    pub steps: bool,
 }
 
 pub enum IntegrityAction {
@@ -150,7 +152,9 @@ impl IntegrityArgs {
             level,
             budget,
             statement_timeout,
-            against: self.against,
+            against: self
+                .against
+                .map(|a| super::backup::backup_path_arg(a, config)),
             after_migration: self.after_migration,
             migrations: self.migrations,
             only: self.only,
@@ -161,6 +165,7 @@ impl IntegrityArgs {
             config_path: config.path.clone(),
             color: use_color(cli.color, machine),
             progress: !cli.quiet && !machine,
+            steps: !cli.quiet,
         }))
     }
 }

@@ -345,6 +345,19 @@ pub struct CliGlobals {
     pub database_url: Option<String>,
 }
 
+/// Whether the command line asks for JSON output (`--format json`, `--output json`, or their
+/// `=` forms): an error that stops the command (exit 2) is then also printed on stdout as a JSON
+/// error object, so a pipeline reading stdout gets JSON either way.
+pub fn wants_json<I: IntoIterator<Item = String>>(args: I) -> bool {
+    let args: Vec<String> = args.into_iter().collect();
+    args.iter().enumerate().any(|(i, a)| {
+        matches!(a.as_str(), "--format" | "--output")
+            && args.get(i + 1).is_some_and(|v| v == "json")
+            || a == "--format=json"
+            || a == "--output=json"
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ fn err(e: backup::BackupError) -> AppError {
 }
 
 fn progress(out: &Output) -> Arc<dyn Progress> {
-    Arc::new(render::BytesProgress::new(out.progress))
+    Arc::new(render::BytesProgress::new(out.progress, out.steps))
 }
 
 fn code(ok: bool) -> u8 {
@@ -74,6 +74,8 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
         BackupAction::List(dir, url, out) => {
             let entries = store::list(&dir)
                 .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
+            let staging = store::staging(&dir)
+                .map_err(|e| AppError::Other(format!("{}: {e}", dir.display())))?;
             let kept = match url {
                 Some(u) => {
                     let t = crate::engines::target::Target::parse(&u)
@@ -83,7 +85,7 @@ pub fn run(action: BackupAction) -> Result<Outcome, AppError> {
                 None => None,
             };
             Ok(Outcome {
-                stdout: render::list(&dir, &entries, kept.as_deref(), out.json),
+                stdout: render::list(&dir, &entries, &staging, kept.as_deref(), out.json),
                 code: 0,
             })
         }

@@ -55,6 +55,8 @@ pub fn options(s: &IntegritySettings) -> Result<IntegrityOptions, AppError> {
             a.expected.source, a.expected.engine, kind
         )));
     }
+    crate::integrity::check_assertions_read_only(&s.assertions, dialect(kind))
+        .map_err(AppError::Other)?;
     let not_null = if s.migrations.is_empty() {
         Vec::new()
     } else {
@@ -96,7 +98,13 @@ pub fn run(action: IntegrityAction) -> Result<Outcome, AppError> {
         })?;
         let mut bar: Option<Progress> = None;
         let res = crate::integrity::run_with_progress(&mut conn, &opts, &mut |done, total| {
-            let b = bar.get_or_insert_with(|| Progress::new(total, "integrity checks", s.progress));
+            let b = bar.get_or_insert_with(|| {
+                Progress::new(total, "integrity checks", s.progress).with_lines(
+                    total,
+                    "integrity checks",
+                    s.steps,
+                )
+            });
             b.set(done);
         })
         .await;

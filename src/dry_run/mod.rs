@@ -223,7 +223,7 @@ pub async fn run_async(
             url.trim_start_matches("sqlite://")
                 .trim_start_matches("sqlite:"),
         )),
-        (Start::FromBackup(p), EngineKind::Sqlite) => Some(p.clone()),
+        (Start::FromBackup(p), EngineKind::Sqlite) => Some(resolve_backup(p, settings.engine)?),
         _ => None,
     };
     let backup = match (&settings.start, settings.engine) {
@@ -385,8 +385,14 @@ fn template_key(kind: EngineKind, server_version: &str, setup: &[Migration]) -> 
 }
 
 /// The dump file behind `--from-backup`: the file itself, or the one a migsafe manifest names
-/// (checked against the manifest's sha256 first).
+/// (checked against the manifest's sha256 first); `LATEST` and backup folders are resolved the
+/// way every command that takes a backup resolves them.
 fn resolve_backup(p: &Path, kind: EngineKind) -> Result<PathBuf, DryRunError> {
+    use crate::backup::resolve::{self, BackupRef};
+    let input = |e: crate::backup::BackupError| DryRunError::Input(format!("--from-backup: {e}"));
+    let resolved =
+        resolve::resolve(Path::new("."), &BackupRef::Path(p.to_path_buf())).map_err(input)?;
+    let p = resolved.as_path();
     #[derive(serde::Deserialize)]
     struct Manifest {
         engine: String,
@@ -409,6 +415,11 @@ fn resolve_backup(p: &Path, kind: EngineKind) -> Result<PathBuf, DryRunError> {
         }
         return Ok(p.to_path_buf());
     };
+    let backup = PathBuf::from(
+        mp.to_string_lossy()
+            .trim_end_matches(crate::backup::manifest::MANIFEST_SUFFIX),
+    );
+    resolve::check_trusted(&backup).map_err(input)?;
     let text = std::fs::read_to_string(&mp).map_err(|e| {
         DryRunError::Input(format!("--from-backup {}: cannot read: {e}", mp.display()))
     })?;
@@ -418,6 +429,13 @@ fn resolve_backup(p: &Path, kind: EngineKind) -> Result<PathBuf, DryRunError> {
             mp.display()
         ))
     })?;
+    if let Err(why) = crate::backup::manifest::check_file_name(&m.file) {
+        return Err(DryRunError::Input(format!(
+            "--from-backup {}: the manifest's file {:?} {why}; refusing a manifest that points outside its folder",
+            mp.display(),
+            m.file
+        )));
+    }
     if EngineKind::parse(&m.engine) != Some(kind) {
         return Err(DryRunError::Input(format!(
             "--from-backup {}: a {} backup, but the migrations are checked as {kind}",

@@ -6,11 +6,13 @@ use super::{
     Check, CostClass, Exec, ExecMode, Level, Planned, Problem, Severity, Sizes, display_name,
     estimate, first_value, qualified,
 };
+use crate::backup::manifest::check_file_name;
+use crate::backup::resolve;
 use crate::engines::EngineKind;
 use crate::engines::snapshot::{SchemaFingerprint, TableRows};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What the comparison expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,6 +38,8 @@ impl Mode {
 struct ManifestView {
     schema_version: u32,
     engine: String,
+    #[serde(default)]
+    file: Option<String>,
     #[serde(default)]
     tables: Vec<TableRows>,
     schema_fingerprint: FingerprintView,
@@ -64,15 +68,36 @@ pub struct Against {
     pub mode: Mode,
 }
 
-/// Reads a manifest. `path` may be the manifest or the backup file next to it
-/// (`backup_….dump` → `backup_….dump.manifest.json`). Errors name the file and what to do.
+/// Reads a manifest. `path` names a backup as every command that takes one does
+/// (`crate::backup::resolve`: the manifest, the backup file next to it, the `LATEST` pointer or a
+/// backup folder), or is a manifest file of any name. Errors name the file and what to do.
 pub fn load(path: &Path) -> Result<Expected, String> {
-    let sibling = PathBuf::from(format!("{}.manifest.json", path.display()));
-    let file = if !path.to_string_lossy().ends_with(".json") && sibling.is_file() {
-        sibling
-    } else {
+    let named_json = path.to_string_lossy().ends_with(".json") && path.is_file();
+    if std::fs::symlink_metadata(path).is_err() && path.file_name().is_none_or(|n| n != "LATEST") {
+        return Err(format!(
+            "{}: cannot read the manifest: no such file",
+            path.display()
+        ));
+    }
+    let file = if named_json {
         path.to_path_buf()
+    } else {
+        let backup = resolve::resolve(Path::new("."), &resolve::BackupRef::Path(path.into()))
+            .map_err(|e| e.to_string())?;
+        resolve::check_trusted(&backup).map_err(|e| e.to_string())?;
+        let m = crate::backup::manifest::Manifest::path_for(&backup);
+        if !m.is_file() {
+            return Err(format!(
+                "{}: no manifest next to it; pass the .manifest.json written by `migsafe backup create`",
+                backup.display()
+            ));
+        }
+        m
     };
+    if named_json {
+        resolve::check_folder(resolve::folder_of(&file)).map_err(|e| e.to_string())?;
+        resolve::check_not_symlink(&file).map_err(|e| e.to_string())?;
+    }
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(&file)
         .map_err(|e| format!("{shown}: cannot read the manifest: {e}"))?;
@@ -85,6 +110,11 @@ pub fn load(path: &Path) -> Result<Expected, String> {
     }
     let engine = EngineKind::parse(&m.engine)
         .ok_or_else(|| format!("{shown}: unknown engine {:?} in the manifest", m.engine))?;
+    if let Some(f) = &m.file {
+        check_file_name(f).map_err(|why| {
+            format!("{shown}: the manifest's file {f:?} {why}; refusing a manifest that points outside its folder")
+        })?;
+    }
     let sha = &m.schema_fingerprint.sha256;
     if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!(

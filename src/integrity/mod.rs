@@ -64,9 +64,40 @@ impl IntegrityReport {
             .count()
     }
 
-    /// Whether the database passed: no problem at or above `fail_on`.
+    /// Whether the database passed: at least one check ran and no problem is at or above
+    /// `fail_on`. A run that checked nothing (budget too small, a level with no check for this
+    /// engine) is [`Verdict::Inconclusive`], never a pass.
     pub fn passed(&self, fail_on: Severity) -> bool {
-        self.problems.iter().all(|p| p.severity < fail_on)
+        self.verdict(fail_on) == Verdict::Passed
+    }
+
+    pub fn verdict(&self, fail_on: Severity) -> Verdict {
+        if self.problems.iter().any(|p| p.severity >= fail_on) {
+            Verdict::Failed
+        } else if self.checks.is_empty() {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Passed
+        }
+    }
+}
+
+/// The outcome of a run as a gate: only `Passed` exits 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// No check ran, so nothing was verified.
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Inconclusive => "inconclusive",
+        }
     }
 }
 
@@ -148,6 +179,43 @@ pub fn validate_assertions(raw: RawIntegrityConfig) -> Result<Vec<Assertion>, St
         });
     }
     Ok(out)
+}
+
+/// Refuses an assertion that is not one read-only query: its SQL is classified as a migration
+/// statement would be (`crate::sql`), and anything but a single SELECT (or `WITH … SELECT`,
+/// `VALUES`) is refused before the run, naming the assertion and what the statement is. The
+/// read-only transaction every assertion runs in is the second guard (a data-modifying CTE).
+pub fn check_assertions_read_only(
+    assertions: &[Assertion],
+    dialect: crate::sql::Dialect,
+) -> Result<(), String> {
+    for (i, a) in assertions.iter().enumerate() {
+        let stmts = crate::sql::statements(&a.sql, 0..a.sql.len(), dialect);
+        let reads = stmts.len() == 1
+            && !stmts[0].ops.is_empty()
+            && stmts[0]
+                .ops
+                .iter()
+                .all(|o| matches!(o, crate::sql::ir::Op::Select));
+        if !reads {
+            let kinds = stmts
+                .iter()
+                .map(|s| s.kind.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(format!(
+                "[[integrity.assert]] #{} ({:?}): the sql is {} ({kinds}), not one read-only query; an assertion never writes: write a SELECT whose first column is compared with expect",
+                i + 1,
+                a.name,
+                if stmts.len() == 1 {
+                    "a statement that is not a query"
+                } else {
+                    "several statements"
+                }
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What to check. `Default` is `--level standard`, no budget, 5 minutes per statement.
@@ -469,6 +537,8 @@ async fn run_inner(
     schedule::order(&mut checks);
 
     let total = checks.len();
+    // before the first check: the caller shows what is about to run
+    progress(0, total);
     let mut runs = Vec::new();
     let mut problems = Vec::new();
     let mut actual_fingerprint = None;
@@ -567,11 +637,17 @@ async fn run_inner(
                         evidence: f.message.clone(),
                         count: None,
                         fix: if check.id == "assert" {
-                            "Fix the assertion's SQL in migsafe.toml ([[integrity.assert]]): it must be a read-only query returning one value".to_string()
+                            "Fix the assertion's SQL in migsafe.toml ([[integrity.assert]]): it must be a read-only query returning one value (it ran in a read-only transaction, so nothing it tried to write was written)".to_string()
                         } else {
                             "Look at the error: it usually means a permission is missing or an object is in an unexpected state; run the inspect SQL yourself".to_string()
                         },
-                        inspect_sql: check.sql().map(str::to_string),
+                        // an assertion that failed to run may have tried to write: never offer
+                        // it as a query to inspect with
+                        inspect_sql: if check.id == "assert" {
+                            None
+                        } else {
+                            check.sql().map(str::to_string)
+                        },
                     });
                 }
             },

@@ -1,9 +1,10 @@
 //! Rendering of `backup create|verify|list|prune` and `restore` results (human and JSON, the
 //! JSON documented in docs/backup.md), and the byte progress bar for dumps and restores.
 
+use super::style::plural;
 use crate::backup::kept::KeptCopy;
 use crate::backup::manifest::Manifest;
-use crate::backup::store::{Entry, PruneReport};
+use crate::backup::store::{Entry, PruneReport, StagingEntry};
 use crate::backup::{CreateReport, Progress, StepResult, VerifyReport};
 use crate::restore::{RestoreReport, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,37 +15,80 @@ use std::sync::Mutex;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A byte progress bar (bytes, rate, ETA when the total is known) on a TTY stderr.
+/// A byte progress bar (bytes and ETA when the total is known, rate when not; never wider than
+/// 80 columns) on a TTY stderr. Outside a terminal, one line per step on stderr as it starts and
+/// ends, so a run that is killed has said what it was doing.
 pub struct BytesProgress {
     enabled: bool,
+    lines: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// Line mode: the step running, when it began and its bytes so far.
+    step: Mutex<Option<(String, std::time::Instant, u64)>>,
+}
+
+/// Templates of the byte bar: at most 2 + 24 + 1 + 22 + 1 + 21 + 1 + 4 = 76 columns with a
+/// total, 2 + 40 + 1 + 10 + 1 + 12 + 1 + 8 = 75 without.
+const BAR_WITH_TOTAL: &str =
+    "{spinner} {msg:24!} [{bar:20}] {binary_bytes}/{binary_total_bytes} {eta}";
+const BAR_WITHOUT_TOTAL: &str =
+    "{spinner} {msg:40!} {binary_bytes} {binary_bytes_per_sec} {elapsed}";
+
+fn bar_style(total: Option<u64>) -> ProgressStyle {
+    ProgressStyle::with_template(if total.is_some() {
+        BAR_WITH_TOTAL
+    } else {
+        BAR_WITHOUT_TOTAL
+    })
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
 }
 
 impl BytesProgress {
-    pub fn new(enabled: bool) -> BytesProgress {
+    /// `bar`: a bar on a terminal; `lines`: one line per step when stderr is not a terminal.
+    pub fn new(bar: bool, lines: bool) -> BytesProgress {
+        let tty = std::io::stderr().is_terminal();
         BytesProgress {
-            enabled: enabled && std::io::stderr().is_terminal(),
+            enabled: bar && tty,
+            lines: lines && !tty,
             bar: Mutex::new(None),
+            step: Mutex::new(None),
+        }
+    }
+
+    fn end_line(&self) {
+        if let Ok(mut s) = self.step.lock()
+            && let Some((what, began, bytes)) = s.take()
+        {
+            let size = if bytes > 0 {
+                format!(", {}", short_bytes(bytes))
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "migsafe: {what}: done in {}{size}",
+                secs(began.elapsed().as_millis() as u64)
+            );
         }
     }
 }
 
 impl Progress for BytesProgress {
     fn begin(&self, what: &str, total: Option<u64>) {
+        if self.lines {
+            self.end_line();
+            let size = total
+                .map(|t| format!(" ({})", short_bytes(t)))
+                .unwrap_or_default();
+            eprintln!("migsafe: {what}{size}…");
+            if let Ok(mut s) = self.step.lock() {
+                *s = Some((what.to_string(), std::time::Instant::now(), 0));
+            }
+        }
         if !self.enabled {
             return;
         }
         let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-        let template = if total.is_some() {
-            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
-        } else {
-            "{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}"
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
+        bar.set_style(bar_style(total));
         bar.set_message(what.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         if let Ok(mut b) = self.bar.lock()
@@ -55,6 +99,12 @@ impl Progress for BytesProgress {
     }
 
     fn add(&self, bytes: u64) {
+        if self.lines
+            && let Ok(mut s) = self.step.lock()
+            && let Some((_, _, n)) = s.as_mut()
+        {
+            *n += bytes;
+        }
         if let Ok(b) = self.bar.lock()
             && let Some(bar) = b.as_ref()
         {
@@ -62,7 +112,17 @@ impl Progress for BytesProgress {
         }
     }
 
+    fn note(&self, step: &str) {
+        if self.lines {
+            self.end_line();
+            eprintln!("migsafe: {step}…");
+        }
+    }
+
     fn end(&self) {
+        if self.lines {
+            self.end_line();
+        }
         if let Ok(mut b) = self.bar.lock()
             && let Some(bar) = b.take()
         {
@@ -167,15 +227,20 @@ pub fn create(r: &CreateReport, json_out: bool, color: bool) -> String {
     let est = m.tables.iter().filter(|t| t.estimated).count();
     let _ = writeln!(
         out,
-        "  contents  {} tables, {rows} rows{}, schema fingerprint {}, {} applied migrations",
-        m.tables.len(),
+        "  contents  {}, {}{}, schema fingerprint {}, {}",
+        plural(m.tables.len(), "table", "tables"),
+        plural(rows, "row", "rows"),
         if est > 0 {
-            format!(" ({est} tables estimated)")
+            format!(" ({} estimated)", plural(est, "table", "tables"))
         } else {
             String::new()
         },
         short(&m.schema_fingerprint.sha256),
-        m.migrations.len()
+        plural(
+            m.migrations.len(),
+            "applied migration",
+            "applied migrations"
+        )
     );
     if let Some(g) = &m.globals {
         let _ = writeln!(out, "  globals   {} ({})", g.path, human_bytes(g.bytes));
@@ -253,9 +318,37 @@ fn entry_json(e: &Entry) -> Value {
     })
 }
 
+/// Staging folders: those of runs that died with their age and how to remove them, and those
+/// still being written.
+fn staging_lines(dir: &std::path::Path, staging: &[StagingEntry]) -> String {
+    let mut out = String::new();
+    let stale: Vec<&StagingEntry> = staging.iter().filter(|s| !s.running).collect();
+    if !stale.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} left by runs that died (remove with `rm -r`, or `migsafe backup prune --keep <n> --dir {}`, which removes them too):",
+            plural(stale.len(), "staging folder", "staging folders"),
+            dir.display()
+        );
+        for s in stale {
+            let _ = writeln!(
+                out,
+                "  {}  {} old",
+                s.path.display(),
+                humantime::format_duration(std::time::Duration::from_secs(s.age_seconds))
+            );
+        }
+    }
+    for s in staging.iter().filter(|s| s.running) {
+        let _ = writeln!(out, "being written: {}", s.path.display());
+    }
+    out
+}
+
 pub fn list(
     dir: &std::path::Path,
     entries: &[Entry],
+    staging: &[StagingEntry],
     kept: Option<&[KeptCopy]>,
     json_out: bool,
 ) -> String {
@@ -267,13 +360,18 @@ pub fn list(
             "dir": dir,
             "latest": latest,
             "backups": entries.iter().map(entry_json).collect::<Vec<_>>(),
+            "staging": staging,
         });
         if let Some(k) = kept {
             v["before_restore"] = json!(k);
         }
         return pretty(&v);
     }
-    let kept_text = kept.map(kept_lines).unwrap_or_default();
+    let kept_text = format!(
+        "{}{}",
+        staging_lines(dir, staging),
+        kept.map(kept_lines).unwrap_or_default()
+    );
     if entries.is_empty() {
         return format!("no backups in {}\n{kept_text}", dir.display());
     }
@@ -340,8 +438,8 @@ pub fn list(
     }
     let _ = writeln!(
         out,
-        "{} backups in {}; * = LATEST (newest verified)",
-        entries.len(),
+        "{} in {}; * = LATEST (newest verified)",
+        plural(entries.len(), "backup", "backups"),
         dir.display()
     );
     out.push_str(&kept_text);
@@ -502,14 +600,16 @@ pub fn restore_plan(r: &RestoreReport, color: bool) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "changes since the backup: {} rows in {} tables ({}) — the restore discards them{}",
-                c.rows,
-                c.tables.len(),
+                "changes since the backup: {} in {} ({}) — the restore discards them{}",
+                plural(c.rows, "row", "rows"),
+                plural(c.tables.len(), "table", "tables"),
                 c.method,
                 if r.strategy == crate::restore::Strategy::Swap {
                     " (the current database is kept under another name)"
-                } else {
+                } else if r.safety_backup_planned {
                     " (a safety backup keeps them)"
+                } else {
+                    " for good (--no-safety-backup: no safety backup keeps them)"
                 }
             );
             for t in c.tables.iter().take(20) {
@@ -529,6 +629,72 @@ pub fn restore_plan(r: &RestoreReport, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A terminal 200 columns wide that keeps what is drawn.
+    #[derive(Debug, Default, Clone)]
+    struct Screen(std::sync::Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            200
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(s.to_string());
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(s.to_string());
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_byte_bar_fits_in_80_columns() {
+        for total in [Some(987_654_321_000u64), None] {
+            let screen = Screen::default();
+            let bar = ProgressBar::with_draw_target(
+                total,
+                ProgressDrawTarget::term_like(Box::new(screen.clone())),
+            );
+            bar.set_style(bar_style(total));
+            bar.set_message(
+                "verifying backup_20261205_091044_shop_production_eu_west.dump".to_string(),
+            );
+            bar.set_position(123_456_789_000);
+            bar.tick();
+            bar.abandon();
+            let drawn = screen.0.lock().unwrap().clone();
+            assert!(!drawn.is_empty());
+            assert!(drawn.iter().any(|l| l.contains("verifying")), "{drawn:?}");
+            for l in drawn {
+                // indicatif pads with blanks to erase what was there before
+                let l = l.trim_end();
+                assert!(
+                    l.chars().count() <= 80,
+                    "{} columns: {l:?}",
+                    l.chars().count()
+                );
+            }
+        }
+    }
 
     #[test]
     fn sizes() {

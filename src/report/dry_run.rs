@@ -5,7 +5,7 @@
 use super::markdown::{
     Budget, COMMENT_BUDGET, GITHUB_COMMENT_LIMIT, cell, code, text, verdict_icon,
 };
-use super::style::Style;
+use super::style::{Style, plural};
 use crate::dry_run::diff::{Action, Change, ColumnMove};
 use crate::dry_run::model::*;
 use crate::dry_run::vendor::{ServerMismatch, StatementRef};
@@ -195,7 +195,9 @@ pub fn human(r: &DryRunReport, color: bool) -> String {
         );
         for s in &m.statements {
             let timing = match (s.duration_ms, s.rows_affected) {
-                (Some(d), Some(n)) if n > 0 => format!("{:>9}  {n} rows", fmt_ms(d)),
+                (Some(d), Some(n)) if n > 0 => {
+                    format!("{:>9}  {}", fmt_ms(d), plural(n, "row", "rows"))
+                }
                 (Some(d), _) => format!("{:>9}", fmt_ms(d)),
                 _ => format!("{:>9}", "not run"),
             };
@@ -263,9 +265,15 @@ pub fn human(r: &DryRunReport, color: bool) -> String {
             } else {
                 let _ = writeln!(
                     out,
-                    "  {} statements at line(s) {} took effect before the failure and stay applied",
+                    "  {} {} {} took effect before the failure and {} applied",
                     st.paint("1;33", "partial:"),
-                    kept.join(", ")
+                    if kept.len() == 1 {
+                        "the statement at line"
+                    } else {
+                        "the statements at lines"
+                    },
+                    kept.join(", "),
+                    if kept.len() == 1 { "stays" } else { "stay" }
                 );
             }
         }
@@ -353,9 +361,9 @@ pub fn human(r: &DryRunReport, color: bool) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{} {} migrations: {} new, {} applied, {} failed, {} skipped, {} setup{} · {} statements in {}",
+        "{} {}: {} new, {} applied, {} failed, {} skipped, {} setup{} · {} in {}",
         st.bold("Summary:"),
-        s.migrations,
+        plural(s.migrations, "migration", "migrations"),
         s.new,
         s.applied,
         s.failed,
@@ -366,7 +374,7 @@ pub fn human(r: &DryRunReport, color: bool) -> String {
         } else {
             String::new()
         },
-        s.statements,
+        plural(s.statements, "statement", "statements"),
         fmt_ms(s.duration_ms)
     );
     let _ = writeln!(
@@ -666,10 +674,6 @@ fn md_row(m: &MigrationRun) -> String {
         cell(&fmt_ms(m.duration_ms)),
         cell(&one_line(&shown, 160))
     )
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A PR comment, always under [`COMMENT_BUDGET`] bytes (so under GitHub's 65,536-character

@@ -1,6 +1,7 @@
 //! `--format github`: GitHub Actions workflow commands, one annotation per finding.
 
 use super::Repo;
+use super::style::plural;
 use crate::model::{Report, Severity};
 use std::fmt::Write;
 
@@ -48,17 +49,17 @@ pub fn render(report: &Report, repo: &Repo) -> String {
         out,
         "::notice title=migsafe::{}",
         data(&format!(
-            "{} migrations, {} statements: verdict {}, release class {}, gate {} (--fail-on {}){}",
-            s.migrations,
-            s.statements,
+            "{}, {}: verdict {}, release class {}, gate {} (--fail-on {}){}",
+            plural(s.migrations, "migration", "migrations"),
+            plural(s.statements, "statement", "statements"),
             report.verdict,
             report.release_class.as_str(),
             if report.passed { "passed" } else { "failed" },
             report.fail_on,
             if s.skipped > 0 {
                 format!(
-                    "; {} files found but not checked (see the job log)",
-                    s.skipped
+                    "; {} found but not checked (see the job log)",
+                    plural(s.skipped, "file", "files")
                 )
             } else {
                 String::new()

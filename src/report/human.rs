@@ -9,7 +9,7 @@
 //! 3. the files found but not checked (other dialects, replaced generic files, code migrations);
 //! 4. a per-rule summary and the totals.
 
-use super::style::Style;
+use super::style::{Style, plural};
 use super::{RenderOptions, RuleTally, attention, rule_tally};
 use crate::model::{Finding, MigrationReport, Report, Verdict};
 use std::collections::HashSet;
@@ -33,10 +33,6 @@ fn clip(line: &str) -> (&str, bool) {
 /// extra indentation).
 fn indented(text: &str) -> String {
     text.trim_end().replace('\n', "\n    ")
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The source lines a finding covers, with a caret line under the offending part.

@@ -1,9 +1,11 @@
 //! `integrity-check` output: human text grouped by severity (with the SQL to inspect each
 //! problem and what was not run), and the JSON document of docs/integrity.md (schema_version 1).
 
-use super::style::Style;
+use super::style::{Style, plural};
 use crate::integrity::schedule::human as dur;
-use crate::integrity::{CHECKS, IntegrityReport, NotRun, Problem, SCHEMA_VERSION, Severity};
+use crate::integrity::{
+    CHECKS, IntegrityReport, NotRun, Problem, SCHEMA_VERSION, Severity, Verdict,
+};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::time::Duration;
@@ -66,6 +68,7 @@ pub fn json(r: &IntegrityReport, fail_on: Severity) -> String {
         "planning_ms": ms(r.planning),
         "fail_on": fail_on.as_str(),
         "passed": r.passed(fail_on),
+        "verdict": r.verdict(fail_on).as_str(),
         "summary": {
             "checks_run": r.checks.len(),
             "not_run": r.not_run.len(),
@@ -98,14 +101,6 @@ pub fn json(r: &IntegrityReport, fail_on: Severity) -> String {
         serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 fn indent(text: &str, pad: &str) -> String {
@@ -227,20 +222,44 @@ pub fn human(r: &IntegrityReport, fail_on: Severity, color: bool) -> String {
     let _ = writeln!(
         out,
         "\n{} in {} ({} planning): {}, {}, {} info; {} not run",
-        plural(r.checks.len(), "check"),
+        plural(r.checks.len(), "check", "checks"),
         dur(r.elapsed),
         dur(r.planning),
-        plural(r.count(Severity::Error), "error"),
-        plural(r.count(Severity::Warning), "warning"),
+        plural(r.count(Severity::Error), "error", "errors"),
+        plural(r.count(Severity::Warning), "warning", "warnings"),
         r.count(Severity::Info),
         r.not_run.len()
     );
-    let verdict = if r.passed(fail_on) {
-        st.paint("1;32", "passed")
-    } else {
-        st.paint("1;31", "FAILED")
-    };
-    let _ = writeln!(out, "result: {verdict} (--fail-on {})", fail_on.as_str());
+    match r.verdict(fail_on) {
+        v @ (Verdict::Passed | Verdict::Failed) => {
+            let (code, word) = if v == Verdict::Passed {
+                ("1;32", "passed")
+            } else {
+                ("1;31", "FAILED")
+            };
+            let _ = writeln!(
+                out,
+                "result: {} (--fail-on {})",
+                st.paint(code, word),
+                fail_on.as_str()
+            );
+        }
+        Verdict::Inconclusive => {
+            let _ = writeln!(
+                out,
+                "result: {}: no check ran, so nothing was verified{}",
+                st.paint("1;33", "INCONCLUSIVE"),
+                if r.not_run.is_empty() {
+                    " (this level has no check for this engine: use --level standard)".to_string()
+                } else {
+                    format!(
+                        " ({} not run, see above: raise --budget or --level)",
+                        r.not_run.len()
+                    )
+                }
+            );
+        }
+    }
     out
 }
 

@@ -9,6 +9,7 @@
 //! [`Budget`], [`fence`], [`text`], [`cell`] and [`verdict_icon`] are shared with other
 //! commands' Markdown reports.
 
+use super::style::plural;
 use super::{Repo, attention, rule_tally};
 use crate::model::{Finding, MigrationReport, Report, Verdict};
 use std::fmt::Write;
@@ -269,10 +270,6 @@ fn excerpt(source: &str, f: &Finding) -> String {
         lines.push("…".to_string());
     }
     lines.join("\n")
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn location(repo: &Repo, m: &MigrationReport, f: &Finding) -> String {

@@ -2,6 +2,15 @@
 
 use crate::model::{Severity, Verdict};
 
+/// `1 row`, `2 rows`, `0 rows`: the one plural helper of the renderers.
+pub fn plural<N>(n: N, one: &str, many: &str) -> String
+where
+    N: std::fmt::Display + PartialEq + From<u8>,
+{
+    let word = if n == N::from(1) { one } else { many };
+    format!("{n} {word}")
+}
+
 pub struct Style {
     pub on: bool,
 }

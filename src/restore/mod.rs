@@ -193,6 +193,10 @@ pub struct RestoreReport {
     /// What the run could not do as it would have liked (no marker possible, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// An in-place restore takes a safety backup of the live database first (not with
+    /// `--no-safety-backup`); renderers say what keeps the discarded changes.
+    #[serde(skip)]
+    pub safety_backup_planned: bool,
 }
 
 impl RestoreReport {
@@ -290,6 +294,7 @@ pub async fn restore(
         operation: None,
         journal: None,
         warnings: vec![],
+        safety_backup_planned: s.safety_backup,
     };
     if m.engine != target.kind().as_str() {
         r.check(
@@ -329,9 +334,10 @@ pub async fn restore(
     }
     // an unfinished operation on this server must be ended first
     for u in crate::journal::unfinished_for(&target, &s.journal_dir).await {
+        let stem = backup::kept::stem(db);
         let same = u.database == db
-            || u.database.starts_with(&format!("{db}_restore_"))
-            || u.database.starts_with(&format!("{db}_before_restore_"));
+            || u.database.starts_with(&format!("{stem}_restore_"))
+            || u.database.starts_with(&format!("{stem}_before_restore_"));
         let a_restore = [
             recover::PG_SWAP,
             recover::PG_IN_PLACE,
@@ -548,16 +554,55 @@ pub(crate) fn restore_failure(
     None
 }
 
+/// Bytes of a backup file, or of every file of a pg_dump directory.
+fn archive_bytes(path: &Path) -> Option<u64> {
+    let md = std::fs::metadata(path).ok()?;
+    if md.is_file() {
+        return Some(md.len());
+    }
+    let rd = std::fs::read_dir(path).ok()?;
+    Some(
+        rd.flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum(),
+    )
+}
+
+/// Runs a restore tool that reads `archive`; its progress is the bytes the tool has read
+/// (`/proc/<pid>/io`), capped at the archive's size.
 pub(crate) async fn run_blocking(
     cmd: std::process::Command,
     progress: &Arc<dyn Progress>,
     what: &str,
+    archive: &Path,
 ) -> Result<child::Finished, BackupError> {
-    progress.begin(what, None);
-    let f = tokio::task::spawn_blocking(move || child::run(cmd))
-        .await
-        .map_err(|e| BackupError::Failed(e.to_string()))?
-        .map_err(|e| BackupError::Failed(e.to_string()));
+    let total = archive_bytes(archive);
+    progress.begin(what, total);
+    let p = progress.clone();
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let f = tokio::task::spawn_blocking(move || {
+        let f = child::run_polling(cmd, &|pid| {
+            if let Some(read) = child::bytes_read(pid) {
+                let read = total.map_or(read, |t| read.min(t));
+                let before = seen.swap(read, std::sync::atomic::Ordering::Relaxed);
+                if read > before {
+                    p.add(read - before);
+                }
+            }
+        });
+        // a tool that succeeded read its archive to the end, also after the last poll
+        if let (Ok(done), Some(t)) = (&f, total)
+            && done.status.success()
+        {
+            p.add(t.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
+        }
+        f
+    })
+    .await
+    .map_err(|e| BackupError::Failed(e.to_string()))?
+    .map_err(|e| BackupError::Failed(e.to_string()));
     progress.end();
     f
 }
@@ -638,6 +683,28 @@ pub(crate) async fn safety_backup(
     Ok(rep.path)
 }
 
+/// What to say when the pre-restore safety backup failed: why, that nothing was touched, and
+/// the way out with what it costs.
+pub(crate) fn safety_backup_failed(e: &BackupError, changes: Option<&Changes>) -> String {
+    let text = e.to_string();
+    let hint = if text.contains("1356") {
+        " (error 1356: a view of the live database references a table or column that no longer exists, so it cannot be dumped; fix or drop the view first)"
+    } else {
+        ""
+    };
+    let lost = match changes {
+        Some(c) if c.rows == 1 => "the 1 row written since the backup is then lost for good".into(),
+        Some(c) if c.rows > 0 => format!(
+            "the {} rows written since the backup are then lost for good",
+            c.rows
+        ),
+        _ => "whatever was written since the backup is then lost for good".to_string(),
+    };
+    format!(
+        "the pre-restore safety backup failed ({text}){hint}; the live database was not touched. To restore without one, run again with --no-safety-backup: nothing keeps the current database, and {lost}"
+    )
+}
+
 pub(crate) fn restore_ts() -> String {
     Utc::now().format("%Y%m%d_%H%M%S").to_string()
 }
@@ -665,6 +732,8 @@ pub(crate) struct Operation {
     marked: Option<String>,
     gate: Arc<Gate>,
     _on_interrupt: CleanupGuard,
+    /// Where each step is announced before it runs (a line on stderr outside a terminal).
+    progress: Option<Arc<dyn Progress>>,
 }
 
 /// Who may act on the database: the restore between its steps, the interrupt handler once it
@@ -740,6 +809,7 @@ impl Operation {
             marked: None,
             gate,
             _on_interrupt: guard,
+            progress: None,
         };
         if let (Some(admin), Some(db)) = (admin, marker_db) {
             let marker = Marker {
@@ -793,6 +863,11 @@ impl Operation {
     }
 
     /// Journals that `name` is about to change the database; `state` is what undoing it needs.
+    /// Announces every following step on `progress` as it starts.
+    pub(crate) fn announce_steps(&mut self, progress: Arc<dyn Progress>) {
+        self.progress = Some(progress);
+    }
+
     pub(crate) fn step(&mut self, name: &str, state: Value) -> Result<(), BackupError> {
         {
             let mut g = self.gate.lock();
@@ -803,6 +878,14 @@ impl Operation {
                 return Err(BackupError::Failed("interrupted".into()));
             }
             g.in_step = true;
+        }
+        if let Some(p) = &self.progress {
+            let on = state
+                .get("database")
+                .and_then(Value::as_str)
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            p.note(&format!("{name}{on}"));
         }
         self.journal()?.step(name, state).map_err(journal_failed)
     }

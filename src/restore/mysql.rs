@@ -21,6 +21,57 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Objects whose `DEFINER` is another account can only be created by an account allowed to
+/// name other definers (SUPER, or MariaDB's SET USER / MySQL's SET_USER_ID): without it the load
+/// fails with error 1227 after the rehearsal has started. Checked here, before anything runs.
+async fn definers_check(
+    admin: &mut Conn,
+    definers: &BTreeSet<(String, String)>,
+    r: &mut RestoreReport,
+) -> Result<(), BackupError> {
+    if definers.is_empty() {
+        return Ok(());
+    }
+    let rights = myr::definer_rights(admin)
+        .await
+        .map_err(|e| BackupError::db("reading the privileges of the restoring account", e))?;
+    let others: Vec<String> = definers
+        .iter()
+        .filter(|(u, h)| (u.as_str(), h.as_str()) != (rights.user.as_str(), rights.host.as_str()))
+        .map(|(u, h)| format!("`{u}`@`{h}`"))
+        .collect();
+    if others.is_empty() {
+        r.check(
+            "definers",
+            true,
+            "every DEFINER in the backup is the restoring account",
+        );
+    } else if let Some(p) = &rights.privilege {
+        r.check(
+            "definers",
+            true,
+            format!(
+                "the backup's objects name the definers {}; the restoring account has {p}, which may name them",
+                others.join(", ")
+            ),
+        );
+    } else {
+        r.check(
+            "definers",
+            false,
+            format!(
+                "the backup's views, triggers, routines or events name the definers {} (not `{}`@`{}`, the restoring account), and creating them needs SUPER or SET USER (MariaDB) / SET_USER_ID (MySQL): the load would fail with error 1227; restore as root or as that definer, or grant it for the restore (MariaDB: GRANT SET USER ON *.* TO `{}`@`{}`)",
+                others.join(", "),
+                rights.user,
+                rights.host,
+                rights.user,
+                rights.host
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// Drops the scratch database of the rehearsal (journaled).
 async fn drop_scratch(
     admin: &mut Conn,
@@ -35,39 +86,84 @@ async fn drop_scratch(
 }
 
 /// Tables and views a MySQL dump creates.
-pub(super) fn mysql_dump_relations(path: &Path) -> std::io::Result<BTreeSet<String>> {
+/// A backquoted identifier at the start of `s` (after its opening backquote): the name and
+/// the rest after the closing backquote.
+fn backquoted(s: &str) -> Option<(String, &str)> {
+    let mut name = String::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '`' {
+            if chars.peek().map(|(_, c)| *c) == Some('`') {
+                name.push('`');
+                chars.next();
+            } else {
+                return Some((name, &s[i + 1..]));
+            }
+        } else {
+            name.push(c);
+        }
+    }
+    None
+}
+
+/// The tables and views a mysqldump file creates, and the accounts its views, triggers,
+/// routines and events name as `DEFINER` (`user`, `host`).
+pub(super) struct DumpObjects {
+    pub relations: BTreeSet<String>,
+    pub definers: BTreeSet<(String, String)>,
+}
+
+/// Reads both in one pass over the dump (CREATE lines; DEFINER clauses mysqldump writes as
+/// ``DEFINER=`u`@`h` ``).
+pub(super) fn mysql_dump_objects(path: &Path) -> std::io::Result<DumpObjects> {
     use std::io::BufRead;
-    let mut out = BTreeSet::new();
+    let mut out = DumpObjects {
+        relations: BTreeSet::new(),
+        definers: BTreeSet::new(),
+    };
     for line in std::io::BufReader::new(std::fs::File::open(path)?).split(b'\n') {
         let line = line?;
-        if line.len() > 300
-            || !(line.starts_with(b"CREATE TABLE `")
+        // data lines (INSERT …) are long and never create an object
+        if line.starts_with(b"INSERT ") {
+            continue;
+        }
+        if line.len() <= 300
+            && (line.starts_with(b"CREATE TABLE `")
                 || line.starts_with(b"/*!50001 VIEW `")
                 || line.starts_with(b"/*!50001 CREATE VIEW `"))
         {
-            continue;
-        }
-        let s = String::from_utf8_lossy(&line);
-        if let Some(start) = s.find('`') {
-            let rest = &s[start + 1..];
-            let mut name = String::new();
-            let mut chars = rest.chars().peekable();
-            while let Some(c) = chars.next() {
-                if c == '`' {
-                    if chars.peek() == Some(&'`') {
-                        name.push('`');
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                } else {
-                    name.push(c);
-                }
+            let s = String::from_utf8_lossy(&line);
+            if let Some(start) = s.find('`')
+                && let Some((name, _)) = backquoted(&s[start + 1..])
+            {
+                out.relations.insert(name);
             }
-            out.insert(name);
+        }
+        if line.len() <= 4096 && line.windows(9).any(|w| w == b"DEFINER=`") {
+            let s = String::from_utf8_lossy(&line);
+            let mut rest: &str = &s;
+            while let Some(i) = rest.find("DEFINER=`") {
+                rest = &rest[i + 9..];
+                let Some((user, after)) = backquoted(rest) else {
+                    break;
+                };
+                let Some(h) = after.strip_prefix("@`") else {
+                    continue;
+                };
+                let Some((host, after)) = backquoted(h) else {
+                    break;
+                };
+                out.definers.insert((user, host));
+                rest = after;
+            }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+pub(super) fn mysql_dump_relations(path: &Path) -> std::io::Result<BTreeSet<String>> {
+    mysql_dump_objects(path).map(|o| o.relations)
 }
 
 pub(super) async fn mysql_load(
@@ -157,9 +253,11 @@ pub(super) async fn run(
         !facts.databases.contains(&scratch),
         format!("rehearsal in the scratch database {scratch}"),
     );
+    let dump = mysql_dump_objects(&loc.path)
+        .map_err(|e| BackupError::Failed(format!("reading {}: {e}", loc.path.display())))?;
+    definers_check(&mut admin, &dump.definers, r).await?;
     if live_exists {
-        let dump_rel = mysql_dump_relations(&loc.path)
-            .map_err(|e| BackupError::Failed(format!("reading {}: {e}", loc.path.display())))?;
+        let dump_rel = dump.relations.clone();
         let rels = myr::relations(&mut admin, &db)
             .await
             .map_err(|e| BackupError::db("listing tables", e))?;
@@ -231,6 +329,7 @@ pub(super) async fn run(
         r,
     )
     .await?;
+    op.announce_steps(progress.clone());
     let steps = Steps {
         t,
         loc,
@@ -377,7 +476,7 @@ impl Steps<'_> {
                 Err(e) => {
                     op.failed("safety-backup", &e.to_string());
                     r.step("safety-backup", began, false, e.to_string());
-                    r.fail(true, format!("the pre-restore safety backup failed ({e}); the live database was not touched"));
+                    r.fail(true, super::safety_backup_failed(&e, r.changes.as_ref()));
                     return Ok(false);
                 }
             }

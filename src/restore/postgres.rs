@@ -159,6 +159,7 @@ pub(super) async fn run(
         r,
     )
     .await?;
+    op.announce_steps(p.progress.clone());
     let result = match p.lift_block(&mut op).await {
         Err(e) => Err(e),
         Ok(()) => match r.strategy {
@@ -295,14 +296,18 @@ impl<'a> PgRestore<'a> {
             (false, false, _) => r.check("roles", false, format!("missing {}: create them{globals_hint} or pass --no-owner", missing_roles.join(", "))),
         }
         let live = facts.databases.get(&db).cloned();
+        // a long name is shortened so the names fit PostgreSQL's 63 bytes
+        let stem = crate::backup::kept::stem(&db);
         let ts = free_ts(|ts| {
-            facts.databases.contains_key(&format!("{db}_restore_{ts}"))
+            facts
+                .databases
+                .contains_key(&format!("{stem}_restore_{ts}"))
                 || facts
                     .databases
-                    .contains_key(&format!("{db}_before_restore_{ts}"))
+                    .contains_key(&format!("{stem}_before_restore_{ts}"))
         });
-        let new_db = format!("{db}_restore_{ts}");
-        let keep_db = format!("{db}_before_restore_{ts}");
+        let new_db = format!("{stem}_restore_{ts}");
+        let keep_db = format!("{stem}_before_restore_{ts}");
         let single_txn = r.strategy == Strategy::InPlace || format == PgFormat::Plain;
         match r.strategy {
             Strategy::Swap => {
@@ -322,7 +327,7 @@ impl<'a> PgRestore<'a> {
                 r.check(
                     "names",
                     !too_long && !taken,
-                    if too_long { format!("{keep_db} is longer than PostgreSQL's 63-byte limit: use --strategy in-place or a shorter database name") } else if taken { format!("{new_db} or {keep_db} already exists") } else { format!("restore into {new_db}, keep the current database as {keep_db}") },
+                    if too_long { format!("{keep_db} is longer than PostgreSQL's 63-byte limit: use --strategy in-place") } else if taken { format!("{new_db} or {keep_db} already exists") } else { format!("restore into {new_db}, keep the current database as {keep_db}") },
                 );
             }
             Strategy::InPlace => {
@@ -538,7 +543,7 @@ impl<'a> PgRestore<'a> {
         );
         let limit = Duration::from_secs(self.s.lock_timeout_secs);
         let (f, blocked) = if watch {
-            let run = run_blocking(cmd, &self.progress, what);
+            let run = run_blocking(cmd, &self.progress, what, &self.loc.path);
             let dog = lock_watchdog(&mut self.admin, db, limit);
             tokio::pin!(run);
             tokio::select! {
@@ -549,7 +554,10 @@ impl<'a> PgRestore<'a> {
                 }
             }
         } else {
-            (run_blocking(cmd, &self.progress, what).await?, None)
+            (
+                run_blocking(cmd, &self.progress, what, &self.loc.path).await?,
+                None,
+            )
         };
         let issues = pgr::classify_errors(&f.stderr);
         r.errors = issues.clone();
@@ -833,7 +841,7 @@ impl<'a> PgRestore<'a> {
                 Err(e) => {
                     op.failed("safety-backup", &e.to_string());
                     r.step("safety-backup", began, false, e.to_string());
-                    r.fail(true, format!("the pre-restore safety backup failed ({e}); the live database was not touched"));
+                    r.fail(true, super::safety_backup_failed(&e, r.changes.as_ref()));
                     return Ok(());
                 }
             }

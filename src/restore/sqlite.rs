@@ -46,6 +46,36 @@ pub(super) async fn run(
             .map(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
             .unwrap_or(false)
     };
+    // the restored file takes the live file's owner, mode and journal mode: an application
+    // running as another user must still be able to open it, and a WAL database stays WAL
+    let live_meta = std::fs::metadata(&live).ok();
+    if let Some(md) = &live_meta {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions
+        let me = unsafe { libc::geteuid() };
+        let ok = me == 0 || md.uid() == me;
+        r.check(
+            "owner",
+            ok,
+            if ok {
+                format!(
+                    "the restored file keeps owner uid {} gid {}, mode {:04o}{}",
+                    md.uid(),
+                    md.gid(),
+                    md.mode() & 0o7777,
+                    if sqr::is_wal(&live) { " and WAL journal mode" } else { "" }
+                )
+            } else {
+                format!(
+                    "{} belongs to uid {}, and only root can give the restored file that owner: run the restore as uid {} or as root",
+                    live.display(),
+                    md.uid(),
+                    md.uid()
+                )
+            },
+        );
+    }
+    let wal = sqr::is_wal(&live);
     r.check("folder", writable, if writable { format!("{} is writable", dir.display()) } else { format!("{} is not writable (or missing): the restored file must be created next to the database", dir.display()) });
     disk_check(
         r,
@@ -79,7 +109,9 @@ pub(super) async fn run(
         let mut src = std::fs::File::open(&loc.path)?;
         let r = backup::atomic::copy_hashing(&mut src, &mut out, &|_| {})?;
         out.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(&live) {
+        if let Some(meta) = &live_meta {
+            use std::os::unix::fs::MetadataExt;
+            std::os::unix::fs::chown(&copy, Some(meta.uid()), Some(meta.gid()))?;
             std::fs::set_permissions(&copy, meta.permissions())?;
         }
         Ok(r)
@@ -143,6 +175,17 @@ pub(super) async fn run(
             true,
             format!(
                 "the restored copy does not match the manifest; {} was not touched",
+                live.display()
+            ),
+        );
+        return Ok(());
+    }
+    if wal && let Err(e) = sqr::set_wal(&copy).await {
+        let _ = std::fs::remove_file(&copy);
+        r.fail(
+            true,
+            format!(
+                "the database is in WAL mode, and the restored copy could not be switched to it ({e}); {} was not touched",
                 live.display()
             ),
         );

@@ -290,33 +290,91 @@ pub fn output(mut cmd: Command) -> Result<String, ChildError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs `cmd` to completion and returns its status and full stderr (stdout discarded).
-pub fn run(mut cmd: Command) -> Result<Finished, ChildError> {
+/// Bytes the process `pid` has read so far (`rchar` of `/proc/<pid>/io`: files and pipes), for
+/// the progress of a tool that reads an archive it was given by name.
+pub fn bytes_read(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// [`run`], calling `poll` with the child's pid while it runs (about four times a second once
+/// it has run a while).
+pub fn run_polling(mut cmd: Command, poll: &(dyn Fn(u32) + Sync)) -> Result<Finished, ChildError> {
     let tool = tool_name(&cmd);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let (child, _tracked) = spawn(&mut cmd).map_err(|source| ChildError::Spawn {
+    let (mut child, _tracked) = spawn(&mut cmd).map_err(|source| ChildError::Spawn {
         tool: tool.clone(),
         source,
     })?;
-    let out = child
-        .wait_with_output()
-        .map_err(|source| ChildError::Read {
-            what: format!("the exit status of {tool}"),
-            source,
-        })?;
+    let pid = child.id();
+    let mut stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = std::io::Read::read_to_end(e, &mut buf);
+        }
+        buf
+    });
+    // short waits first (most tools end quickly), then four polls a second
+    let mut wait = std::time::Duration::from_millis(5);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {
+                poll(pid);
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(250));
+            }
+            Err(source) => {
+                return Err(ChildError::Read {
+                    what: format!("the exit status of {tool}"),
+                    source,
+                });
+            }
+        }
+    };
+    let err = reader.join().unwrap_or_default();
     Ok(Finished {
-        status: out.status,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        status,
+        stderr: String::from_utf8_lossy(&err).into_owned(),
         bytes: 0,
         sha256: String::new(),
     })
 }
 
+/// Runs `cmd` to completion and returns its status and full stderr (stdout discarded).
+pub fn run(cmd: Command) -> Result<Finished, ChildError> {
+    run_polling(cmd, &|_| {})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_read_count_what_a_process_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("archive");
+        std::fs::write(&f, vec![7u8; 3 << 20]).unwrap();
+        let before = bytes_read(std::process::id()).unwrap();
+        let data = std::fs::read(&f).unwrap();
+        let after = bytes_read(std::process::id()).unwrap();
+        assert!(after - before >= data.len() as u64, "{before} → {after}");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("sleep 0.6");
+        let polls = std::sync::atomic::AtomicU32::new(0);
+        let done = run_polling(cmd, &|pid| {
+            assert!(bytes_read(pid).is_some());
+            polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert!(done.status.success());
+        assert!(polls.into_inner() >= 2);
+    }
 
     #[test]
     fn a_child_dies_when_the_thread_that_started_it_ends() {

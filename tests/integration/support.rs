@@ -36,14 +36,20 @@ pub fn migsafe(args: &[&str]) -> Run {
     migsafe_in(&root(), args)
 }
 
-/// Exit 2 with one clear line on stderr and nothing on stdout.
+/// Exit 2 with one clear line on stderr, and on stdout nothing, or (when the command asked for
+/// JSON) the JSON error object carrying the same message.
 pub fn assert_usage_error(r: &Run, needle: &str) {
     assert_eq!(r.code, 2, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.is_empty(),
-        "stdout must stay empty on errors: {}",
-        r.stdout
-    );
+    if !r.stdout.is_empty() {
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|_| panic!("stdout is neither empty nor a JSON error: {}", r.stdout));
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty() && r.stderr.contains(message),
+            "the JSON error repeats the message on stderr: {}",
+            r.stdout
+        );
+    }
     assert!(
         r.stderr.contains(needle),
         "stderr lacks {needle:?}: {}",

@@ -70,6 +70,49 @@ pub async fn target_facts(conn: &mut Conn) -> Result<TargetFacts, sqlx::Error> {
     })
 }
 
+/// The restoring account (`CURRENT_USER()`) and the privilege that lets it create objects with
+/// another account as `DEFINER`, if it has one.
+pub struct DefinerRights {
+    pub user: String,
+    pub host: String,
+    pub privilege: Option<String>,
+}
+
+pub async fn definer_rights(conn: &mut Conn) -> Result<DefinerRights, sqlx::Error> {
+    let (_, rows) = conn
+        .query_text("SELECT CAST(CURRENT_USER() AS CHAR)")
+        .await?;
+    let current = rows
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+        .unwrap_or_default();
+    let (user, host) = current
+        .rsplit_once('@')
+        .map(|(u, h)| (u.to_string(), h.to_string()))
+        .unwrap_or((current.clone(), String::new()));
+    let grantee = format!(
+        "'{}'@'{}'",
+        user.replace('\'', "''"),
+        host.replace('\'', "''")
+    );
+    // SUPER everywhere; SET USER on MariaDB 10.5.2+; SET_USER_ID / SYSTEM_USER on MySQL 8
+    let (_, rows) = conn
+        .query_text(&format!(
+            "SELECT CAST(privilege_type AS CHAR) FROM information_schema.user_privileges WHERE grantee = {} AND privilege_type IN ('SUPER', 'SET USER', 'SET_USER_ID', 'SYSTEM_USER')",
+            lit(&grantee)
+        ))
+        .await?;
+    Ok(DefinerRights {
+        user,
+        host,
+        privilege: rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten()),
+    })
+}
+
 /// Tables and views of `db`.
 pub async fn relations(conn: &mut Conn, db: &str) -> Result<BTreeSet<String>, sqlx::Error> {
     let (_, rows) = conn.query_text(&format!("SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = {}", lit(db))).await?;

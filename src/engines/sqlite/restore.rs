@@ -41,6 +41,31 @@ impl LiveLock {
     }
 }
 
+/// Whether the database file is in WAL mode: bytes 18 and 19 of the header (file format write
+/// and read versions) are 2, which SQLite persists with `journal_mode=WAL`.
+pub fn is_wal(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
+}
+
+/// Switches a database file to WAL mode (persistent: later connections find it in WAL mode).
+/// `VACUUM INTO` writes its copy in rollback-journal mode whatever the source's mode.
+pub async fn set_wal(path: &Path) -> Result<(), String> {
+    let mut conn = super::backup::open(path, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = conn.query_text("PRAGMA journal_mode=WAL").await;
+    conn.close().await;
+    let (_, rows) = r.map_err(|e| e.to_string())?;
+    match rows.first().and_then(|r| r.first().cloned().flatten()) {
+        Some(m) if m.eq_ignore_ascii_case("wal") => Ok(()),
+        other => Err(format!("journal_mode is {other:?} after asking for WAL")),
+    }
+}
+
 /// Replaces `live` with `restored` (same folder), keeping the old file as `keep_as`.
 pub fn swap_files(live: &Path, restored: &Path, keep_as: &Path) -> std::io::Result<()> {
     if live.exists() {
