@@ -1,7 +1,8 @@
 //! The copies a swap restore keeps of the database it replaced (`<db>_before_restore_<ts>` on
 //! PostgreSQL, `<file>.before_restore_<ts>` next to a SQLite file): listed with their size and
 //! age by `backup list`, and pruned with the backups (`backup prune --keep-before-restore 7d`),
-//! never the newest one.
+//! never the newest one. A database name too long for `<db>_before_restore_<ts>` to fit in
+//! PostgreSQL's 63 bytes is shortened by [`stem`].
 
 use super::BackupError;
 use crate::engines::EngineKind;
@@ -23,6 +24,26 @@ pub struct KeptCopy {
     pub age_seconds: u64,
 }
 
+/// The longest database name used as it is in `<db>_before_restore_<ts>[_N]`: 63 bytes minus
+/// the 16 of `_before_restore_`, the 15 of the time stamp and 3 for a `_N` suffix.
+pub const STEM_MAX: usize = 29;
+
+/// What the names a PostgreSQL swap restore creates start with: the database name, or for a
+/// name longer than [`STEM_MAX`] bytes its first bytes, `_` and 8 hex digits of its sha256 (so
+/// two long names with the same start stay apart, and the copies are still recognisable).
+pub fn stem(db: &str) -> String {
+    if db.len() <= STEM_MAX {
+        return db.to_string();
+    }
+    use sha2::Digest;
+    let hash = crate::sys::durable::hex(&sha2::Sha256::digest(db.as_bytes())[..4]);
+    let mut cut = STEM_MAX - 9;
+    while !db.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{hash}", &db[..cut])
+}
+
 /// `<stem>_YYYYmmdd_HHMMSS` → the time.
 fn stamp(name: &str, marker: &str) -> Option<DateTime<Utc>> {
     let (_, ts) = name.rsplit_once(marker)?;
@@ -31,10 +52,11 @@ fn stamp(name: &str, marker: &str) -> Option<DateTime<Utc>> {
         Some(rest) if !rest.is_empty() => (&ts[..15], rest),
         _ => (ts, ""),
     };
-    let suffix_ok = n
-        .strip_prefix('_')
-        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
-    if !n.is_empty() && !suffix_ok {
+    let counter = |n: &str| {
+        n.strip_prefix('_')
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if !n.is_empty() && !counter(n) {
         return None;
     }
     NaiveDateTime::parse_from_str(ts, "%Y%m%d_%H%M%S")
@@ -60,7 +82,7 @@ pub async fn list(target: &Target) -> Result<Vec<KeptCopy>, BackupError> {
         Target::Postgres(t) => {
             let admin = EngineKind::Postgres.engine().admin();
             let mut conn = admin.connect_admin(target).await?;
-            let marker = format!("{db}_before_restore_");
+            let marker = format!("{}_before_restore_", stem(&db));
             let names = admin.databases(&mut conn).await?;
             let mut v = Vec::new();
             for name in names.into_iter().filter(|n| n.starts_with(&marker)) {
@@ -163,6 +185,19 @@ pub async fn prune(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_database_names_get_a_short_stem() {
+        assert_eq!(stem("shop"), "shop");
+        let a = stem("shop_production_europe_west_replica_a");
+        let b = stem("shop_production_europe_west_replica_b");
+        assert_eq!(a.len(), STEM_MAX);
+        assert_ne!(a, b);
+        assert!(a.starts_with("shop_production_euro"), "{a}");
+        assert!(format!("{a}_before_restore_20261129_141500_12").len() <= 63);
+        // never cut inside a character
+        assert!(stem(&"é".repeat(40)).len() <= STEM_MAX);
+    }
 
     #[test]
     fn names_carry_their_time() {
