@@ -31,9 +31,10 @@ fn stamp(name: &str, marker: &str) -> Option<DateTime<Utc>> {
         Some(rest) if !rest.is_empty() => (&ts[..15], rest),
         _ => (ts, ""),
     };
-    if !n.is_empty()
-        && !(n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|b| b.is_ascii_digit()))
-    {
+    let suffix_ok = n
+        .strip_prefix('_')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    if !n.is_empty() && !suffix_ok {
         return None;
     }
     NaiveDateTime::parse_from_str(ts, "%Y%m%d_%H%M%S")
