@@ -8,7 +8,6 @@ use crate::engines::{EngineKind, redact_url};
 use crate::integrity::{IntegrityOptions, against, migration};
 use crate::report::integrity as render;
 use crate::report::progress::Progress;
-use crate::sql::Dialect;
 
 /// The URL the connection is opened with: SQLite read-only (`mode=ro`, replacing any other
 /// mode). Other URLs are unchanged: their checks run in read-only transactions.
@@ -23,14 +22,6 @@ pub fn read_only_url(url: &str) -> String {
         .collect();
     params.push("mode=ro");
     format!("{base}?{}", params.join("&"))
-}
-
-fn dialect(kind: EngineKind) -> Dialect {
-    match kind {
-        EngineKind::Postgres => Dialect::Postgres,
-        EngineKind::Mysql => Dialect::Mysql,
-        EngineKind::Sqlite => Dialect::Sqlite,
-    }
 }
 
 /// Builds the library options from the settings (reads the manifest and the migration files).
@@ -59,7 +50,7 @@ pub fn options(s: &IntegritySettings) -> Result<IntegrityOptions, AppError> {
     let not_null = if s.migrations.is_empty() {
         Vec::new()
     } else {
-        migration::targets(&s.migrations, dialect(kind))?
+        migration::targets(&s.migrations, kind.dialect())?
     };
     Ok(IntegrityOptions {
         level: s.level,

@@ -54,10 +54,7 @@ impl Applied {
             Layout::Diesel => vec![digits(&m.version), digits(&folder_name(m))],
             Layout::Drizzle => {
                 let d = Sha256::digest(m.up.text.as_bytes());
-                vec![
-                    d.iter().map(|b| format!("{b:02x}")).collect(),
-                    m.checksum.clone(),
-                ]
+                vec![crate::sys::hex::hex(&d), m.checksum.clone()]
             }
             Layout::Plain => {
                 let file = m

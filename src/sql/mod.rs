@@ -7,6 +7,9 @@ pub mod ir;
 pub mod lexer;
 mod lower;
 pub mod procedural;
+#[cfg(test)]
+mod proptests;
+pub mod quote;
 pub mod split;
 pub mod template;
 pub mod types;
