@@ -8,15 +8,13 @@
 //! Each input is either generated from SQL fragments chosen to stress the error-tolerant paths
 //! (unclosed quotes and comments, dollar quotes, `DELIMITER`, goose markers, `BEGIN … END`,
 //! multi-byte characters) or a mutation of a real migration from `fixtures/`. Every call runs
-//! inside `catch_unwind`, and the output must stay inside the input (token and statement spans
-//! on character boundaries, in order, within the range): a broken invariant is a panic too.
+//! inside `catch_unwind` and checks the invariants of `migsafe::sql::fuzz` (token and statement
+//! spans on character boundaries, in order, within the range, …): a broken one is a panic too.
 //! Prints `fuzz_sql/<target>: <count> inputs, <panics> panics` per target and exits 1 on any
 //! panic, printing the first failing input for each place that panicked.
 
 use migsafe::sql::Dialect;
-use migsafe::sql::fallback;
-use migsafe::sql::lexer::Lexer;
-use migsafe::sql::split::split;
+use migsafe::sql::fuzz::{self, PIECES};
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -30,91 +28,6 @@ const SEEDS: [&str; 8] = [
     include_str!("../fixtures/catalog/sqlite/rebuild.sql"),
     include_str!("../fixtures/demo/20240101090000_create_users.sql"),
     include_str!("../fixtures/demo/20240502110000_reviewed_backfill.sql"),
-];
-
-/// Fragments that open or close the lexer's and splitter's states.
-const PIECES: &[&str] = &[
-    "'",
-    "\"",
-    "`",
-    "[",
-    "]",
-    "$$",
-    "$a$",
-    "$1",
-    "E'",
-    "e'\\'",
-    "X'",
-    "\\",
-    "/*",
-    "*/",
-    "--",
-    "#",
-    "\n",
-    "\r\n",
-    " ",
-    "\t",
-    ";",
-    ",",
-    "(",
-    ")",
-    ".",
-    "::",
-    "=",
-    "BEGIN",
-    "END",
-    "END;",
-    "CASE",
-    "IF",
-    "LOOP",
-    "WHILE",
-    "REPEAT",
-    "DELIMITER $$\n",
-    "DELIMITER //\n",
-    "DELIMITER ;\n",
-    "$$\n",
-    "//",
-    "-- +goose StatementBegin\n",
-    "-- +goose StatementEnd\n",
-    "-- +goose Up\n",
-    "CREATE ",
-    "TRIGGER ",
-    "FUNCTION ",
-    "PROCEDURE ",
-    "EVENT ",
-    "TABLE ",
-    "INDEX ",
-    "ALTER ",
-    "DROP ",
-    "TRUNCATE ",
-    "REINDEX ",
-    "SEQUENCE ",
-    "STATISTICS ",
-    "VIRTUAL ",
-    "FULLTEXT ",
-    "COLUMN ",
-    "ADD ",
-    "CONSTRAINT ",
-    "CONCURRENTLY ",
-    "IF EXISTS ",
-    "ON ",
-    "USING ",
-    "WITH (",
-    "ALGORITHM=INPLACE",
-    "LOCK=NONE",
-    "t",
-    "users",
-    "\"Quoted\"",
-    "42",
-    "1e9",
-    "0x1F",
-    "é",
-    "ß",
-    "中",
-    "😀",
-    "\u{0}",
-    "\u{feff}",
-    "\u{2028}",
 ];
 
 /// splitmix64: small, fast and the same on every machine.
@@ -207,44 +120,6 @@ fn range(rng: &mut Rng, s: &str) -> Range<usize> {
     a..b
 }
 
-fn lexer(src: &str, r: Range<usize>, dialect: Dialect) {
-    let mut at = r.start;
-    for t in Lexer::new(src, r.start, r.end, dialect) {
-        assert!(
-            at <= t.start && t.start < t.end && t.end <= r.end,
-            "token {}..{} after {at} in {r:?}",
-            t.start,
-            t.end
-        );
-        assert!(src.is_char_boundary(t.start) && src.is_char_boundary(t.end));
-        let _ = t.text(src);
-        at = t.end;
-    }
-}
-
-fn splitter(src: &str, r: Range<usize>, dialect: Dialect) {
-    let mut at = r.start;
-    for s in split(src, r.clone(), dialect) {
-        let s = s.span;
-        assert!(
-            at <= s.start && s.start < s.end && s.end <= r.end,
-            "statement {}..{} after {at} in {r:?}",
-            s.start,
-            s.end
-        );
-        assert!(src.is_char_boundary(s.start) && src.is_char_boundary(s.end));
-        at = s.end;
-    }
-}
-
-fn fallback(src: &str, r: Range<usize>, dialect: Dialect) {
-    // as the parser calls it: once per statement the splitter found, at its file offset
-    for s in split(src, r, dialect) {
-        let _ = fallback::classify(&src[s.span.start..s.span.end], s.span.start, dialect);
-    }
-    let _ = fallback::classify(src, 0, dialect);
-}
-
 /// Where the last panic happened (file:line) and its message.
 static LAST_PANIC: std::sync::Mutex<(String, String)> =
     std::sync::Mutex::new((String::new(), String::new()));
@@ -252,9 +127,9 @@ static LAST_PANIC: std::sync::Mutex<(String, String)> =
 type Target = fn(&str, Range<usize>, Dialect);
 
 const TARGETS: [(&str, Target); 3] = [
-    ("lexer", lexer),
-    ("splitter", splitter),
-    ("fallback", fallback),
+    ("lexer", fuzz::lexer),
+    ("splitter", fuzz::splitter),
+    ("fallback", fuzz::fallback),
 ];
 
 /// Runs one target on `count` inputs; returns the number of panics. The first input that panics

@@ -3,6 +3,7 @@
 
 pub mod dynamic;
 pub mod fallback;
+pub mod fuzz;
 pub mod ir;
 pub mod lexer;
 mod lower;
