@@ -73,10 +73,10 @@ pub struct Config {
     pub dialect_name: Option<String>,
     pub target_version: Option<Version>,
     pub migrations: Vec<PathBuf>,
-    pub layout: Option<String>,
+    pub layout: Option<crate::migrations::Layout>,
     /// `[migrations] transaction`: how the migrator runs files where it lets you choose.
     pub transaction: TxSetting,
-    pub fail_on: Option<String>,
+    pub fail_on: Option<crate::model::FailOn>,
     pub rules: BTreeMap<String, Level>,
     /// `[[integrity.assert]]`: custom assertions for `integrity-check`.
     pub integrity_asserts: Vec<crate::integrity::Assertion>,
@@ -177,25 +177,27 @@ impl Config {
             }
             (a, b) => a.or(b),
         };
-        if let Some(l) = &layout
-            && crate::migrations::Layout::parse(l).is_none()
-        {
-            let all = crate::migrations::Layout::ALL
-                .iter()
-                .map(|l| l.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(invalid(format!(
-                "layout = \"{l}\": unknown layout; expected one of {all}"
-            )));
-        }
-        if let Some(f) = &raw.fail_on
-            && !matches!(f.as_str(), "destructive" | "risky" | "caution" | "never")
-        {
-            return Err(invalid(format!(
-                "fail_on = \"{f}\": expected destructive, risky, caution or never"
-            )));
-        }
+        let layout = match layout {
+            Some(l) => Some(crate::migrations::Layout::parse(&l).ok_or_else(|| {
+                let all = crate::migrations::Layout::ALL
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                invalid(format!(
+                    "layout = \"{l}\": unknown layout; expected one of {all}"
+                ))
+            })?),
+            None => None,
+        };
+        let fail_on = match &raw.fail_on {
+            Some(f) => Some(crate::model::FailOn::parse(f).ok_or_else(|| {
+                invalid(format!(
+                    "fail_on = \"{f}\": expected destructive, risky, caution or never"
+                ))
+            })?),
+            None => None,
+        };
         let integrity_asserts =
             crate::integrity::validate_assertions(raw.integrity).map_err(invalid)?;
         let backup = raw.backup.validate(&base).map_err(invalid)?;
@@ -239,7 +241,7 @@ impl Config {
             migrations: migrations.paths.into_iter().map(|m| base.join(m)).collect(),
             layout,
             transaction: migrations.transaction,
-            fail_on: raw.fail_on,
+            fail_on,
             rules: rules_out,
             integrity_asserts,
             backup,
@@ -438,7 +440,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.migrations, vec![PathBuf::from("/repo/db")]);
-        assert_eq!(c.layout.as_deref(), Some("golang-migrate"));
+        assert_eq!(c.layout, Some(crate::migrations::Layout::GolangMigrate));
         assert_eq!(c.transaction, TxSetting::None);
         assert_eq!(parse("").unwrap().transaction, TxSetting::Auto);
         let e = parse("[migrations]\ntransaction = \"sometimes\"\n")

@@ -142,6 +142,26 @@ pub enum FailOn {
 }
 
 impl FailOn {
+    pub const ALL: [FailOn; 4] = [
+        FailOn::Destructive,
+        FailOn::Risky,
+        FailOn::Caution,
+        FailOn::Never,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOn::Destructive => "destructive",
+            FailOn::Risky => "risky",
+            FailOn::Caution => "caution",
+            FailOn::Never => "never",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailOn> {
+        FailOn::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
     pub fn fails(self, verdict: Verdict) -> bool {
         let threshold = match self {
             FailOn::Never => return false,

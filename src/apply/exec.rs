@@ -18,14 +18,6 @@ use crate::status::Survey;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-pub(crate) fn dialect_of(kind: EngineKind) -> Dialect {
-    match kind {
-        EngineKind::Postgres => Dialect::Postgres,
-        EngineKind::Mysql => Dialect::Mysql,
-        EngineKind::Sqlite => Dialect::Sqlite,
-    }
-}
-
 /// How one migration runs.
 pub(crate) struct Plan {
     /// The top-level statements, as text.
@@ -479,7 +471,7 @@ pub(crate) async fn run(
 ) -> Result<ApplyReport, ApplyError> {
     let kind = conn.kind();
     let eng = kind.engine().migrate();
-    let dialect = dialect_of(kind);
+    let dialect = kind.dialect();
     let db = eng.database(conn).await?;
     let schema = eng.schema(conn).await?;
     let (key, owner) = lock_for(tool, kind, &db, &schema, target);
@@ -592,7 +584,7 @@ async fn locked(
     let kind = run.kind;
     let eng = kind.engine().migrate();
     let spec = run.tool.spec();
-    let dialect = dialect_of(kind);
+    let dialect = kind.dialect();
     // what is pending now that the lock is held: another applier may have done some
     let sv = crate::status::survey(conn, run.tool, migs, &run.s.check).await?;
     let now_pending = sv.pending();

@@ -451,7 +451,7 @@ async fn run(
     }
     let mut r = base_report(s, &sv);
     let pending = sv.pending();
-    let dialect = exec::dialect_of(kind);
+    let dialect = kind.dialect();
     for &i in &pending {
         let plan = exec::Plan::of(&sv.files[i], kind, dialect);
         let mut e = entry_of(&sv, i, plan.atomic, plan.statements.len());

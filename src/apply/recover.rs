@@ -220,7 +220,7 @@ async fn recover_on(
             path.display()
         )));
     }
-    let plan = super::exec::Plan::of(&f, kind, super::exec::dialect_of(kind));
+    let plan = super::exec::Plan::of(&f, kind, kind.dialect());
     let entry = history::Entry {
         key: p.key.clone(),
         version: p.key.clone(),

@@ -33,10 +33,7 @@ pub async fn snapshot_for(conn: &mut Conn, m: &Manifest) -> Result<Snap, sqlx::E
     let limit = m.exact_row_limit.unwrap_or(snapshot::DEFAULT_EXACT_LIMIT);
     let mut snap = take_snapshot(conn, limit).await?;
     let kind = conn.kind();
-    let q = |s: &str| match kind {
-        EngineKind::Mysql => format!("`{}`", s.replace('`', "``")),
-        _ => format!("\"{}\"", s.replace('"', "\"\"")),
-    };
+    let q = |s: &str| crate::sql::quote::ident(kind.dialect(), s);
     for t in snap.tables.iter_mut().filter(|t| t.estimated) {
         let recorded_exact = m.tables.iter().any(|w| {
             w.table == t.table

@@ -24,8 +24,8 @@ pub struct TargetArgs {
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
     /// Force a folder layout instead of detecting it
-    #[arg(long, value_name = "LAYOUT")]
-    pub layout: Option<String>,
+    #[arg(long, value_name = "LAYOUT", ignore_case = true)]
+    pub layout: Option<Layout>,
     /// Output format
     #[arg(long, default_value = "human", value_name = "human|json|markdown")]
     pub format: String,
@@ -155,13 +155,7 @@ impl TargetArgs {
                 crate::engines::redact_url(&url)
             )));
         }
-        let layout = match self.layout.or_else(|| config.layout.clone()) {
-            Some(l) => Some(Layout::parse(&l).ok_or_else(|| {
-                let all: Vec<&str> = Layout::ALL.iter().map(|l| l.as_str()).collect();
-                UsageError(format!("--layout {l}: expected one of {}", all.join(", ")))
-            })?),
-            None => None,
-        };
+        let layout = self.layout.or(config.layout);
         let check = CheckOptions {
             dialect: dialect_of_url(&url),
             target_version: config.target_version,

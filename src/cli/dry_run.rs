@@ -21,8 +21,8 @@ pub struct DryRunArgs {
     #[arg(long, value_name = "postgres|mysql|sqlite")]
     pub dialect: Option<String>,
     /// Force a folder layout instead of detecting it
-    #[arg(long, value_name = "LAYOUT")]
-    pub layout: Option<String>,
+    #[arg(long, value_name = "LAYOUT", ignore_case = true)]
+    pub layout: Option<Layout>,
     /// Output format
     #[arg(long, default_value = "human", value_name = "human|json|markdown")]
     pub format: String,
@@ -59,7 +59,7 @@ pub struct DryRunArgs {
         default_value = "never",
         value_name = "never|destructive|risky|caution"
     )]
-    pub fail_on: String,
+    pub fail_on: FailOn,
     /// Do not use or store cached server templates
     #[arg(long)]
     pub no_cache: bool,
@@ -222,28 +222,8 @@ impl DryRunArgs {
             })?),
             None => config.target_version,
         };
-        let layout = match self.layout.or_else(|| config.layout.clone()) {
-            Some(l) => Some(Layout::parse(&l).ok_or_else(|| {
-                let all = Layout::ALL
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                UsageError(format!("--layout {l}: expected one of {all}"))
-            })?),
-            None => None,
-        };
-        let fail_on = match self.fail_on.as_str() {
-            "never" => FailOn::Never,
-            "destructive" => FailOn::Destructive,
-            "risky" => FailOn::Risky,
-            "caution" => FailOn::Caution,
-            other => {
-                return Err(UsageError(format!(
-                    "--fail-on {other}: expected never, destructive, risky or caution"
-                )));
-            }
-        };
+        let layout = self.layout.or(config.layout);
+        let fail_on = self.fail_on;
         if let Some(d) = &self.pg_bin_dir
             && !d.is_dir()
         {

@@ -17,6 +17,7 @@ pub mod dry_run;
 pub mod integrity;
 pub mod modes;
 pub mod recover;
+mod values;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,24 +106,24 @@ pub struct CheckArgs {
     /// Migration files, folders or glob patterns (default: `migrations` from the config)
     pub paths: Vec<PathBuf>,
     /// Check only this dialect: postgres, mysql or sqlite; files written for others are listed as skipped (default: the config's `dialect`, else DATABASE_URL's scheme, else every dialect the files' folders and names say, generic files as postgres)
-    #[arg(long)]
-    pub dialect: Option<String>,
+    #[arg(long, ignore_case = true)]
+    pub dialect: Option<Dialect>,
     /// Server version the rules assume, e.g. 15 or 8.0.12 (default per dialect: 15, 8.0, 3.35)
     #[arg(long, value_name = "VERSION")]
     pub target_version: Option<String>,
     /// Force a folder layout instead of detecting it
-    #[arg(long, value_name = "LAYOUT")]
-    pub layout: Option<String>,
+    #[arg(long, value_name = "LAYOUT", ignore_case = true)]
+    pub layout: Option<Layout>,
     /// Output format
     #[arg(
         long,
         default_value = "human",
         value_name = "human|json|sarif|github|markdown"
     )]
-    pub format: String,
+    pub format: Format,
     /// Lowest verdict that fails the run (unknown gates like risky)
     #[arg(long, value_name = "destructive|risky|caution|never")]
-    pub fail_on: Option<String>,
+    pub fail_on: Option<FailOn>,
     /// Judge only migration files added or changed since this git revision
     #[arg(long, value_name = "GIT_REV")]
     pub since: Option<String>,
@@ -229,12 +230,7 @@ pub fn use_color(choice: ColorChoice, machine: bool) -> bool {
 
 impl CheckArgs {
     pub fn resolve(self, cli: &CliGlobals, config: &Config) -> Result<CheckAction, UsageError> {
-        let format = Format::parse(&self.format).ok_or_else(|| {
-            UsageError(format!(
-                "--format {}: expected human, json, sarif, github or markdown",
-                self.format
-            ))
-        })?;
+        let format = self.format;
         if let Some(rule) = self.explain {
             let known = crate::report::rules_doc::all()
                 .into_iter()
@@ -275,15 +271,12 @@ impl CheckArgs {
                 "no migrations given: pass files or folders (e.g. `migsafe check db/migrations`) or set `migrations = [...]` in migsafe.toml".to_string(),
             ));
         }
-        let select = match self.dialect {
-            Some(d) => Some(Dialect::parse(&d).ok_or_else(|| {
-                UsageError(format!("--dialect {d}: expected postgres, mysql or sqlite"))
-            })?),
-            // the run's dialect, when the config or DATABASE_URL says it
-            None => config
+        // else the run's dialect, when the config or DATABASE_URL says it
+        let select = self.dialect.or_else(|| {
+            config
                 .dialect
-                .or_else(|| cli.database_url.as_deref().and_then(url_dialect)),
-        };
+                .or_else(|| cli.database_url.as_deref().and_then(url_dialect))
+        });
         let dialect = select.unwrap_or(Dialect::Postgres);
         let target_version = match self.target_version {
             Some(v) => Some(Version::parse(&v).ok_or_else(|| {
@@ -293,29 +286,8 @@ impl CheckArgs {
             })?),
             None => config.target_version,
         };
-        let layout_name = self.layout.or_else(|| config.layout.clone());
-        let layout = match layout_name {
-            Some(l) => Some(Layout::parse(&l).ok_or_else(|| {
-                let all = Layout::ALL
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                UsageError(format!("--layout {l}: expected one of {all}"))
-            })?),
-            None => None,
-        };
-        let fail_on = match self.fail_on.or_else(|| config.fail_on.clone()).as_deref() {
-            None | Some("risky") => FailOn::Risky,
-            Some("destructive") => FailOn::Destructive,
-            Some("caution") => FailOn::Caution,
-            Some("never") => FailOn::Never,
-            Some(other) => {
-                return Err(UsageError(format!(
-                    "--fail-on {other}: expected destructive, risky, caution or never"
-                )));
-            }
-        };
+        let layout = self.layout.or(config.layout);
+        let fail_on = self.fail_on.or(config.fail_on).unwrap_or(FailOn::Risky);
         Ok(CheckAction::Run(CheckSettings {
             paths,
             layout,

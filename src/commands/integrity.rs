@@ -7,7 +7,6 @@ use crate::engines::{EngineKind, redact_url};
 use crate::integrity::{IntegrityOptions, against, migration};
 use crate::report::integrity as render;
 use crate::report::progress::Progress;
-use crate::sql::Dialect;
 
 /// The URL the connection is opened with: SQLite read-only (`mode=ro`, replacing any other
 /// mode). Other URLs are unchanged: their checks run in read-only transactions.
@@ -22,14 +21,6 @@ pub fn read_only_url(url: &str) -> String {
         .collect();
     params.push("mode=ro");
     format!("{base}?{}", params.join("&"))
-}
-
-fn dialect(kind: EngineKind) -> Dialect {
-    match kind {
-        EngineKind::Postgres => Dialect::Postgres,
-        EngineKind::Mysql => Dialect::Mysql,
-        EngineKind::Sqlite => Dialect::Sqlite,
-    }
 }
 
 /// Builds the library options from the settings (reads the manifest and the migration files).
@@ -55,12 +46,12 @@ pub fn options(s: &IntegritySettings) -> Result<IntegrityOptions, AppError> {
             a.expected.source, a.expected.engine, kind
         )));
     }
-    crate::integrity::check_assertions_read_only(&s.assertions, dialect(kind))
+    crate::integrity::check_assertions_read_only(&s.assertions, kind.dialect())
         .map_err(AppError::Other)?;
     let not_null = if s.migrations.is_empty() {
         Vec::new()
     } else {
-        migration::targets(&s.migrations, dialect(kind))?
+        migration::targets(&s.migrations, kind.dialect())?
     };
     Ok(IntegrityOptions {
         level: s.level,

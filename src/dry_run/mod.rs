@@ -95,14 +95,6 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-fn dialect_of(kind: EngineKind) -> Dialect {
-    match kind {
-        EngineKind::Postgres => Dialect::Postgres,
-        EngineKind::Mysql => Dialect::Mysql,
-        EngineKind::Sqlite => Dialect::Sqlite,
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     /// Already in the starting database (history says applied): not run.
@@ -135,13 +127,13 @@ pub async fn run_async(
         &settings.paths,
         &migrations::DiscoverOptions {
             layout: settings.layout,
-            dialect: Some(dialect_of(settings.engine)),
+            dialect: Some(settings.engine.dialect()),
             ..migrations::DiscoverOptions::default()
         },
     )?
     .migrations;
     let mut opts = settings.check.clone();
-    opts.dialect = dialect_of(settings.engine);
+    opts.dialect = settings.engine.dialect();
     let statics = classify::check_migrations(&migs, &|_| true, &opts, &mut |_| {}).migrations;
     let changed: Option<HashSet<PathBuf>> = match &settings.since {
         Some(rev) => {
@@ -375,13 +367,7 @@ fn template_key(kind: EngineKind, server_version: &str, setup: &[Migration]) -> 
         h.update(if m.transaction { b"t\n" } else { b"n\n" });
     }
     let d = h.finalize();
-    format!(
-        "{kind}-{}",
-        d.iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("{kind}-{}", crate::sys::hex::hex(&d[..16]))
 }
 
 /// The dump file behind `--from-backup`: the file itself, or the one a migsafe manifest names
@@ -455,10 +441,7 @@ fn resolve_backup(p: &Path, kind: EngineKind) -> Result<PathBuf, DryRunError> {
                 file.display()
             ))
         })?;
-        let got: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let got = crate::sys::hex::hex(&Sha256::digest(&bytes));
         if got != want {
             return Err(DryRunError::Input(format!(
                 "--from-backup {}: sha256 mismatch (manifest {want}, file {got}); the backup is damaged",
@@ -480,13 +463,15 @@ async fn session(target: &Target) -> Result<Session, DryRunError> {
     Ok(Session::new(conn, monitor).await)
 }
 
-fn tempfile_dir() -> Result<PathBuf, DryRunError> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("migsafe-dry-run-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| DryRunError::Input(format!("{}: {e}", dir.display())))?;
-    Ok(dir)
+/// A private (0700, unpredictable name) folder for a schema dump, removed when dropped.
+fn tempfile_dir() -> Result<tempfile::TempDir, DryRunError> {
+    tempfile::Builder::new()
+        .prefix("migsafe-dry-run-")
+        .tempdir()
+        .map_err(|e| {
+            DryRunError::Input(format!(
+                "cannot create a folder in {}: {e}",
+                std::env::temp_dir().display()
+            ))
+        })
 }

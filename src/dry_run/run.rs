@@ -96,11 +96,11 @@ impl Run<'_> {
                     DryRunError::Input("PostgreSQL client tools not found for --schema-from".into())
                 })?;
                 let dir = tempfile_dir()?;
-                let dump = dir.join("schema.sql");
+                let dump = dir.path().join("schema.sql");
                 let hist = self.applied.as_ref().map(|a| a.table.clone());
                 let loaded = postgres::dry_run::dump_schema(&install, url, hist.as_deref(), &dump)
                     .and_then(|_| postgres::dry_run::restore(&install, &self.target.url(), &dump));
-                let _ = std::fs::remove_dir_all(&dir);
+                drop(dir);
                 loaded?;
             }
             Start::SchemaFrom(url) if self.kind == EngineKind::Sqlite => {
@@ -140,11 +140,11 @@ impl Run<'_> {
                     })?
                     .to_path_buf();
                 let dir = tempfile_dir()?;
-                let dump = dir.join("schema.sql");
+                let dump = dir.path().join("schema.sql");
                 let hist = self.applied.as_ref().map(|a| a.table.clone());
                 let loaded = mysql::dry_run::dump_schema(url, hist.as_deref(), &dump)
                     .and_then(|_| mysql::dry_run::restore_sql(&socket, target::MYSQL_DB, &dump));
-                let _ = std::fs::remove_dir_all(&dir);
+                drop(dir);
                 loaded?;
             }
             Start::FromBackup(_) => {
@@ -218,7 +218,7 @@ impl Run<'_> {
                     &mut sess,
                     &self.migs[i],
                     &self.statics[i],
-                    dialect_of(self.kind),
+                    self.kind.dialect(),
                 )
                 .await?
                 {
@@ -281,7 +281,7 @@ impl Run<'_> {
                 if role == Role::New {
                     self.summary.new += 1;
                     self.runs
-                        .push(skipped_run(m, &self.statics[i], dialect_of(self.kind)));
+                        .push(skipped_run(m, &self.statics[i], self.kind.dialect()));
                 }
                 continue;
             }
@@ -289,7 +289,7 @@ impl Run<'_> {
                 Role::Setup => {
                     cached = None;
                     if let Some(run) =
-                        run_setup(sess, m, &self.statics[i], dialect_of(self.kind)).await?
+                        run_setup(sess, m, &self.statics[i], self.kind.dialect()).await?
                     {
                         self.runs.push(run);
                         self.failed = true;
@@ -334,7 +334,7 @@ impl Run<'_> {
                         sess,
                         m,
                         &self.statics[i],
-                        dialect_of(self.kind),
+                        self.kind.dialect(),
                         before,
                         self.settings.check_down,
                     )
@@ -389,7 +389,7 @@ impl Run<'_> {
     /// this run executed (up parts of setup and new migrations, and down parts it ran).
     fn server_mismatch(&self) -> Option<vendor::ServerMismatch> {
         let target = self.target_vendor?;
-        let dialect = dialect_of(self.kind);
+        let dialect = self.kind.dialect();
         // (file, text, statements, is the up part)
         let mut sections: Vec<(String, &str, Vec<Statement>, bool)> = Vec::new();
         for (i, m) in self.migs.iter().enumerate().take(self.done) {

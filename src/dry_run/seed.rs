@@ -58,10 +58,7 @@ fn parse_fk(def: &str, tables: &BTreeMap<String, Table>, this_schema: Option<&st
 }
 
 fn quote(kind: EngineKind, s: &str) -> String {
-    match kind {
-        EngineKind::Mysql => format!("`{}`", s.replace('`', "``")),
-        _ => format!("\"{}\"", s.replace('"', "\"\"")),
-    }
+    crate::sql::quote::ident(kind.dialect(), s)
 }
 
 fn qualified(kind: EngineKind, name: &str) -> String {

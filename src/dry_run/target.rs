@@ -252,7 +252,7 @@ fn host_tag() -> String {
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();
     let d = Sha256::digest(host.trim().as_bytes());
-    d.iter().take(4).map(|b| format!("{b:02x}")).collect()
+    crate::sys::hex::hex(&d[..4])
 }
 
 /// `migsafe_scratch_<host>_<pid>_<unix time>`.

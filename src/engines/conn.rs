@@ -208,10 +208,8 @@ where
         return v.map(|v| v.to_string());
     }
     if let Ok(v) = r.try_get::<Option<Vec<u8>>, _>(i) {
-        return v.map(|b| {
-            String::from_utf8(b.clone())
-                .unwrap_or_else(|_| b.iter().map(|x| format!("{x:02x}")).collect())
-        });
+        return v
+            .map(|b| String::from_utf8(b.clone()).unwrap_or_else(|_| crate::sys::hex::hex(&b)));
     }
     None
 }

@@ -431,19 +431,13 @@ impl fmt::Display for DbFailure {
 
 /// Quotes an identifier for the engine (`"x"`, or `` `x` `` on MySQL).
 pub fn quote_ident(kind: EngineKind, s: &str) -> String {
-    match kind {
-        EngineKind::Mysql => format!("`{}`", s.replace('`', "``")),
-        _ => format!("\"{}\"", s.replace('"', "\"\"")),
-    }
+    crate::sql::quote::ident(kind.dialect(), s)
 }
 
 /// A string literal for the engine (MySQL also escapes backslashes unless NO_BACKSLASH_ESCAPES,
 /// so they are doubled there).
 pub fn quote_literal(kind: EngineKind, s: &str) -> String {
-    match kind {
-        EngineKind::Mysql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
-        _ => format!("'{}'", s.replace('\'', "''")),
-    }
+    crate::sql::quote::literal(kind.dialect(), s)
 }
 
 /// `schema.table` quoted for the engine; SQLite and an empty schema give the bare table.

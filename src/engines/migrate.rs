@@ -257,11 +257,6 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration, random: u64) -> Dura
     )
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A random number from the kernel (jitter; not for secrets).
 pub fn random_u64() -> u64 {
     let mut b = [0u8; 8];

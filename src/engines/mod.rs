@@ -54,6 +54,16 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
+    /// The SQL dialect the engine speaks.
+    pub fn dialect(self) -> crate::sql::Dialect {
+        use crate::sql::Dialect;
+        match self {
+            EngineKind::Postgres => Dialect::Postgres,
+            EngineKind::Mysql => Dialect::Mysql,
+            EngineKind::Sqlite => Dialect::Sqlite,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EngineKind::Postgres => "postgres",

@@ -105,7 +105,7 @@ pub async fn schema_fingerprint(conn: &mut Conn) -> Result<SchemaFingerprint, sq
     lines.dedup();
     let digest = Sha256::digest(lines.join("\n").as_bytes());
     Ok(SchemaFingerprint {
-        sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: crate::sys::hex::hex(&digest),
         lines,
     })
 }

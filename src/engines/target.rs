@@ -317,10 +317,10 @@ impl MyTarget {
     }
 }
 
-/// The `[client]` option file of MySQL client tools, without a name on disk: written into a
-/// private 0700 folder, opened, and unlinked with its folder at once, so even a kill -9 of
-/// migsafe leaves no plaintext password behind. Children read it as `/dev/fd/N`, a descriptor
-/// they inherit (see [`DefaultsFile::pass_to`]).
+/// The `[client]` option file of MySQL client tools, without a name on disk: an anonymous
+/// temporary file (0600, unlinked from the start, or at once where the file system cannot create
+/// one without a name), so even a kill -9 of migsafe leaves no plaintext password behind.
+/// Children read it as `/dev/fd/N`, a descriptor they inherit (see [`DefaultsFile::pass_to`]).
 #[derive(Debug)]
 pub struct DefaultsFile {
     file: std::fs::File,
@@ -328,29 +328,19 @@ pub struct DefaultsFile {
 
 impl DefaultsFile {
     fn write(text: &str) -> Result<DefaultsFile, TargetError> {
-        let fail = |e: std::io::Error| {
-            TargetError(format!(
-                "cannot write the MySQL option file in a private folder: {e}"
-            ))
-        };
-        let dir = crate::sys::durable::unique_private_dir(
-            &std::env::temp_dir(),
-            &format!("migsafe-cred-{}-", std::process::id()),
-        )
-        .map_err(fail)?;
-        let path = dir.join("client.cnf");
         let made = (|| {
-            let mut f = crate::sys::durable::create_private(&path)?;
+            let mut f = tempfile::tempfile()?;
             f.write_all(text.as_bytes())?;
-            drop(f);
-            let mut r = std::fs::File::open(&path)?;
-            r.rewind()?;
-            Ok(r)
+            f.rewind()?;
+            Ok::<_, std::io::Error>(f)
         })();
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(DefaultsFile {
-            file: made.map_err(fail)?,
-        })
+        let file = made.map_err(|e| {
+            TargetError(format!(
+                "cannot write the MySQL option file (an unnamed temporary file in {}): {e}",
+                std::env::temp_dir().display()
+            ))
+        })?;
+        Ok(DefaultsFile { file })
     }
 
     /// The argument that must come first on a MySQL client tool's command line.
@@ -524,16 +514,12 @@ mod tests {
             "{text}"
         );
         assert!(f.arg().starts_with("--defaults-extra-file=/dev/fd/"));
-        let leftovers = std::fs::read_dir(std::env::temp_dir())
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("migsafe-cred-{}-", std::process::id()))
-            })
-            .count();
-        assert_eq!(leftovers, 0, "nothing with a password stays on disk");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            f.file.metadata().unwrap().nlink(),
+            0,
+            "nothing with a password has a name on disk"
+        );
         let mut cmd = std::process::Command::new("cat");
         cmd.arg(f.arg().trim_start_matches("--defaults-extra-file="));
         f.pass_to(&mut cmd);

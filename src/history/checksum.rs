@@ -11,15 +11,7 @@
 
 use sha2::{Digest, Sha256, Sha384};
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub use crate::sys::hex::hex;
 
 /// sqlx: SHA-384 of the migration file's text exactly as read.
 pub fn sqlx(raw: &[u8]) -> Vec<u8> {

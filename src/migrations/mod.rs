@@ -445,13 +445,7 @@ pub fn checksum(text: &str) -> String {
         }
     }
     hasher.update(&bytes[start..]);
-    let digest = hasher.finalize();
-    let mut out = String::with_capacity(64);
-    for byte in digest.iter() {
-        use fmt::Write as _;
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    crate::sys::hex::hex(&hasher.finalize())
 }
 
 /// Finds the migrations named by `paths`, in application order.

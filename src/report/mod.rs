@@ -28,6 +28,14 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Human,
+        Format::Json,
+        Format::Sarif,
+        Format::Github,
+        Format::Markdown,
+    ];
+
     pub fn parse(s: &str) -> Option<Format> {
         match s {
             "human" | "text" => Some(Format::Human),

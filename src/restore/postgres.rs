@@ -6,8 +6,8 @@
 
 use super::{
     Changes, Confirm, Operation, RestoreReport, RestoreSettings, Status, Strategy, changes,
-    disk_check, free_ts, gate, restore_failure, restore_ts, run_blocking, safety_backup,
-    summary_ok, verify_restored,
+    disk_check, free_ts, gate, restore_failure, run_blocking, safety_backup, summary_ok,
+    verify_restored,
 };
 use crate::backup::{self, BackupError, Located, Progress};
 use crate::engines::EngineKind;
@@ -18,6 +18,7 @@ use crate::engines::postgres::restore as pgr;
 use crate::engines::target::{PgTarget, Target};
 use crate::sys::child;
 use serde_json::json;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,8 +38,8 @@ pub(super) struct PgRestore<'a> {
     live: Option<DatabaseState>,
     new_db: String,
     keep_db: String,
-    /// A filtered table of contents (removed at the end).
-    use_list: Option<PathBuf>,
+    /// A filtered table of contents (a private temporary file, removed when dropped).
+    use_list: Option<tempfile::TempPath>,
     /// migsafe's role is a superuser (not held by a connection limit).
     superuser: bool,
     /// The live database's connection limit while a maintenance block is lifted (see
@@ -171,9 +172,7 @@ pub(super) async fn run(
         (Ok(()), Err(e)) => Err(e),
         (result, _) => result,
     };
-    if let Some(l) = &p.use_list {
-        let _ = std::fs::remove_file(l);
-    }
+    drop(p.use_list.take());
     let keep_db = p.keep_db.clone();
     op.close(result.as_ref().err(), Some(&mut p.admin), &[&keep_db], r)
         .await;
@@ -510,14 +509,16 @@ impl<'a> PgRestore<'a> {
             .map_err(|e| BackupError::Failed(e.to_string()))?;
         let (filtered, dropped) = pgr::filter_toc(&toc);
         if dropped > 0 {
-            let p = std::env::temp_dir().join(format!(
-                "migsafe-toc-{}-{}.list",
-                std::process::id(),
-                restore_ts()
-            ));
-            backup::atomic::write_replace(&p, filtered.as_bytes())
-                .map_err(|e| BackupError::Failed(format!("writing the TOC list: {e}")))?;
-            self.spec.use_list = Some(p.clone());
+            let fail =
+                |e: std::io::Error| BackupError::Failed(format!("writing the TOC list: {e}"));
+            let mut f = tempfile::Builder::new()
+                .prefix("migsafe-toc-")
+                .suffix(".list")
+                .tempfile()
+                .map_err(fail)?;
+            f.write_all(filtered.as_bytes()).map_err(fail)?;
+            let p = f.into_temp_path();
+            self.spec.use_list = Some(p.to_path_buf());
             self.use_list = Some(p);
         }
         Ok(())

@@ -121,12 +121,12 @@ fn quote_ident(s: &str) -> String {
     if plain {
         s.to_string()
     } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        super::quote::double_quoted(s)
     }
 }
 
 fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    super::quote::standard_literal(s)
 }
 
 /// Applies `f` to every candidate of `e` (unknown → `unknown`).

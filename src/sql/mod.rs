@@ -3,10 +3,14 @@
 
 pub mod dynamic;
 pub mod fallback;
+pub mod fuzz;
 pub mod ir;
 pub mod lexer;
 mod lower;
 pub mod procedural;
+#[cfg(test)]
+mod proptests;
+pub mod quote;
 pub mod split;
 pub mod template;
 pub mod types;

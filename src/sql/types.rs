@@ -579,7 +579,8 @@ pub fn default_volatility(text: &str) -> Volatility {
             j += 1;
         }
         let call = j < bytes.len() && bytes[j] == b'(';
-        let after_cast = start >= 2 && &lower[start - 2..start] == "::";
+        // bytes, not a str slice: the character before the word may be several bytes long
+        let after_cast = bytes[..start].ends_with(b"::");
         let v = if after_cast {
             Volatility::Constant
         } else if VOLATILE.contains(&word) && (call || word == "uuid") {
@@ -712,5 +713,17 @@ mod tests {
         );
         assert_eq!(default_volatility("my_func(1)"), Volatility::Unknown);
         assert_eq!(default_volatility("'random()'"), Volatility::Constant);
+    }
+
+    /// Found by `examples/fuzz_sql.rs` (fallback target, seed 1): a word right after a
+    /// multi-byte character made the `::` look-behind slice inside that character.
+    #[test]
+    fn volatility_after_a_multi_byte_character_does_not_panic() {
+        assert_eq!(
+            default_volatility("(\u{3ced1}uuid())"),
+            Volatility::Volatile
+        );
+        assert_eq!(default_volatility("é::text"), Volatility::Constant);
+        assert_eq!(default_volatility("'x'::text"), Volatility::Constant);
     }
 }

@@ -81,6 +81,8 @@ pub fn die_with_migsafe(cmd: &mut Command) {
     // SAFETY: prctl and getppid are async-signal-safe; nothing is allocated after fork.
     unsafe {
         cmd.pre_exec(move || {
+            // Linux only: elsewhere a kill -9 of migsafe leaves the child to finish on its own
+            #[cfg(target_os = "linux")]
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -4,5 +4,6 @@
 
 pub mod child;
 pub mod durable;
+pub mod hex;
 pub mod proc;
 pub mod signals;

@@ -4,8 +4,8 @@
 //! timeouts retried until the holder commits, the gates for destructive migrations.
 
 use crate::backup::{pg_exec, run};
-use crate::engines::{have, rt};
-use crate::support::{Run, json, root};
+use crate::engines::rt;
+use crate::support::{Run, have, json, root};
 use migsafe::engines::conn::Conn;
 use migsafe::engines::mysql::ephemeral::EphemeralMysql;
 use migsafe::engines::postgres::ephemeral::EphemeralPostgres;

@@ -7,9 +7,9 @@
 //! `apply` runs again every statement has run exactly once.
 
 use crate::backup::{run, run_with};
-use crate::engines::{have, rt};
+use crate::engines::rt;
 use crate::history::{Server, exec};
-use crate::support::{Run, json};
+use crate::support::{Run, have, json};
 use migsafe::engines::conn::Conn;
 use std::path::Path;
 

@@ -5,9 +5,9 @@
 //! "<reason>"`, the reason journaled.
 
 use crate::backup::{pg_exec, run, run_with};
-use crate::engines::{have, rt};
+use crate::engines::rt;
 use crate::history::texts;
-use crate::support::{Run, assert_usage_error, json};
+use crate::support::{Run, assert_usage_error, have, json};
 use migsafe::engines::postgres::ephemeral::EphemeralPostgres;
 use std::path::Path;
 

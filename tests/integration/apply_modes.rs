@@ -6,8 +6,9 @@
 //! maintenance off).
 
 use crate::backup::{ok_json, run};
-use crate::engines::{have, rt};
+use crate::engines::rt;
 use crate::modes::{mj, pg_state, role_url, shop, unfinished};
+use crate::support::have;
 use crate::support::{json, write_file};
 use migsafe::engines::conn::Conn;
 use std::path::Path;

@@ -4,8 +4,8 @@
 //! manifest that lies — each detected, nothing left that looks complete, LATEST unchanged, and
 //! restore refusing before it touches the target.
 
-use crate::engines::{have, rt};
-use crate::support::{Run, assert_usage_error, json};
+use crate::engines::rt;
+use crate::support::{Run, assert_usage_error, have, json};
 use migsafe::engines::conn::Conn;
 use migsafe::engines::mysql::ephemeral::EphemeralMysql;
 use migsafe::engines::postgres::ephemeral::EphemeralPostgres;

@@ -187,15 +187,15 @@ fn usage_errors_exit_2_with_a_reason() {
     assert_usage_error(&migsafe(&["check", "no/such/dir"]), "no/such/dir");
     assert_usage_error(
         &migsafe(&["check", "fixtures/demo", "--dialect", "oracle"]),
-        "--dialect oracle",
+        "invalid value 'oracle' for '--dialect",
     );
     assert_usage_error(
         &migsafe(&["check", "fixtures/demo", "--format", "xml"]),
-        "--format xml",
+        "invalid value 'xml' for '--format",
     );
     assert_usage_error(
         &migsafe(&["check", "fixtures/demo", "--fail-on", "sometimes"]),
-        "--fail-on sometimes",
+        "invalid value 'sometimes' for '--fail-on",
     );
     assert_usage_error(
         &migsafe(&["check", "fixtures/demo", "--target-version", "fifteen"]),
@@ -203,7 +203,7 @@ fn usage_errors_exit_2_with_a_reason() {
     );
     assert_usage_error(
         &migsafe(&["check", "fixtures/demo", "--layout", "liquibase"]),
-        "--layout liquibase",
+        "invalid value 'liquibase' for '--layout",
     );
     assert_usage_error(
         &migsafe(&["check", "--explain", "no-such-rule"]),

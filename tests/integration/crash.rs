@@ -6,7 +6,8 @@
 //! hit deterministically; children die with it.
 
 use crate::backup::{PG_CHANGE, PG_SCHEMA, ok_json, pg_conn, pg_exec, run, run_with};
-use crate::engines::{have, rt};
+use crate::engines::rt;
+use crate::support::have;
 use migsafe::engines::EngineKind;
 use migsafe::engines::conn::Conn;
 use migsafe::engines::mysql::ephemeral::EphemeralMysql;

@@ -3,7 +3,7 @@
 //! dynamic findings, transaction modes, the down check, start states, templates, scratch
 //! databases and cleanup after kill -9.
 
-use crate::engines::{have, rt};
+use crate::engines::rt;
 use crate::support::*;
 use migsafe::engines::conn::Conn;
 use migsafe::engines::postgres::ephemeral::EphemeralPostgres;

@@ -2,7 +2,7 @@
 //! kill -9 of migsafe leave nothing behind once the next run has reaped.
 
 use crate::support::*;
-use migsafe::engines::mysql::ephemeral::{self as my, EphemeralMysql};
+use migsafe::engines::mysql::ephemeral::EphemeralMysql;
 use migsafe::engines::postgres::ephemeral::{self as pg, EphemeralPostgres};
 use migsafe::engines::process;
 use migsafe::engines::sqlite::ephemeral::EphemeralSqlite;
@@ -16,25 +16,6 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Whether the server binaries are installed. In CI (`CI` set) a missing server fails the test
-/// instead of skipping it, so the suite never passes by not running.
-pub fn have(engine: &str) -> bool {
-    let found = match engine {
-        "postgres" => pg::find_install(None, None).map(|_| ()),
-        _ => my::find_install().map(|_| ()),
-    };
-    match found {
-        Ok(()) => true,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("{engine} server binaries are required in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            false
-        }
-    }
 }
 
 #[test]

@@ -410,7 +410,7 @@ fn preflight<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
 
 #[test]
 fn mariadb_rollbacks_name_the_way_out_and_check_definers_first() {
-    if !crate::engines::have("mysql") {
+    if !crate::support::have("mysql") {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -631,7 +631,7 @@ fn without_a_terminal_each_step_is_a_line_on_stderr_as_it_happens() {
 
 #[test]
 fn a_pg_restore_reports_the_bytes_it_has_read() {
-    if !crate::engines::have("postgres") {
+    if !crate::support::have("postgres") {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -822,7 +822,7 @@ fn an_assertion_that_writes_is_refused_and_never_runs() {
 
 #[test]
 fn a_swap_restore_of_a_database_with_a_long_name_uses_short_names() {
-    if !crate::engines::have("postgres") {
+    if !crate::support::have("postgres") {
         return;
     }
     let work = tempfile::tempdir().unwrap();

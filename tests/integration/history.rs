@@ -7,8 +7,8 @@
 //! same as the ones the tool itself wrote.
 
 use crate::backup::run;
-use crate::engines::{have, rt};
-use crate::support::{Run, json, root};
+use crate::engines::rt;
+use crate::support::{Run, have, json, root};
 use migsafe::engines::conn::Conn;
 use migsafe::engines::mysql::ephemeral::EphemeralMysql;
 use migsafe::engines::postgres::ephemeral::EphemeralPostgres;

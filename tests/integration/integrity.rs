@@ -5,7 +5,7 @@
 //! ordering changed under it) is found; clean databases pass; budgets leave expensive checks
 //! listed as not run; nothing is ever written.
 
-use crate::engines::{have, rt};
+use crate::engines::rt;
 use crate::support::*;
 use migsafe::engines::conn::Conn;
 use migsafe::engines::mysql::ephemeral::EphemeralMysql;

@@ -5,8 +5,8 @@
 //! and that backups and restores never carry a mode. `docs/read-only.md` reports these findings.
 
 use crate::backup::{ok_json, pg_conn, pg_exec, run, run_with};
-use crate::engines::{have, rt};
-use crate::support::{Run, json};
+use crate::engines::rt;
+use crate::support::{Run, have, json, which};
 use migsafe::engines::conn::Conn;
 use migsafe::engines::postgres::ephemeral::EphemeralPostgres;
 use serde_json::Value;
@@ -765,28 +765,6 @@ pub(crate) struct Bouncer {
     pub port: u16,
 }
 
-pub(crate) fn have_pgbouncer() -> bool {
-    match which("pgbouncer") {
-        Some(_) => true,
-        None if std::env::var_os("CI").is_some() => {
-            panic!("pgbouncer is required in CI (apt-get install pgbouncer)")
-        }
-        None => {
-            eprintln!("skipping: pgbouncer is not installed");
-            false
-        }
-    }
-}
-
-fn which(prog: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_string_lossy()
-        .split(':')
-        .chain(["/usr/sbin", "/usr/bin"])
-        .map(|d| Path::new(d).join(prog))
-        .find(|p| p.is_file())
-}
-
 impl Bouncer {
     pub(crate) fn start(pg: &EphemeralPostgres, db: &str) -> Bouncer {
         use std::os::unix::process::CommandExt;
@@ -864,7 +842,7 @@ impl Drop for Bouncer {
 
 #[test]
 fn pgbouncer_maintenance_makes_clients_wait_instead_of_failing() {
-    if !have("postgres") || !have_pgbouncer() {
+    if !have("postgres") || !have("pgbouncer") {
         return;
     }
     let work = tempfile::tempdir().unwrap();

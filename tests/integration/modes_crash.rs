@@ -5,12 +5,11 @@
 //! switches back at once; leases expire loudly and `--hold` renews and switches back.
 
 use crate::backup::{ok_json, run};
-use crate::engines::{have, rt};
+use crate::engines::rt;
 use crate::modes::{
-    Bouncer, have_pgbouncer, mj, mj_env, pg_markers, pg_state, role_url, run_env, shop, unfinished,
-    write_as,
+    Bouncer, mj, mj_env, pg_markers, pg_state, role_url, run_env, shop, unfinished, write_as,
 };
-use crate::support::json;
+use crate::support::{have, json};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -124,7 +123,7 @@ fn kill_9_at_every_step_of_postgres_read_only_then_off_or_recover_restores_every
 
 #[test]
 fn kill_9_during_a_pgbouncer_pause_then_recover_resumes_the_pool() {
-    if !have("postgres") || !have_pgbouncer() {
+    if !have("postgres") || !have("pgbouncer") {
         return;
     }
     let work = tempfile::tempdir().unwrap();

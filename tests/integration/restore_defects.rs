@@ -5,8 +5,8 @@
 //! terminal, two backups in one second, LATEST naming a broken backup, and kept copies piling up.
 
 use crate::backup::{PG_CHANGE, names, ok_json, pg_conn, pg_exec, pg_setup, run, run_with};
-use crate::engines::{have, rt};
-use crate::support::Run;
+use crate::engines::rt;
+use crate::support::{Run, have};
 use migsafe::engines::conn::Conn;
 use migsafe::engines::mysql::ephemeral::EphemeralMysql;
 use migsafe::engines::postgres::ephemeral::{EphemeralPostgres, PgOptions};

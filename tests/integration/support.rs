@@ -1,7 +1,10 @@
-//! Running the built binary.
+//! Running the built binary, and what a test needs installed.
 
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, Once};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -107,4 +110,105 @@ pub fn write_file(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, text).unwrap();
+}
+
+/// Set to `1` to let tests that need a missing server binary skip instead of fail.
+pub const SKIP_VAR: &str = "MIGSAFE_SKIP_DB_TESTS";
+/// When set, each skipping test appends one line (`test<TAB>what`) to this file: `scripts/test`
+/// sums them over the test binaries.
+pub const SKIP_LOG_VAR: &str = "MIGSAFE_SKIP_LOG";
+
+/// Whether what a test needs is installed: `postgres` (server binaries), `mysql` (mariadbd or
+/// mysqld) or `pgbouncer`. A missing one fails the test with what to install, so a run never
+/// passes by not running. With `MIGSAFE_SKIP_DB_TESTS=1` (ignored in CI) it returns false and the
+/// test is counted as skipped: the test binary prints the count and names as it exits, where the
+/// harness does not hide it.
+pub fn have(what: &str) -> bool {
+    use migsafe::engines::mysql::ephemeral as my;
+    use migsafe::engines::postgres::ephemeral as pg;
+    let missing = match what {
+        "postgres" => pg::find_install(None, None).err().map(|e| e.to_string()),
+        "mysql" => my::find_install().err().map(|e| e.to_string()),
+        "pgbouncer" => which("pgbouncer").is_none().then(|| {
+            "pgbouncer is not installed (looked in PATH, /usr/sbin, /usr/bin)".to_string()
+        }),
+        other => panic!("have({other:?}): expected postgres, mysql or pgbouncer"),
+    };
+    let Some(why) = missing else {
+        return true;
+    };
+    let in_ci = std::env::var_os("CI").is_some();
+    if std::env::var(SKIP_VAR).as_deref() == Ok("1") && !in_ci {
+        record_skip(what);
+        return false;
+    }
+    let way_out = if in_ci {
+        "CI must run every test (MIGSAFE_SKIP_DB_TESTS is ignored when CI is set)"
+    } else {
+        "or set MIGSAFE_SKIP_DB_TESTS=1 to skip the tests that need it"
+    };
+    panic!(
+        "this test needs {what}, which is missing: {why}\n\
+         install the servers (Debian/Ubuntu: `apt-get install postgresql mariadb-server pgbouncer`; \
+         scripts/test does it), {way_out}"
+    )
+}
+
+/// Finds a program on PATH or in the usual system folders.
+pub fn which(prog: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| p.is_file())
+}
+
+/// Tests that skipped something (a test that needs two missing servers counts once).
+static SKIPPED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+static REPORT_AT_EXIT: Once = Once::new();
+
+fn record_skip(what: &str) {
+    // libtest names each test's thread after the test
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed test)")
+        .to_string();
+    let new = SKIPPED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(test.clone());
+    REPORT_AT_EXIT.call_once(|| {
+        // SAFETY: registers a plain extern "C" function that does not unwind
+        unsafe { libc::atexit(report_skips) };
+    });
+    if let (true, Some(log)) = (new, std::env::var_os(SKIP_LOG_VAR)) {
+        let line = format!("{test}\t{what}\n");
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = appended {
+            panic!(
+                "cannot append to {SKIP_LOG_VAR}={}: {e}",
+                log.to_string_lossy()
+            );
+        }
+    }
+}
+
+/// Runs as the test binary exits: libtest captures what tests print, not what comes after it.
+extern "C" fn report_skips() {
+    let skipped = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut text = format!(
+        "\n{} test(s) skipped all or part of their work because {SKIP_VAR}=1 and a server binary they need is missing:\n",
+        skipped.len()
+    );
+    for t in skipped.iter() {
+        text.push_str("  ");
+        text.push_str(t);
+        text.push('\n');
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }

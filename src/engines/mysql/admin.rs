@@ -15,13 +15,9 @@ use crate::engines::target::Target;
 /// The schema holding migsafe's markers.
 pub const MARKER_SCHEMA: &str = "_migsafe";
 
-pub fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+pub use crate::sql::quote::backquoted as ident;
 
-pub fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
+pub use crate::sql::quote::mysql_literal as lit;
 
 #[async_trait::async_trait]
 impl Admin for Mysql {

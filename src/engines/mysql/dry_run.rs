@@ -179,7 +179,7 @@ pub async fn catalog(conn: &mut Conn) -> Result<Catalog, sqlx::Error> {
 
 fn quote_list(ids: &[String]) -> String {
     ids.iter()
-        .map(|s| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
+        .map(|s| crate::sql::quote::mysql_literal(s))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -292,10 +292,7 @@ pub fn error(e: &sqlx::Error) -> RawError {
     RawError::other(e)
 }
 
-/// Quotes an identifier.
-pub fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+pub use crate::sql::quote::backquoted as ident;
 
 /// Loads a SQL dump into database `db` of the server behind `socket` with the `mariadb` (or
 /// `mysql`) client, stopping at the first error.

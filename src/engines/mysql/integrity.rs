@@ -11,13 +11,9 @@ use crate::engines::integrity::{
 use sqlx::Row;
 use std::time::Duration;
 
-fn qi(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+use crate::sql::quote::backquoted as qi;
 
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
+use crate::sql::quote::mysql_literal as lit;
 
 /// Reads the server flavour and the session settings the run changes, so they are restored after.
 /// MariaDB limits statements with `max_statement_time` (seconds), MySQL with `max_execution_time`

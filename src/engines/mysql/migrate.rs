@@ -214,7 +214,7 @@ impl MigrateEngine for Mysql {
     }
 
     fn bytes_lit(&self, b: &[u8]) -> String {
-        format!("X'{}'", crate::engines::migrate::hex_of(b))
+        format!("X'{}'", crate::sys::hex::hex(b))
     }
 
     fn text(&self, col: &str) -> String {

@@ -80,7 +80,7 @@ impl SnapshotEngine for Mysql {
     }
     fn table_ref(&self, schema: &str, table: &str) -> String {
         let _ = schema;
-        format!("`{}`", table.replace('`', "``"))
+        crate::sql::quote::backquoted(table)
     }
 }
 

@@ -38,13 +38,9 @@ pub fn classify_errors(stderr: &str) -> Vec<RestoreIssue> {
         .collect()
 }
 
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
+use crate::sql::quote::mysql_literal as lit;
 
-pub fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
+pub use crate::sql::quote::backquoted as ident;
 
 #[derive(Debug, Clone, Default)]
 pub struct TargetFacts {

@@ -14,13 +14,9 @@ use crate::engines::target::Target;
 /// The database-level setting that carries migsafe's marker.
 pub const MARKER_SETTING: &str = "migsafe.operation";
 
-pub fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use crate::sql::quote::double_quoted as ident;
 
-pub fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub use crate::sql::quote::standard_literal as lit;
 
 /// ` AND pid NOT IN (…)` for sessions to spare.
 fn spare(except: &[i64]) -> String {

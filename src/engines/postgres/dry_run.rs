@@ -522,10 +522,7 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-/// Quotes an identifier.
-pub fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use crate::sql::quote::double_quoted as ident;
 
 #[async_trait::async_trait]
 impl crate::engines::catalog::CatalogEngine for super::Postgres {

@@ -77,17 +77,13 @@ pub fn classify(e: &sqlx::Error) -> DbFailure {
     }
 }
 
-fn qi(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+use crate::sql::quote::double_quoted as qi;
 
 fn qn(schema: &str, name: &str) -> String {
     format!("{}.{}", qi(schema), qi(name))
 }
 
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use crate::sql::quote::standard_literal as lit;
 
 fn parse_u64(s: &str) -> Option<u64> {
     s.parse::<f64>()

@@ -217,7 +217,7 @@ impl MigrateEngine for Postgres {
     }
 
     fn bytes_lit(&self, b: &[u8]) -> String {
-        format!("decode('{}', 'hex')", crate::engines::migrate::hex_of(b))
+        format!("decode('{}', 'hex')", crate::sys::hex::hex(b))
     }
 
     fn truthy(&self, col: &str) -> String {

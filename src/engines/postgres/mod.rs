@@ -94,7 +94,7 @@ impl SnapshotEngine for Postgres {
         SCHEMA_SQL
     }
     fn table_ref(&self, schema: &str, table: &str) -> String {
-        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let q = crate::sql::quote::double_quoted;
         if schema.is_empty() {
             q(table)
         } else {

@@ -270,14 +270,9 @@ pub fn classify_errors(stderr: &str) -> Vec<RestoreIssue> {
         .collect()
 }
 
-/// An SQL identifier, always quoted.
-pub fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use crate::sql::quote::double_quoted as ident;
 
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use crate::sql::quote::standard_literal as lit;
 
 /// `CREATE DATABASE … TEMPLATE template0` with the source's encoding and locale when known
 /// (template0: a truly empty database, as pg_restore's documentation asks).

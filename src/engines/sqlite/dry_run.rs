@@ -149,7 +149,7 @@ pub async fn catalog(conn: &mut Conn) -> Result<Catalog, sqlx::Error> {
 
 fn quote_list(ids: &[String]) -> String {
     ids.iter()
-        .map(|s| format!("'{}'", s.replace('\'', "''")))
+        .map(|s| crate::sql::quote::standard_literal(s))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -238,10 +238,7 @@ pub fn error(e: &sqlx::Error) -> RawError {
     RawError::other(e)
 }
 
-/// Quotes an identifier.
-pub fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use crate::sql::quote::double_quoted as ident;
 
 #[async_trait::async_trait]
 impl crate::engines::catalog::CatalogEngine for super::Sqlite {

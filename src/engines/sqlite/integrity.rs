@@ -15,13 +15,9 @@ use std::time::{Duration, Instant};
 /// A table's foreign keys: id → (parent, child columns, parent columns).
 type FkMap = BTreeMap<String, (String, Vec<String>, Vec<String>)>;
 
-fn qi(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+use crate::sql::quote::double_quoted as qi;
 
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use crate::sql::quote::standard_literal as lit;
 
 /// `PRAGMA query_only = 1` for the run (even on a connection the caller opened read-write),
 /// restored afterwards.

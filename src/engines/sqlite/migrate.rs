@@ -12,9 +12,7 @@ use crate::engines::observe::RawError;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use crate::sql::quote::standard_literal as lit;
 
 #[async_trait::async_trait]
 impl MigrateEngine for Sqlite {
@@ -155,7 +153,7 @@ impl MigrateEngine for Sqlite {
     }
 
     fn bytes_lit(&self, b: &[u8]) -> String {
-        format!("X'{}'", crate::engines::migrate::hex_of(b))
+        format!("X'{}'", crate::sys::hex::hex(b))
     }
 
     fn text(&self, col: &str) -> String {

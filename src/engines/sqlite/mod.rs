@@ -55,7 +55,7 @@ impl SnapshotEngine for Sqlite {
     }
     fn table_ref(&self, schema: &str, table: &str) -> String {
         let _ = schema;
-        format!("\"{}\"", table.replace('"', "\"\""))
+        crate::sql::quote::double_quoted(table)
     }
 }
 
