@@ -31,8 +31,8 @@ fn stamp(name: &str, marker: &str) -> Option<DateTime<Utc>> {
         Some(rest) if !rest.is_empty() => (&ts[..15], rest),
         _ => (ts, ""),
     };
-    if !n.is_empty()
-        && !(n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|b| b.is_ascii_digit()))
+    if !(n.is_empty()
+        || n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|b| b.is_ascii_digit()))
     {
         return None;
     }
