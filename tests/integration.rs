@@ -41,3 +41,5 @@ mod restore_defects;
 mod robustness;
 #[path = "integration/support.rs"]
 mod support;
+#[path = "integration/tls.rs"]
+mod tls;

@@ -1,0 +1,285 @@
+//! TLS against real servers: a self-signed CA, a server and a client certificate made with the
+//! `openssl` command at test time; an ephemeral PostgreSQL with `ssl=on` that accepts TCP only
+//! over TLS (`hostssl`), and an ephemeral MariaDB with `require_secure_transport=ON`. Proves that
+//! `sslmode`/`sslrootcert`/`sslcert`/`sslkey` (MySQL: `ssl-mode`/`ssl-ca`/`ssl-cert`/`ssl-key`)
+//! are honoured by migsafe's own connections and by the dump tools it runs (`backup create`,
+//! `restore --check`).
+
+use crate::backup::{ok_json, run};
+use crate::engines::{have, rt};
+use migsafe::engines::conn::Conn;
+use migsafe::engines::postgres::ephemeral::{EphemeralPostgres, PgOptions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Certificates in a folder the server's service user can read.
+pub(crate) struct Certs {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Certs {
+    pub fn file(&self, name: &str) -> String {
+        self.path.join(name).display().to_string()
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`ca.crt`), a server certificate for localhost/127.0.0.1 (`server.*`), a client
+/// certificate for `client_cn` (`client.*`), and a second CA that signed nothing (`other-ca.crt`).
+/// Key files belong to `owner` (the server's service user) when given.
+pub(crate) fn make_certs(client_cn: &str, owner: Option<(u32, u32)>) -> Certs {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let mut a = vec!["req", "-x509", "-days", "2", "-subj"];
+        let subj = format!("/CN=migsafe test {ca}");
+        a.push(&subj);
+        a.extend(ec);
+        let (key, crt) = (format!("{ca}.key"), format!("{ca}.crt"));
+        a.extend(["-keyout", &key, "-out", &crt]);
+        a.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+        a.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        openssl(p, &a);
+    }
+    for (name, cn, ext) in [
+        (
+            "server",
+            "localhost",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", client_cn, "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let subj = format!("/CN={cn}");
+        let (key, csr, crt, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        let mut a = vec!["req", "-subj", &subj];
+        a.extend(ec);
+        a.extend(["-keyout", &key, "-out", &csr]);
+        openssl(p, &a);
+        std::fs::write(p.join(&extf), ext).unwrap();
+        openssl(
+            p,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &crt,
+                "-extfile",
+                &extf,
+            ],
+        );
+    }
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in std::fs::read_dir(p).unwrap().flatten() {
+        let name = f.file_name().to_string_lossy().into_owned();
+        let mode = if name.ends_with(".key") { 0o600 } else { 0o644 };
+        std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        if name.ends_with(".key")
+            && let Some((uid, gid)) = owner
+        {
+            std::os::unix::fs::chown(f.path(), Some(uid), Some(gid)).unwrap();
+        }
+    }
+    Certs {
+        path: p.to_path_buf(),
+        _dir: dir,
+    }
+}
+
+/// A TCP port nothing listens on now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The account PostgreSQL runs as when the tests run as root (it owns the server key).
+fn pg_service_user() -> Option<(u32, u32)> {
+    migsafe::engines::process::is_root().then(|| {
+        let u = migsafe::engines::process::service_user(&["postgres", "nobody"]).unwrap();
+        (u.uid, u.gid)
+    })
+}
+
+/// The error text of a connection that must fail.
+async fn refused(url: &str) -> String {
+    match Conn::open(url).await {
+        Ok(_) => panic!("{url} connected, but must not"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn postgres_over_tls_only() {
+    if !have("postgres") {
+        return;
+    }
+    let certs = make_certs("certuser", pg_service_user());
+    let hba = certs.path.join("pg_hba.conf");
+    // the private socket (which the test's setup and the readiness probe use) is trusted; over TCP
+    // only TLS is accepted: `certuser` by its client certificate, everyone else by password
+    std::fs::write(
+        &hba,
+        "local all all trust\n\
+         hostssl all certuser 127.0.0.1/32 cert\n\
+         hostssl all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hba, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let port = free_port();
+    let settings = [
+        ("listen_addresses", "127.0.0.1".to_string()),
+        ("port", port.to_string()),
+        ("ssl", "on".into()),
+        ("ssl_cert_file", certs.file("server.crt")),
+        ("ssl_key_file", certs.file("server.key")),
+        ("ssl_ca_file", certs.file("ca.crt")),
+        ("hba_file", hba.display().to_string()),
+        ("password_encryption", "scram-sha-256".into()),
+    ];
+    let opts = PgOptions {
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path().join("backups");
+    let d = d.to_str().unwrap();
+    rt().block_on(async {
+        let server = EphemeralPostgres::start(&opts).await.unwrap();
+        let mut admin = Conn::open(&server.url("postgres")).await.unwrap();
+        for sql in [
+            "CREATE ROLE app LOGIN SUPERUSER PASSWORD 'p@ss/w?rd'",
+            "CREATE ROLE certuser LOGIN",
+            "CREATE DATABASE shop OWNER app",
+        ] {
+            admin.execute(sql).await.unwrap();
+        }
+        admin.close().await;
+        let mut c = Conn::open(&server.url("shop")).await.unwrap();
+        c.execute(crate::backup::PG_SCHEMA).await.unwrap();
+        c.close().await;
+        let base = format!("postgres://app:p%40ss%2Fw%3Frd@localhost:{port}/shop");
+
+        // sslmode=require: encrypted, no certificate check
+        let mut c = Conn::open(&format!("{base}?sslmode=require")).await.unwrap();
+        let ssl = c
+            .query_text("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .await
+            .unwrap();
+        assert_eq!(ssl.1[0][0].as_deref(), Some("true"), "the session is encrypted");
+        c.close().await;
+        // prefer (libpq's default) upgrades to TLS too; disable is refused by hostssl-only rules
+        Conn::open(&format!("{base}?sslmode=prefer")).await.unwrap().close().await;
+        let e = refused(&format!("{base}?sslmode=disable")).await;
+        assert!(e.contains("no pg_hba.conf entry") || e.contains("pg_hba"), "{e}");
+        assert!(!e.contains("p@ss") && !e.contains("p%40ss"), "{e}");
+
+        // verify-full: the right CA connects, another CA is refused with a clear error
+        let full = format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            certs.file("ca.crt")
+        );
+        Conn::open(&full).await.unwrap().close().await;
+        Conn::open(&format!(
+            "{base}?sslmode=verify-ca&sslrootcert={}",
+            certs.file("ca.crt")
+        ))
+        .await
+        .unwrap()
+        .close()
+        .await;
+        let e = refused(&format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            certs.file("other-ca.crt")
+        ))
+        .await;
+        assert!(
+            e.to_lowercase().contains("certificate") || e.to_lowercase().contains("issuer"),
+            "the error says the certificate is not trusted: {e}"
+        );
+        // a client certificate is the only way in for certuser
+        let cert_url = format!(
+            "postgres://certuser@localhost:{port}/shop?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+            certs.file("ca.crt"),
+            certs.file("client.crt"),
+            certs.file("client.key")
+        );
+        let mut c = Conn::open(&cert_url).await.unwrap();
+        let who = c.query_text("SELECT current_user::text").await.unwrap();
+        assert_eq!(who.1[0][0].as_deref(), Some("certuser"));
+        c.close().await;
+        let e = refused(&format!(
+            "postgres://certuser@localhost:{port}/shop?sslmode=require"
+        ))
+        .await;
+        assert!(e.contains("certificate") || e.contains("certuser"), "{e}");
+
+        // backup and restore --check over TLS: pg_dump/pg_restore get the same settings
+        let created = ok_json(&run(
+            work.path(),
+            &["backup", "create", "--database-url", &full, "--dir", d, "--output", "json"],
+        ));
+        assert_eq!(created["ok"], true, "{created}");
+        assert_eq!(created["verified"], true, "{created}");
+        let r = run(
+            work.path(),
+            &["restore", "latest", "--database-url", &full, "--dir", d, "--check", "--output", "json"],
+        );
+        let v = ok_json(&r);
+        assert_eq!(v["status"], "checked", "{}", r.stdout);
+        assert!(!r.stdout.contains("p@ss") && !r.stderr.contains("p@ss"));
+        // and the same backup against the wrong CA stops with the reason
+        let wrong_ca = format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            certs.file("other-ca.crt")
+        );
+        let r = run(
+            work.path(),
+            &["backup", "create", "--database-url", &wrong_ca, "--dir", d, "--output", "json"],
+        );
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(
+            (r.stdout + &r.stderr).to_lowercase().contains("certificate"),
+            "the failure names the certificate"
+        );
+    });
+}
