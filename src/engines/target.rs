@@ -155,6 +155,34 @@ impl MyTarget {
         self.parts.password.as_deref()
     }
 
+    /// The URL's TLS settings (`ssl-mode`, `ssl-ca`, `ssl-cert`, `ssl-key`, as sqlx reads them) as
+    /// option-file lines for the client tools. `loose-` lets each tool skip what it does not know:
+    /// MySQL's tools read `ssl-mode`, MariaDB's read `ssl`/`skip-ssl` and
+    /// `ssl-verify-server-cert` (which checks the host name too, so VERIFY_CA is as strict as
+    /// VERIFY_IDENTITY there).
+    fn tls_options(&self) -> String {
+        let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut text = String::new();
+        let mode = self.parts.param("ssl-mode").map(|m| m.to_ascii_uppercase());
+        if let Some(m) = &mode {
+            text.push_str(&format!("loose-ssl-mode={m}\n"));
+        }
+        match mode.as_deref() {
+            Some("DISABLED") => text.push_str("loose-skip-ssl\n"),
+            Some("REQUIRED") => text.push_str("loose-ssl\n"),
+            Some("VERIFY_CA" | "VERIFY_IDENTITY") => {
+                text.push_str("loose-ssl\nloose-ssl-verify-server-cert\n")
+            }
+            _ => {}
+        }
+        for key in ["ssl-ca", "ssl-cert", "ssl-key"] {
+            if let Some(v) = self.parts.param(key) {
+                text.push_str(&format!("loose-{key}=\"{}\"\n", esc(&v)));
+            }
+        }
+        text
+    }
+
     /// A `[client]` option file with everything needed to connect (0600, in a private 0700
     /// folder, removed on drop): passed as `--defaults-extra-file`, so no credential reaches a
     /// command line.
@@ -177,13 +205,15 @@ impl MyTarget {
             text.push_str("protocol=socket\n");
         } else if !host.is_empty() {
             text.push_str(&format!("host=\"{}\"\n", esc(host)));
-            if host != "localhost" {
+            // a port means TCP, as for sqlx (MariaDB's tools would take the default socket)
+            if host != "localhost" || port.is_some() {
                 text.push_str("protocol=tcp\n");
             }
         }
         if let Some(p) = port {
             text.push_str(&format!("port={p}\n"));
         }
+        text.push_str(&self.tls_options());
         DefaultsFile::write(&text)
     }
 }
@@ -447,6 +477,35 @@ mod tests {
                 redact_url(url)
             );
         }
+    }
+
+    #[test]
+    fn mysql_tls_settings_reach_the_option_file() {
+        let t = MyTarget::parse(
+            "mysql://app@127.0.0.1:3307/app?ssl-mode=verify_identity&ssl-ca=/c/ca.pem&ssl-cert=/c/me.pem&ssl-key=/c/me.key",
+        )
+        .unwrap();
+        let text = t.defaults_file().unwrap().read().unwrap();
+        for line in [
+            "protocol=tcp",
+            "port=3307",
+            "loose-ssl-mode=VERIFY_IDENTITY",
+            "loose-ssl\n",
+            "loose-ssl-verify-server-cert",
+            "loose-ssl-ca=\"/c/ca.pem\"",
+            "loose-ssl-cert=\"/c/me.pem\"",
+            "loose-ssl-key=\"/c/me.key\"",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+        let off = MyTarget::parse("mysql://app@db/app?ssl-mode=DISABLED").unwrap();
+        assert!(
+            off.defaults_file()
+                .unwrap()
+                .read()
+                .unwrap()
+                .contains("loose-skip-ssl")
+        );
     }
 
     #[test]

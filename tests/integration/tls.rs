@@ -8,6 +8,7 @@
 use crate::backup::{ok_json, run};
 use crate::engines::{have, rt};
 use migsafe::engines::conn::Conn;
+use migsafe::engines::mysql::ephemeral::EphemeralMysql;
 use migsafe::engines::postgres::ephemeral::{EphemeralPostgres, PgOptions};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -253,6 +254,21 @@ fn postgres_over_tls_only() {
         .await;
         assert!(e.contains("certificate") || e.contains("certuser"), "{e}");
 
+        // pg_dump gets the same settings (libpq reads them from the URL it is given)
+        let out = work.path().join("schema.sql");
+        let pg_dump = migsafe::engines::postgres::dry_run::dump_schema;
+        pg_dump(&server.install, &full, None, &out).unwrap();
+        assert!(std::fs::read_to_string(&out).unwrap().contains("CREATE TABLE public.users"));
+        let other_ca = format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            certs.file("other-ca.crt")
+        );
+        let e = pg_dump(&server.install, &other_ca, None, &out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("certificate"), "{e}");
+        assert!(!e.contains("p@ss"), "{e}");
+
         // backup and restore --check over TLS: pg_dump/pg_restore get the same settings
         let created = ok_json(&run(
             work.path(),
@@ -281,5 +297,134 @@ fn postgres_over_tls_only() {
             (r.stdout + &r.stderr).to_lowercase().contains("certificate"),
             "the failure names the certificate"
         );
+    });
+}
+
+#[test]
+fn mariadb_over_tls_only() {
+    if !have("mysql") {
+        return;
+    }
+    let owner = migsafe::engines::process::is_root().then(|| {
+        let u = migsafe::engines::process::service_user(&["mysql", "nobody"]).unwrap();
+        (u.uid, u.gid)
+    });
+    let certs = make_certs("certuser", owner);
+    let port = free_port();
+    let args: Vec<String> = vec![
+        format!("--port={port}"),
+        "--bind-address=127.0.0.1".into(),
+        format!("--ssl-cert={}", certs.file("server.crt")),
+        format!("--ssl-key={}", certs.file("server.key")),
+        format!("--ssl-ca={}", certs.file("ca.crt")),
+        "--require-secure-transport=ON".into(),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path().join("backups");
+    let d = d.to_str().unwrap();
+    rt().block_on(async {
+        let server = EphemeralMysql::start_with(None, &args).await.unwrap();
+        let mut root = Conn::open(&server.url("mysql")).await.unwrap();
+        for sql in [
+            "CREATE DATABASE shop",
+            "CREATE USER app@'%' IDENTIFIED BY 'p@ss/w?rd'",
+            "GRANT ALL ON *.* TO app@'%' WITH GRANT OPTION",
+            "CREATE USER certuser@'%' REQUIRE SUBJECT '/CN=certuser'",
+            "GRANT SELECT ON shop.* TO certuser@'%'",
+            "CREATE TABLE shop.users (id int PRIMARY KEY, email varchar(100) NOT NULL)",
+            "INSERT INTO shop.users VALUES (1, 'a@example.com'), (2, 'b@example.com')",
+        ] {
+            root.execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        root.close().await;
+        let base = format!("mysql://app:p%40ss%2Fw%3Frd@127.0.0.1:{port}/shop");
+
+        let mut c = Conn::open(&format!("{base}?ssl-mode=REQUIRED")).await.unwrap();
+        let cipher = c
+            .query_text("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'")
+            .await
+            .unwrap();
+        assert!(
+            cipher.1[0][0].as_deref().is_some_and(|v| !v.is_empty()),
+            "the session is encrypted: {cipher:?}"
+        );
+        c.close().await;
+        // require_secure_transport refuses a plain TCP session (the same account and password
+        // got in over TLS just above)
+        let e = refused(&format!("{base}?ssl-mode=DISABLED")).await;
+        assert!(
+            e.contains("secure transport") || e.contains("3159") || e.contains("1045"),
+            "{e}"
+        );
+        assert!(!e.contains("p@ss") && !e.contains("p%40ss"), "{e}");
+
+        let full = format!(
+            "{base}?ssl-mode=VERIFY_IDENTITY&ssl-ca={}",
+            certs.file("ca.crt")
+        );
+        Conn::open(&full).await.unwrap().close().await;
+        let e = refused(&format!(
+            "{base}?ssl-mode=VERIFY_CA&ssl-ca={}",
+            certs.file("other-ca.crt")
+        ))
+        .await;
+        assert!(
+            e.to_lowercase().contains("certificate") || e.to_lowercase().contains("issuer"),
+            "the error says the certificate is not trusted: {e}"
+        );
+
+        // certuser gets in with its client certificate only
+        let cert_url = format!(
+            "mysql://certuser@127.0.0.1:{port}/shop?ssl-mode=VERIFY_IDENTITY&ssl-ca={}&ssl-cert={}&ssl-key={}",
+            certs.file("ca.crt"),
+            certs.file("client.crt"),
+            certs.file("client.key")
+        );
+        let mut c = Conn::open(&cert_url).await.unwrap();
+        let n = c.query_text("SELECT CAST(COUNT(*) AS CHAR) FROM users").await.unwrap();
+        assert_eq!(n.1[0][0].as_deref(), Some("2"));
+        c.close().await;
+        let e = refused(&format!(
+            "mysql://certuser@127.0.0.1:{port}/shop?ssl-mode=REQUIRED"
+        ))
+        .await;
+        assert!(e.contains("Access denied") || e.contains("1045"), "{e}");
+
+        // mariadb-dump gets the same TLS settings through its option file: it checks the CA
+        // (without them MariaDB's tools encrypt but verify nothing)
+        let out = work.path().join("schema.sql");
+        migsafe::engines::mysql::dry_run::dump_schema(&full, None, &out).unwrap();
+        assert!(std::fs::read_to_string(&out).unwrap().contains("CREATE TABLE `users`"));
+        let other_ca = format!(
+            "{base}?ssl-mode=VERIFY_CA&ssl-ca={}",
+            certs.file("other-ca.crt")
+        );
+        let e = migsafe::engines::mysql::dry_run::dump_schema(&other_ca, None, &out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("certificate") || e.contains("SSL"), "{e}");
+        assert!(!e.contains("p@ss"), "{e}");
+        let created = ok_json(&run(
+            work.path(),
+            &["backup", "create", "--database-url", &full, "--dir", d, "--output", "json"],
+        ));
+        assert_eq!(created["ok"], true, "{created}");
+        assert_eq!(created["verified"], true, "{created}");
+        let r = run(
+            work.path(),
+            &["restore", "latest", "--database-url", &full, "--dir", d, "--check", "--output", "json"],
+        );
+        let v = ok_json(&r);
+        assert_eq!(v["status"], "checked", "{}", r.stdout);
+        assert!(!r.stdout.contains("p@ss") && !r.stderr.contains("p@ss"));
+        let wrong_ca = format!(
+            "{base}?ssl-mode=VERIFY_CA&ssl-ca={}",
+            certs.file("other-ca.crt")
+        );
+        let r = run(
+            work.path(),
+            &["backup", "create", "--database-url", &wrong_ca, "--dir", d, "--output", "json"],
+        );
+        assert_ne!(r.code, 0, "{}", r.stdout);
     });
 }
