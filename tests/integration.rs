@@ -43,3 +43,5 @@ mod robustness;
 mod support;
 #[path = "integration/tls.rs"]
 mod tls;
+#[path = "integration/url_security.rs"]
+mod url_security;
