@@ -146,6 +146,81 @@ async fn refused(url: &str) -> String {
     }
 }
 
+/// The error of a connection to a server whose certificate the given CA did not sign.
+fn assert_untrusted(e: &str) {
+    let e = e.to_lowercase();
+    assert!(
+        e.contains("certificate") || e.contains("issuer"),
+        "the error says the certificate is not trusted: {e}"
+    );
+    assert!(!e.contains("p@ss") && !e.contains("p%40ss"), "{e}");
+}
+
+/// The dump tool alone (`dump(url, out)`, no connection of migsafe's own) honours the URL's TLS
+/// settings; then `backup create` and `restore --check` work over TLS with `full` and stop with
+/// `other_ca`.
+fn tools_over_tls(
+    work: &Path,
+    full: &str,
+    other_ca: &str,
+    dump: impl Fn(&str, &Path) -> Result<(), migsafe::engines::EngineError>,
+    dumped: &str,
+) {
+    let out = work.join("schema.sql");
+    dump(full, &out).unwrap();
+    assert!(std::fs::read_to_string(&out).unwrap().contains(dumped));
+    assert_untrusted(&dump(other_ca, &out).unwrap_err().to_string());
+    let d = work.join("backups");
+    let d = d.to_str().unwrap();
+    let created = ok_json(&run(
+        work,
+        &[
+            "backup",
+            "create",
+            "--database-url",
+            full,
+            "--dir",
+            d,
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(created["ok"], true, "{created}");
+    assert_eq!(created["verified"], true, "{created}");
+    let r = run(
+        work,
+        &[
+            "restore",
+            "latest",
+            "--database-url",
+            full,
+            "--dir",
+            d,
+            "--check",
+            "--output",
+            "json",
+        ],
+    );
+    let v = ok_json(&r);
+    assert_eq!(v["status"], "checked", "{}", r.stdout);
+    assert!(!r.stdout.contains("p@ss") && !r.stderr.contains("p@ss"));
+    let r = run(
+        work,
+        &[
+            "backup",
+            "create",
+            "--database-url",
+            other_ca,
+            "--dir",
+            d,
+            "--output",
+            "json",
+        ],
+    );
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert_untrusted(&(r.stdout + &r.stderr));
+}
+
 #[test]
 fn postgres_over_tls_only() {
     if !have("postgres") {
@@ -182,8 +257,6 @@ fn postgres_over_tls_only() {
         ..Default::default()
     };
     let work = tempfile::tempdir().unwrap();
-    let d = work.path().join("backups");
-    let d = d.to_str().unwrap();
     rt().block_on(async {
         let server = EphemeralPostgres::start(&opts).await.unwrap();
         let mut admin = Conn::open(&server.url("postgres")).await.unwrap();
@@ -233,10 +306,7 @@ fn postgres_over_tls_only() {
             certs.file("other-ca.crt")
         ))
         .await;
-        assert!(
-            e.to_lowercase().contains("certificate") || e.to_lowercase().contains("issuer"),
-            "the error says the certificate is not trusted: {e}"
-        );
+        assert_untrusted(&e);
         // a client certificate is the only way in for certuser
         let cert_url = format!(
             "postgres://certuser@localhost:{port}/shop?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
@@ -254,49 +324,15 @@ fn postgres_over_tls_only() {
         .await;
         assert!(e.contains("certificate") || e.contains("certuser"), "{e}");
 
-        // pg_dump gets the same settings (libpq reads them from the URL it is given)
-        let out = work.path().join("schema.sql");
-        let pg_dump = migsafe::engines::postgres::dry_run::dump_schema;
-        pg_dump(&server.install, &full, None, &out).unwrap();
-        assert!(std::fs::read_to_string(&out).unwrap().contains("CREATE TABLE public.users"));
+        // pg_dump gets the same settings: libpq reads them from the URL it is given
         let other_ca = format!(
             "{base}?sslmode=verify-full&sslrootcert={}",
             certs.file("other-ca.crt")
         );
-        let e = pg_dump(&server.install, &other_ca, None, &out)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("certificate"), "{e}");
-        assert!(!e.contains("p@ss"), "{e}");
-
-        // backup and restore --check over TLS: pg_dump/pg_restore get the same settings
-        let created = ok_json(&run(
-            work.path(),
-            &["backup", "create", "--database-url", &full, "--dir", d, "--output", "json"],
-        ));
-        assert_eq!(created["ok"], true, "{created}");
-        assert_eq!(created["verified"], true, "{created}");
-        let r = run(
-            work.path(),
-            &["restore", "latest", "--database-url", &full, "--dir", d, "--check", "--output", "json"],
-        );
-        let v = ok_json(&r);
-        assert_eq!(v["status"], "checked", "{}", r.stdout);
-        assert!(!r.stdout.contains("p@ss") && !r.stderr.contains("p@ss"));
-        // and the same backup against the wrong CA stops with the reason
-        let wrong_ca = format!(
-            "{base}?sslmode=verify-full&sslrootcert={}",
-            certs.file("other-ca.crt")
-        );
-        let r = run(
-            work.path(),
-            &["backup", "create", "--database-url", &wrong_ca, "--dir", d, "--output", "json"],
-        );
-        assert_ne!(r.code, 0, "{}", r.stdout);
-        assert!(
-            (r.stdout + &r.stderr).to_lowercase().contains("certificate"),
-            "the failure names the certificate"
-        );
+        let pg_dump = |url: &str, out: &Path| {
+            migsafe::engines::postgres::dry_run::dump_schema(&server.install, url, None, out)
+        };
+        tools_over_tls(work.path(), &full, &other_ca, pg_dump, "CREATE TABLE public.users");
     });
 }
 
@@ -320,8 +356,6 @@ fn mariadb_over_tls_only() {
         "--require-secure-transport=ON".into(),
     ];
     let work = tempfile::tempdir().unwrap();
-    let d = work.path().join("backups");
-    let d = d.to_str().unwrap();
     rt().block_on(async {
         let server = EphemeralMysql::start_with(None, &args).await.unwrap();
         let mut root = Conn::open(&server.url("mysql")).await.unwrap();
@@ -368,10 +402,7 @@ fn mariadb_over_tls_only() {
             certs.file("other-ca.crt")
         ))
         .await;
-        assert!(
-            e.to_lowercase().contains("certificate") || e.to_lowercase().contains("issuer"),
-            "the error says the certificate is not trusted: {e}"
-        );
+        assert_untrusted(&e);
 
         // certuser gets in with its client certificate only
         let cert_url = format!(
@@ -392,39 +423,11 @@ fn mariadb_over_tls_only() {
 
         // mariadb-dump gets the same TLS settings through its option file: it checks the CA
         // (without them MariaDB's tools encrypt but verify nothing)
-        let out = work.path().join("schema.sql");
-        migsafe::engines::mysql::dry_run::dump_schema(&full, None, &out).unwrap();
-        assert!(std::fs::read_to_string(&out).unwrap().contains("CREATE TABLE `users`"));
         let other_ca = format!(
             "{base}?ssl-mode=VERIFY_CA&ssl-ca={}",
             certs.file("other-ca.crt")
         );
-        let e = migsafe::engines::mysql::dry_run::dump_schema(&other_ca, None, &out)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("certificate") || e.contains("SSL"), "{e}");
-        assert!(!e.contains("p@ss"), "{e}");
-        let created = ok_json(&run(
-            work.path(),
-            &["backup", "create", "--database-url", &full, "--dir", d, "--output", "json"],
-        ));
-        assert_eq!(created["ok"], true, "{created}");
-        assert_eq!(created["verified"], true, "{created}");
-        let r = run(
-            work.path(),
-            &["restore", "latest", "--database-url", &full, "--dir", d, "--check", "--output", "json"],
-        );
-        let v = ok_json(&r);
-        assert_eq!(v["status"], "checked", "{}", r.stdout);
-        assert!(!r.stdout.contains("p@ss") && !r.stderr.contains("p@ss"));
-        let wrong_ca = format!(
-            "{base}?ssl-mode=VERIFY_CA&ssl-ca={}",
-            certs.file("other-ca.crt")
-        );
-        let r = run(
-            work.path(),
-            &["backup", "create", "--database-url", &wrong_ca, "--dir", d, "--output", "json"],
-        );
-        assert_ne!(r.code, 0, "{}", r.stdout);
+        let dump = |url: &str, out: &Path| migsafe::engines::mysql::dry_run::dump_schema(url, None, out);
+        tools_over_tls(work.path(), &full, &other_ca, dump, "CREATE TABLE `users`");
     });
 }
