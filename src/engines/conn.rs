@@ -28,7 +28,21 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> EngineError {
     };
     EngineError::Connect {
         target: redact_url(url),
-        message: msg,
+        message: format!("{msg}{}", tls_hint(&msg)),
+    }
+}
+
+/// What to do about a certificate rustls refused, in the URL's own terms.
+fn tls_hint(msg: &str) -> &'static str {
+    if msg.contains("NotValidForName") {
+        " (the server's certificate does not name this host: connect by a name it carries, or \
+         check the CA only with sslmode=verify-ca / ssl-mode=VERIFY_CA)"
+    } else if msg.contains("invalid peer certificate") {
+        " (the server's certificate is not signed by the CA given: name the CA that signed it in \
+         sslrootcert= (PostgreSQL) or ssl-ca= (MySQL/MariaDB), or encrypt without checking with \
+         sslmode=require / ssl-mode=REQUIRED)"
+    } else {
+        ""
     }
 }
 

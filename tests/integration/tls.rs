@@ -307,6 +307,7 @@ fn postgres_over_tls_only() {
         ))
         .await;
         assert_untrusted(&e);
+        assert!(e.contains("name the CA that signed it"), "{e}");
         // a client certificate is the only way in for certuser
         let cert_url = format!(
             "postgres://certuser@localhost:{port}/shop?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
@@ -403,6 +404,7 @@ fn mariadb_over_tls_only() {
         ))
         .await;
         assert_untrusted(&e);
+        assert!(e.contains("name the CA that signed it"), "{e}");
 
         // certuser gets in with its client certificate only
         let cert_url = format!(
