@@ -1,7 +1,8 @@
 //! Database engines: the traits operations use to drive an engine (owned here, implemented by
 //! one folder per engine with the same file names so engines can be compared side by side), the
-//! engine-neutral types they speak in, connections and targets, and the process plumbing shared
-//! by the ephemeral servers. Engines never import operations or the command line.
+//! engine-neutral types they speak in, connections and targets, database URLs (`url`: the one
+//! parser and redaction), and the process plumbing shared by the ephemeral servers. Engines
+//! never import operations or the command line.
 //!
 //! | trait | what | module |
 //! |---|---|---|
