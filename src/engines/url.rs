@@ -75,13 +75,11 @@ impl DbUrl {
             || userinfo.is_none() && authority.contains(':') && after.contains('@')
         {
             return Err(fail(
-                "an `@` after the host: percent-encode `/`, `?` and `#` in a password (%2F, %3F, %23) and `@` elsewhere (%40), or give the password through PGPASSWORD / a password file",
+                "an `@` after the host: percent-encode `/`, `?` and `#` in a password (%2F, %3F, %23) and `@` elsewhere (%40), or keep the password out of the URL (PGPASSFILE / ~/.pgpass for PostgreSQL)",
             ));
         }
         if rest.contains('#') {
-            return Err(fail(
-                "a URL cannot contain `#`: percent-encode it as %23 (in a password: %23)",
-            ));
+            return Err(fail("a `#` in a database URL: percent-encode it as %23"));
         }
         let single_host = !hosts.is_empty() && !hosts.contains(',');
         let for_url_crate = if single_host {
