@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 fn run() -> Result<app::Outcome, app::AppError> {
     let cli = Cli::parse();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(w) = migsafe::cli::argv_password_warning(&argv) {
+        eprintln!("{w}");
+    }
     let cwd = std::env::current_dir()
         .map_err(|e| app::AppError::Other(format!("cannot read the working directory: {e}")))?;
     let globals = CliGlobals {

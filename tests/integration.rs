@@ -45,3 +45,7 @@ mod restore_defects;
 mod robustness;
 #[path = "integration/support.rs"]
 mod support;
+#[path = "integration/tls.rs"]
+mod tls;
+#[path = "integration/url_security.rs"]
+mod url_security;

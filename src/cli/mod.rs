@@ -310,6 +310,33 @@ impl CheckArgs {
     }
 }
 
+/// The warning for a `--database-url` given with a password on the command line, where every
+/// local user sees it (`ps`, /proc/<pid>/cmdline); `None` when there is nothing to warn about.
+/// The URL's own text never appears in it. Values after `--` are not options.
+pub fn argv_password_warning(args: &[String]) -> Option<String> {
+    let mut it = args.iter().skip(1).take_while(|a| *a != "--");
+    let mut url = None;
+    while let Some(a) = it.next() {
+        if a == "--database-url" {
+            url = it.next().cloned();
+        } else if let Some(v) = a.strip_prefix("--database-url=") {
+            url = Some(v.to_string());
+        }
+    }
+    let url = url?;
+    let has_password = crate::engines::url::DbUrl::parse(&url)
+        .map(|u| u.password.is_some())
+        // a URL that does not parse may still hold one: warn when redaction hides anything
+        .unwrap_or_else(|_| crate::engines::url::redact(&url) != url);
+    has_password.then(|| {
+        "warning: the password in --database-url is visible to every user of this machine (ps, \
+         /proc); set the URL in the DATABASE_URL environment variable instead (or \
+         [env.<name>] url_env in migsafe.toml), or keep the password in PGPASSFILE / ~/.pgpass \
+         (PostgreSQL tools) and leave it out of the URL"
+            .to_string()
+    })
+}
+
 /// The global flags commands need after parsing.
 pub struct CliGlobals {
     pub color: ColorChoice,

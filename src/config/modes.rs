@@ -97,10 +97,9 @@ pub struct PgBouncerConfig {
 impl RawPgBouncer {
     pub fn validate(self) -> Result<PgBouncerConfig, String> {
         if let Some(u) = &self.admin_url {
-            let ok = (u.starts_with("postgres://") || u.starts_with("postgresql://"))
-                && u.split('?')
-                    .next()
-                    .is_some_and(|p| p.ends_with("/pgbouncer"));
+            let ok = crate::engines::url::DbUrl::parse(u).is_ok_and(|p| {
+                p.scheme.starts_with("postgres") && p.database.as_deref() == Some("pgbouncer")
+            });
             if !ok {
                 return Err(format!(
                     "[pgbouncer] admin_url = {:?}: expected postgres://user@host:port/pgbouncer (the admin console)",

@@ -1,6 +1,7 @@
 //! One connection type over the three engines, for code that is engine-generic (snapshots,
 //! integrity checks, dry-runs). URLs in errors are always redacted.
 
+use super::url::DbUrl;
 use super::{EngineError, EngineKind, redact_url};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -27,30 +28,35 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> EngineError {
     };
     EngineError::Connect {
         target: redact_url(url),
-        message: msg,
+        message: format!("{msg}{}", tls_hint(&msg)),
+    }
+}
+
+/// What to do about a certificate rustls refused, in the URL's own terms.
+fn tls_hint(msg: &str) -> &'static str {
+    if msg.contains("NotValidForName") {
+        " (the server's certificate does not name this host: connect by a name it carries, or \
+         check the CA only with sslmode=verify-ca / ssl-mode=VERIFY_CA)"
+    } else if msg.contains("invalid peer certificate") {
+        " (the server's certificate is not signed by the CA given: name the CA that signed it in \
+         sslrootcert= (PostgreSQL) or ssl-ca= (MySQL/MariaDB), or encrypt without checking with \
+         sslmode=require / ssl-mode=REQUIRED)"
+    } else {
+        ""
     }
 }
 
 /// A URL sqlx accepts: libpq allows an empty host (`postgresql://user@/db?host=/socket/dir`),
-/// sqlx's parser does not, so `localhost` stands in (the `host` parameter still wins).
+/// sqlx's parser does not, so `localhost` stands in (the `host` parameter still wins). A URL
+/// [`DbUrl`] cannot parse is returned as it is, for sqlx to refuse (its error is redacted).
 pub fn sqlx_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let empty_host = authority.is_empty()
-        || authority.ends_with('@')
-        || authority.starts_with(':')
-        || authority.contains("@:");
-    if !empty_host {
-        return url.to_string();
+    match DbUrl::parse(url) {
+        Ok(mut u) if u.hosts.is_empty() || u.hosts.starts_with(':') => {
+            u.hosts = format!("localhost{}", u.hosts);
+            u.with_password(u.database.clone().as_deref())
+        }
+        _ => url.to_string(),
     }
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => format!("{user}@localhost{host}"),
-        None => format!("localhost{authority}"),
-    };
-    format!("{scheme}://{authority}{tail}")
 }
 
 impl Conn {

@@ -1,7 +1,8 @@
 //! Database engines: the traits operations use to drive an engine (owned here, implemented by
 //! one folder per engine with the same file names so engines can be compared side by side), the
-//! engine-neutral types they speak in, connections and targets, and the process plumbing shared
-//! by the ephemeral servers. Engines never import operations or the command line.
+//! engine-neutral types they speak in, connections and targets, database URLs (`url`: the one
+//! parser and redaction), and the process plumbing shared by the ephemeral servers. Engines
+//! never import operations or the command line.
 //!
 //! | trait | what | module |
 //! |---|---|---|
@@ -30,6 +31,7 @@ pub mod snapshot;
 pub mod sqlite;
 pub mod target;
 pub mod template;
+pub mod url;
 
 /// One engine: its kind and the traits operations drive it through. A new engine is a folder
 /// implementing these, plus one line in [`EngineKind::engine`].
@@ -137,47 +139,10 @@ impl EngineError {
     }
 }
 
-/// A connection URL with its password replaced: `postgres://app:****@db/app`. Query parameters
-/// named like secrets are masked too. Never print a URL any other way.
+/// A connection URL with its password replaced: `postgres://app:****@db/app` (see
+/// [`url::redact`]). Never print a URL any other way.
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (format!("{s}://"), r),
-        None => (String::new(), url),
-    };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            if userinfo.contains(':') {
-                format!("{user}:****@{host}")
-            } else {
-                format!("{user}@{host}")
-            }
-        }
-        None => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let q: Vec<String> = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _))
-                        if k.to_ascii_lowercase().contains("pass")
-                            || k.to_ascii_lowercase().contains("secret") =>
-                    {
-                        format!("{k}=****")
-                    }
-                    _ => kv.to_string(),
-                })
-                .collect();
-            format!("{path}?{}", q.join("&"))
-        }
-        None => tail.to_string(),
-    };
-    format!("{scheme}{authority}{tail}")
+    url::redact(url)
 }
 
 #[cfg(test)]

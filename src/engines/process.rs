@@ -11,9 +11,59 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where every workspace lives: `$TMPDIR/migsafe-ephemeral/<engine>-<pid>-<n>`.
+/// Where this user's workspaces live: `$TMPDIR/migsafe-<uid>/<engine>-<pid>-<n>`. One root per
+/// user, never shared: the reaper signals the processes its owner files name, so nobody else may
+/// be able to write there (see [`private_root`]).
 pub fn workspace_root() -> PathBuf {
-    std::env::temp_dir().join("migsafe-ephemeral")
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    std::env::temp_dir().join(format!("migsafe-{uid}"))
+}
+
+/// The mode the workspace root must have: 0700, or 0711 as root, whose servers run as a service
+/// user that must traverse it (it can still neither list nor create anything there).
+fn root_mode() -> u32 {
+    if is_root() { 0o711 } else { 0o700 }
+}
+
+/// Creates the workspace root, or checks the one there: a directory (not a symlink) owned by us
+/// with exactly [`root_mode`]. Anything else is refused, as ssh refuses a key file others can
+/// write: an owner file planted there could make migsafe signal another process.
+pub fn private_root(root: &Path) -> Result<(), EngineError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let mode = root_mode();
+    match std::fs::DirBuilder::new().mode(mode).create(root) {
+        Ok(()) => std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| EngineError::Io(format!("{}: {e}", root.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(EngineError::Io(format!("{}: {e}", root.display()))),
+    }
+    let m = std::fs::symlink_metadata(root)
+        .map_err(|e| EngineError::Io(format!("{}: {e}", root.display())))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let problem = if m.file_type().is_symlink() {
+        Some("is a symbolic link".to_string())
+    } else if !m.is_dir() {
+        Some("is not a directory".to_string())
+    } else if m.uid() != me {
+        Some(format!("belongs to uid {}, not to us (uid {me})", m.uid()))
+    } else if m.mode() & 0o7777 != mode {
+        Some(format!(
+            "has mode {:04o}, not {mode:04o}",
+            m.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(EngineError::Io(format!(
+            "{} {p}: migsafe keeps its ephemeral servers there and refuses a folder others could \
+             write to; remove it (or set TMPDIR to another folder) and run again",
+            root.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The account a server runs as when migsafe runs as root (PostgreSQL refuses to run as root).
@@ -69,10 +119,7 @@ pub struct Workspace {
 impl Workspace {
     pub fn create(engine: &str, stop_signal: i32) -> Result<Workspace, EngineError> {
         let root = workspace_root();
-        std::fs::create_dir_all(&root)
-            .map_err(|e| EngineError::Io(format!("{}: {e}", root.display())))?;
-        // the service user must be able to traverse it
-        let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o1777));
+        private_root(&root)?;
         let pid = std::process::id();
         let mut n = 0u32;
         let path = loop {
@@ -157,8 +204,10 @@ impl Workspace {
     }
 }
 
+/// Signals `pid` only while it is the process that started at `start`: without a start time
+/// there is no telling a recycled pid from the server, and nothing is signalled.
 fn stop_server(pid: u32, start: Option<u64>, stop_signal: i32, grace: Duration) {
-    if !alive(pid, start) {
+    if start.is_none() || !alive(pid, start) {
         return;
     }
     send_signal(pid, stop_signal);
@@ -181,15 +230,32 @@ pub fn reap_orphans() -> Vec<Reaped> {
     reap_in(&workspace_root())
 }
 
+/// Reaps the workspaces of `root`, which must pass [`private_root`] (a root that does not is left
+/// alone). Only workspaces and owner files that belong to us count, and a server is signalled only
+/// while its pid and start time both match the owner file.
 pub fn reap_in(root: &Path) -> Vec<Reaped> {
+    use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
+    if !root.exists() || private_root(root).is_err() {
+        return out;
+    }
     let Ok(entries) = std::fs::read_dir(root) else {
         return out;
     };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let ours = |p: &Path| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() == me && !m.file_type().is_symlink())
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let owner: Option<Owner> = std::fs::read_to_string(path.join("owner.json"))
+        if !ours(&path) {
+            continue;
+        }
+        let owner_file = path.join("owner.json");
+        let owner: Option<Owner> = std::fs::read_to_string(&owner_file)
             .ok()
+            .filter(|_| ours(&owner_file))
             .and_then(|t| serde_json::from_str(&t).ok());
         let Some(owner) = owner else {
             // a workspace without a readable owner file is only removed once it is old enough
@@ -328,6 +394,8 @@ mod tests {
     #[test]
     fn reaps_workspaces_of_dead_owners_only() {
         let root = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(root_mode()))
+            .unwrap();
         let dead = root.path().join("pg-1-0");
         let live = root.path().join("pg-2-0");
         std::fs::create_dir_all(&dead).unwrap();
@@ -358,6 +426,134 @@ mod tests {
         let reaped = reap_in(root.path());
         assert_eq!(reaped.len(), 1);
         assert!(!dead.exists() && live.exists());
+    }
+
+    /// A process that is not ours: `sleep`, which an owner file planted by someone else names.
+    struct Victim(std::process::Child);
+
+    impl Victim {
+        fn spawn() -> Victim {
+            Victim(
+                std::process::Command::new("sleep")
+                    .arg("30")
+                    .spawn()
+                    .unwrap(),
+            )
+        }
+        fn pid(&self) -> u32 {
+            self.0.id()
+        }
+        fn still_running(&mut self) -> bool {
+            std::thread::sleep(Duration::from_millis(100));
+            self.0.try_wait().unwrap().is_none()
+        }
+    }
+
+    impl Drop for Victim {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// An owner file whose migsafe is dead (a pid that has exited) and whose server is `victim`.
+    fn plant(dir: &Path, server_pid: u32, server_start: Option<u64>) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead = gone.id();
+        gone.wait().unwrap();
+        let owner = Owner {
+            engine: "postgres".into(),
+            migsafe_pid: dead,
+            migsafe_start: Some(1),
+            server_pid: Some(server_pid),
+            server_start,
+            stop_signal: libc::SIGKILL,
+        };
+        std::fs::write(
+            dir.join("owner.json"),
+            serde_json::to_string(&owner).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn private_tempdir() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(root_mode()))
+            .unwrap();
+        root
+    }
+
+    /// Issue 12 §2: the reaper signalled whatever pid an owner file named.
+    #[test]
+    fn a_planted_owner_file_signals_nothing() {
+        let mut victim = Victim::spawn();
+        let pid = victim.pid();
+        let real_start = start_time(pid).unwrap();
+        let root = private_tempdir();
+        // the pid of a live process with another start time (a recycled pid), or none at all
+        plant(&root.path().join("postgres-1-0"), pid, Some(real_start + 1));
+        plant(&root.path().join("postgres-1-1"), pid, None);
+        reap_in(root.path());
+        assert!(
+            victim.still_running(),
+            "a wrong or missing start time is not signalled"
+        );
+        // with the right start time it is ours: the same reaper does stop it (the test can fail)
+        plant(&root.path().join("postgres-1-2"), pid, Some(real_start));
+        let reaped = reap_in(root.path());
+        assert!(reaped.iter().any(|r| r.server_pid == Some(pid)));
+        assert!(
+            !victim.still_running(),
+            "a matching pid and start time is stopped"
+        );
+    }
+
+    #[test]
+    fn a_root_others_can_write_to_is_refused_and_not_reaped() {
+        let mut victim = Victim::spawn();
+        let pid = victim.pid();
+        let start = start_time(pid);
+        let base = tempfile::tempdir().unwrap();
+        let open = base.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        plant(&open.join("postgres-1-0"), pid, start);
+        let e = private_root(&open).unwrap_err().to_string();
+        assert!(
+            e.contains("has mode 1777") && e.contains("remove it"),
+            "{e}"
+        );
+        assert!(reap_in(&open).is_empty());
+        assert!(
+            victim.still_running(),
+            "nothing under a shared root is trusted"
+        );
+        let link = base.path().join("link");
+        let real = private_tempdir();
+        std::os::unix::fs::symlink(real.path(), &link).unwrap();
+        let e = private_root(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        let fresh = base.path().join("fresh");
+        private_root(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, root_mode());
+        if is_root() {
+            // a folder (or an owner file) that belongs to another user
+            let theirs = private_tempdir();
+            std::os::unix::fs::chown(theirs.path(), Some(65534), Some(65534)).unwrap();
+            let e = private_root(theirs.path()).unwrap_err().to_string();
+            assert!(e.contains("belongs to uid 65534"), "{e}");
+            let root = private_tempdir();
+            let ws = root.path().join("postgres-1-0");
+            plant(&ws, pid, start);
+            std::os::unix::fs::chown(ws.join("owner.json"), Some(65534), Some(65534)).unwrap();
+            reap_in(root.path());
+            assert!(
+                victim.still_running(),
+                "a foreign owner file is not trusted"
+            );
+        }
     }
 
     #[test]

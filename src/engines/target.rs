@@ -2,6 +2,7 @@
 //! credentials split off so child processes get them through the environment (`PGPASSWORD`) or
 //! an option file that exists on disk only for an instant (MySQL), never on their command line.
 
+use crate::engines::url::{DbUrl, decode};
 use crate::engines::{EngineKind, redact_url};
 use std::io::{Seek, Write};
 use std::os::fd::AsRawFd;
@@ -12,161 +13,31 @@ use std::path::{Path, PathBuf};
 #[error("{0}")]
 pub struct TargetError(pub String);
 
-fn pct_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn split_url(url: &str) -> Result<DbUrl, TargetError> {
+    DbUrl::parse(url).map_err(|e| TargetError(e.to_string()))
 }
 
-fn pct_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// A URL split into the parts migsafe needs to rebuild it for another database or without its
-/// password.
-#[derive(Debug, Clone)]
-struct UrlParts {
-    scheme: String,
-    user: Option<String>,
-    password: Option<String>,
-    /// host[:port][,host2…] as written (may be empty for a socket given in the query).
-    hosts: String,
-    database: Option<String>,
-    /// Query parameters except `password`, as written.
-    params: Vec<(String, String)>,
-}
-
-fn split_url(url: &str) -> Result<UrlParts, TargetError> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        TargetError(format!(
-            "{}: not a URL (expected scheme://…)",
-            redact_url(url)
-        ))
-    })?;
-    let (before_q, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
+/// The server as the URL names it: `host:port`, or the socket folder/file from the query.
+fn server(u: &DbUrl, socket_param: &str) -> String {
+    let mut s = if u.hosts.is_empty() {
+        u.param(socket_param).unwrap_or_else(|| "localhost".into())
+    } else {
+        u.hosts.clone()
     };
-    let (authority, path) = match before_q.find('/') {
-        Some(i) => (&before_q[..i], Some(&before_q[i + 1..])),
-        None => (before_q, None),
-    };
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (user, mut password) = match userinfo {
-        Some(u) => match u.split_once(':') {
-            Some((user, pw)) => (Some(pct_decode(user)), Some(pct_decode(pw))),
-            None => (Some(pct_decode(u)), None),
-        },
-        None => (None, None),
-    };
-    let mut params = Vec::new();
-    let mut database = path.filter(|p| !p.is_empty()).map(pct_decode);
-    for kv in query.unwrap_or("").split('&').filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        match k {
-            "password" => password = Some(pct_decode(v)),
-            "dbname" if database.is_none() => database = Some(pct_decode(v)),
-            _ => params.push((k.to_string(), v.to_string())),
-        }
+    if let Some(sock) = u.param(socket_param).filter(|_| !u.hosts.is_empty()) {
+        s = sock;
     }
-    Ok(UrlParts {
-        scheme: scheme.to_string(),
-        user,
-        password,
-        hosts: hosts.to_string(),
-        database,
-        params,
-    })
-}
-
-impl UrlParts {
-    fn build(&self, database: &str, with_password: bool) -> String {
-        let mut s = format!("{}://", self.scheme);
-        if let Some(u) = &self.user {
-            s.push_str(&pct_encode(u));
-            if with_password && let Some(p) = &self.password {
-                s.push(':');
-                s.push_str(&pct_encode(p));
-            }
-            s.push('@');
-        }
-        s.push_str(&self.hosts);
-        s.push('/');
-        s.push_str(&pct_encode(database));
-        if !self.params.is_empty() {
-            s.push('?');
-            s.push_str(
-                &self
-                    .params
-                    .iter()
-                    .map(|(k, v)| {
-                        if v.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{k}={v}")
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("&"),
-            );
-        }
-        s
+    if let Some(port) = u.param("port") {
+        s.push(':');
+        s.push_str(&port);
     }
-
-    /// The server as the URL names it: `host:port`, or the socket folder/file from the query.
-    fn server(&self, socket_param: &str) -> String {
-        let mut s = if self.hosts.is_empty() {
-            self.param(socket_param)
-                .unwrap_or_else(|| "localhost".into())
-        } else {
-            self.hosts.clone()
-        };
-        if let Some(sock) = self.param(socket_param).filter(|_| !self.hosts.is_empty()) {
-            s = sock;
-        }
-        if let Some(port) = self.param("port") {
-            s.push(':');
-            s.push_str(&port);
-        }
-        s
-    }
-
-    fn param(&self, key: &str) -> Option<String> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| pct_decode(v))
-    }
+    s
 }
 
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgTarget {
-    parts: UrlParts,
+    parts: DbUrl,
     pub database: String,
 }
 
@@ -191,16 +62,16 @@ impl PgTarget {
         if p.hosts.is_empty() {
             p.hosts = "localhost".into();
         }
-        p.build(db, true)
+        p.with_password(Some(db))
     }
 
     /// URL without password, for child processes' `--dbname`.
     pub fn libpq_url(&self, db: &str) -> String {
-        self.parts.build(db, false)
+        self.parts.without_password(Some(db))
     }
 
     pub fn redacted(&self) -> String {
-        redact_url(&self.parts.build(&self.database, true))
+        self.parts.redacted_for(&self.database)
     }
 
     pub fn password(&self) -> Option<&str> {
@@ -252,7 +123,7 @@ pub fn scrub(text: &str, secret: Option<&str>) -> String {
 /// A MySQL/MariaDB database.
 #[derive(Debug, Clone)]
 pub struct MyTarget {
-    parts: UrlParts,
+    parts: DbUrl,
     pub database: String,
 }
 
@@ -273,15 +144,43 @@ impl MyTarget {
         if p.scheme == "mariadb" {
             p.scheme = "mysql".into();
         }
-        p.build(db, true)
+        p.with_password(Some(db))
     }
 
     pub fn redacted(&self) -> String {
-        redact_url(&self.parts.build(&self.database, true))
+        self.parts.redacted_for(&self.database)
     }
 
     pub fn password(&self) -> Option<&str> {
         self.parts.password.as_deref()
+    }
+
+    /// The URL's TLS settings (`ssl-mode`, `ssl-ca`, `ssl-cert`, `ssl-key`, as sqlx reads them) as
+    /// option-file lines for the client tools. `loose-` lets each tool skip what it does not know:
+    /// MySQL's tools read `ssl-mode`, MariaDB's read `ssl`/`skip-ssl` and
+    /// `ssl-verify-server-cert` (which checks the host name too, so VERIFY_CA is as strict as
+    /// VERIFY_IDENTITY there).
+    fn tls_options(&self) -> String {
+        let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut text = String::new();
+        let mode = self.parts.param("ssl-mode").map(|m| m.to_ascii_uppercase());
+        if let Some(m) = &mode {
+            text.push_str(&format!("loose-ssl-mode={m}\n"));
+        }
+        match mode.as_deref() {
+            Some("DISABLED") => text.push_str("loose-skip-ssl\n"),
+            Some("REQUIRED") => text.push_str("loose-ssl\n"),
+            Some("VERIFY_CA" | "VERIFY_IDENTITY") => {
+                text.push_str("loose-ssl\nloose-ssl-verify-server-cert\n")
+            }
+            _ => {}
+        }
+        for key in ["ssl-ca", "ssl-cert", "ssl-key"] {
+            if let Some(v) = self.parts.param(key) {
+                text.push_str(&format!("loose-{key}=\"{}\"\n", esc(&v)));
+            }
+        }
+        text
     }
 
     /// A `[client]` option file with everything needed to connect (0600, in a private 0700
@@ -306,13 +205,15 @@ impl MyTarget {
             text.push_str("protocol=socket\n");
         } else if !host.is_empty() {
             text.push_str(&format!("host=\"{}\"\n", esc(host)));
-            if host != "localhost" {
+            // a port means TCP, as for sqlx (MariaDB's tools would take the default socket)
+            if host != "localhost" || port.is_some() {
                 text.push_str("protocol=tcp\n");
             }
         }
         if let Some(p) = port {
             text.push_str(&format!("port={p}\n"));
         }
+        text.push_str(&self.tls_options());
         DefaultsFile::write(&text)
     }
 }
@@ -391,7 +292,7 @@ impl SqliteTarget {
                 "{url}: an in-memory SQLite database cannot be backed up or restored (give a file path)"
             )));
         }
-        let path = PathBuf::from(pct_decode(path));
+        let path = PathBuf::from(decode(path));
         let database = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -448,8 +349,8 @@ impl Target {
     /// The server (or file) without credentials, to tell whether two URLs reach the same one.
     pub fn server(&self) -> String {
         match self {
-            Target::Postgres(t) => t.parts.server("host"),
-            Target::Mysql(t) => t.parts.server("socket"),
+            Target::Postgres(t) => server(&t.parts, "host"),
+            Target::Mysql(t) => server(&t.parts, "socket"),
             Target::Sqlite(t) => t.path.display().to_string(),
         }
     }
@@ -530,6 +431,67 @@ mod tests {
             "a child reads it"
         );
         assert!(MyTarget::parse("mysql://h/").is_err());
+    }
+
+    /// Issue 12 §2: `%a` then a non-ASCII character panicked (a byte slice inside a character).
+    #[test]
+    fn odd_percent_escapes_are_no_panic() {
+        let t = PgTarget::parse("postgres://u:p%a\u{e9}@h/db").unwrap();
+        assert_eq!(t.password(), Some("p%a\u{e9}"));
+        let m = MyTarget::parse("mysql://u:%\u{e9}@h/d%a\u{e9}").unwrap();
+        assert_eq!(m.database, "d%a\u{e9}");
+    }
+
+    /// Issue 12 §2: every printed form of a target hides a password that was not
+    /// percent-encoded, whole.
+    #[test]
+    fn unencoded_passwords_never_leak() {
+        for (url, secret) in [
+            ("postgres://app:se/cret@db/app", "cret"),
+            ("postgres://app:se?cret@db/app", "cret"),
+            ("postgres://app:12/34@db/app", "34"),
+            ("mysql://root:a/b?c@localhost/app", "b?c"),
+        ] {
+            let shown = match Target::parse(url) {
+                Ok(t) => t.redacted(),
+                Err(e) => e.to_string(),
+            };
+            assert!(!shown.contains(secret), "{url} → {shown}");
+            assert!(
+                !redact_url(url).contains(secret),
+                "{url} → {}",
+                redact_url(url)
+            );
+        }
+    }
+
+    #[test]
+    fn mysql_tls_settings_reach_the_option_file() {
+        let t = MyTarget::parse(
+            "mysql://app@127.0.0.1:3307/app?ssl-mode=verify_identity&ssl-ca=/c/ca.pem&ssl-cert=/c/me.pem&ssl-key=/c/me.key",
+        )
+        .unwrap();
+        let text = t.defaults_file().unwrap().read().unwrap();
+        for line in [
+            "protocol=tcp",
+            "port=3307",
+            "loose-ssl-mode=VERIFY_IDENTITY",
+            "loose-ssl\n",
+            "loose-ssl-verify-server-cert",
+            "loose-ssl-ca=\"/c/ca.pem\"",
+            "loose-ssl-cert=\"/c/me.pem\"",
+            "loose-ssl-key=\"/c/me.key\"",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+        let off = MyTarget::parse("mysql://app@db/app?ssl-mode=DISABLED").unwrap();
+        assert!(
+            off.defaults_file()
+                .unwrap()
+                .read()
+                .unwrap()
+                .contains("loose-skip-ssl")
+        );
     }
 
     #[test]

@@ -350,95 +350,17 @@ fn client_tool(names: &[&str]) -> Result<std::path::PathBuf, EngineError> {
         })
 }
 
-/// The parts of a `mysql://user:password@host:port/db?socket=…` URL.
-struct MyUrl {
-    user: Option<String>,
-    password: Option<String>,
-    host: Option<String>,
-    port: Option<String>,
-    socket: Option<String>,
-    db: String,
-}
-
-fn parse_url(url: &str) -> Option<MyUrl> {
-    let rest = url.split_once("://")?.1;
-    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (authority, db) = main.split_once('/').unwrap_or((main, ""));
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (user, password) = match userinfo.map(|u| {
-        u.split_once(':')
-            .map(|(a, b)| (a, Some(b)))
-            .unwrap_or((u, None))
-    }) {
-        Some((u, p)) => (
-            Some(crate::engines::postgres::dry_run::percent_decode(u)),
-            p.map(crate::engines::postgres::dry_run::percent_decode),
-        ),
-        None => (None, None),
-    };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, Some(p.to_string())),
-        _ => (hostport, None),
-    };
-    let socket = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("socket="))
-        .map(crate::engines::postgres::dry_run::percent_decode);
-    Some(MyUrl {
-        user,
-        password,
-        host: Some(host.to_string()).filter(|h| !h.is_empty()),
-        port,
-        socket,
-        db: crate::engines::postgres::dry_run::percent_decode(db),
-    })
-}
-
 /// Writes a schema-only dump of the live database (plus the rows of `history`, when given) to
-/// `out`, with credentials in a 0600 option file, never in argv.
+/// `out`, with credentials in a private option file, never in argv.
 pub fn dump_schema(live: &str, history: Option<&str>, out: &Path) -> Result<(), EngineError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let u = parse_url(live).ok_or_else(|| EngineError::Connect {
+    let t = crate::engines::target::MyTarget::parse(live).map_err(|e| EngineError::Connect {
         target: crate::engines::redact_url(live),
-        message: "expected mysql://user:password@host:port/database".into(),
+        message: e.to_string(),
     })?;
-    if u.db.is_empty() {
-        return Err(EngineError::Connect {
-            target: crate::engines::redact_url(live),
-            message: "the URL names no database".into(),
-        });
-    }
     let dump = client_tool(&["mariadb-dump", "mysqldump"])?;
-    let dir = out.parent().unwrap_or(Path::new("."));
-    let defaults = dir.join("client.cnf");
-    let mut text = String::from("[client]\n");
-    for (k, v) in [
-        ("user", &u.user),
-        ("password", &u.password),
-        ("host", &u.host),
-        ("port", &u.port),
-        ("socket", &u.socket),
-    ] {
-        if let Some(v) = v {
-            text.push_str(&format!(
-                "{k}=\"{}\"\n",
-                v.replace('\\', "\\\\").replace('"', "\\\"")
-            ));
-        }
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&defaults)
-        .map_err(|e| EngineError::Io(format!("{}: {e}", defaults.display())))?;
-    f.write_all(text.as_bytes())
+    let defaults = t
+        .defaults_file()
         .map_err(|e| EngineError::Io(e.to_string()))?;
-    drop(f);
     let run = |args: &[&str], append: bool| -> Result<(), EngineError> {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -449,8 +371,9 @@ pub fn dump_schema(live: &str, history: Option<&str>, out: &Path) -> Result<(), 
             .map_err(|e| EngineError::Io(format!("{}: {e}", out.display())))?;
         let mut cmd = std::process::Command::new(&dump);
         crate::sys::child::die_with_migsafe(&mut cmd);
+        defaults.pass_to(&mut cmd);
         let o = cmd
-            .arg(format!("--defaults-extra-file={}", defaults.display()))
+            .arg(defaults.arg())
             .args(["--single-transaction", "--skip-comments"])
             .args(args)
             .stdout(file)
@@ -464,19 +387,17 @@ pub fn dump_schema(live: &str, history: Option<&str>, out: &Path) -> Result<(), 
         }
         Ok(())
     };
-    let result = run(
-        &["--no-data", "--routines", "--triggers", "--", &u.db],
+    run(
+        &["--no-data", "--routines", "--triggers", "--", &t.database],
         false,
     )
     .and_then(|_| match history {
         Some(h) => run(
-            &["--no-create-info", "--skip-triggers", "--", &u.db, h],
+            &["--no-create-info", "--skip-triggers", "--", &t.database, h],
             true,
         ),
         None => Ok(()),
-    });
-    let _ = std::fs::remove_file(&defaults);
-    result
+    })
 }
 
 #[async_trait::async_trait]

@@ -87,6 +87,7 @@ pub struct EphemeralMysql {
     run_dir: PathBuf,
     tmp_dir: PathBuf,
     log_path: PathBuf,
+    args: Vec<String>,
     /// Whether the data directory was copied from a template instead of initialised.
     pub from_template: bool,
     pub install: MyInstall,
@@ -103,6 +104,15 @@ impl EphemeralMysql {
     /// Like [`EphemeralMysql::start`], copying the data directory from `template` (see
     /// `engines::template`) instead of initialising a new one.
     pub async fn start_from(template: Option<&Path>) -> Result<EphemeralMysql, EngineError> {
+        EphemeralMysql::start_with(template, &[]).await
+    }
+
+    /// Like [`EphemeralMysql::start_from`], with extra server options (`--port=…` opens it to
+    /// TCP, as the TLS tests do with `--ssl-cert`/`--require-secure-transport`).
+    pub async fn start_with(
+        template: Option<&Path>,
+        args: &[String],
+    ) -> Result<EphemeralMysql, EngineError> {
         let began = Instant::now();
         process::reap_orphans();
         let install = find_install()?;
@@ -189,6 +199,7 @@ impl EphemeralMysql {
             run_dir,
             tmp_dir,
             log_path,
+            args: args.to_vec(),
             from_template,
             install,
             server_version: String::new(),
@@ -214,8 +225,11 @@ impl EphemeralMysql {
             ))
             .arg(format!("--log-error={}", self.log_path.display()))
             .arg(format!("--tmpdir={}", self.tmp_dir.display()))
+            .args(
+                Some("--skip-networking")
+                    .filter(|_| !self.args.iter().any(|a| a.starts_with("--port"))),
+            )
             .args([
-                "--skip-networking",
                 "--skip-log-bin",
                 "--innodb-flush-log-at-trx-commit=0",
                 "--innodb-buffer-pool-size=64M",
@@ -223,6 +237,7 @@ impl EphemeralMysql {
                 "--skip-name-resolve",
                 "--character-set-server=utf8mb4",
             ])
+            .args(&self.args)
             .current_dir(&self.ws.path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -316,77 +316,21 @@ pub struct LibpqTarget {
     pub password: Option<String>,
 }
 
-/// `%40` → `@` in URL parts.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl LibpqTarget {
-    pub fn from_url(url: &str) -> LibpqTarget {
-        let (scheme, rest) = match url.split_once("://") {
-            Some((s, r)) => (s, r),
-            None => {
-                return LibpqTarget {
-                    url: url.to_string(),
-                    password: None,
-                };
-            }
-        };
-        let scheme = if scheme.starts_with("postgres") {
-            "postgresql"
-        } else {
-            scheme
-        };
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(split);
-        let mut password = None;
-        let authority = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, pass)) => {
-                    password = Some(percent_decode(pass));
-                    format!("{user}@{host}")
-                }
-                None => authority.to_string(),
-            },
-            None => authority.to_string(),
-        };
-        let tail = match tail.split_once('?') {
-            Some((path, query)) => {
-                let mut kept = Vec::new();
-                for kv in query.split('&') {
-                    match kv.split_once('=') {
-                        Some(("password", v)) => password = Some(percent_decode(v)),
-                        _ => kept.push(kv),
-                    }
-                }
-                if kept.is_empty() {
-                    path.to_string()
-                } else {
-                    format!("{path}?{}", kept.join("&"))
-                }
-            }
-            None => tail.to_string(),
-        };
-        LibpqTarget {
-            url: format!("{scheme}://{authority}{tail}"),
-            password,
+    /// The URL without its password (`postgresql://` scheme for libpq), and the password. A URL
+    /// that does not parse is refused, so a password never reaches a command line by accident.
+    pub fn from_url(url: &str) -> Result<LibpqTarget, EngineError> {
+        let mut u = crate::engines::url::DbUrl::parse(url).map_err(|e| EngineError::Connect {
+            target: e.redacted.clone(),
+            message: e.reason.clone(),
+        })?;
+        if u.scheme.starts_with("postgres") {
+            u.scheme = "postgresql".into();
         }
+        Ok(LibpqTarget {
+            url: u.without_password(u.database.as_deref()),
+            password: u.password,
+        })
     }
 
     /// A client-tool command with the password in the environment.
@@ -424,7 +368,7 @@ pub fn dump_schema(
     history: Option<&str>,
     out: &Path,
 ) -> Result<(), EngineError> {
-    let t = LibpqTarget::from_url(live);
+    let t = LibpqTarget::from_url(live)?;
     let mut cmd = t.command(install, "pg_dump");
     cmd.args([
         "--schema-only",
@@ -483,7 +427,7 @@ pub fn is_archive(file: &Path) -> bool {
 /// Loads a pg_dump file into `target`: custom/directory archives with pg_restore, plain SQL with
 /// psql, stopping at the first error.
 pub fn restore(install: &PgInstall, target: &str, file: &Path) -> Result<(), EngineError> {
-    let t = LibpqTarget::from_url(target);
+    let t = LibpqTarget::from_url(target)?;
     if is_archive(file) {
         let mut cmd = t.command(install, "pg_restore");
         cmd.args([
@@ -508,17 +452,9 @@ pub fn restore(install: &PgInstall, target: &str, file: &Path) -> Result<(), Eng
 
 /// `url` with its database replaced by `db`.
 pub fn with_database(url: &str, db: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (before_q, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
-    };
-    let host = before_q.split('/').next().unwrap_or("");
-    match query {
-        Some(q) => format!("{scheme}://{host}/{db}?{q}"),
-        None => format!("{scheme}://{host}/{db}"),
+    match crate::engines::url::DbUrl::parse(url) {
+        Ok(u) => u.with_password(Some(db)),
+        Err(_) => url.to_string(),
     }
 }
 
@@ -562,10 +498,11 @@ mod tests {
 
     #[test]
     fn passwords_move_out_of_the_url() {
-        let t = LibpqTarget::from_url("postgres://app:s%40cret@db:5432/app?sslmode=require");
+        let t =
+            LibpqTarget::from_url("postgres://app:s%40cret@db:5432/app?sslmode=require").unwrap();
         assert_eq!(t.url, "postgresql://app@db:5432/app?sslmode=require");
         assert_eq!(t.password.as_deref(), Some("s@cret"));
-        let t = LibpqTarget::from_url("postgresql://app@db/app?password=x");
+        let t = LibpqTarget::from_url("postgresql://app@db/app?password=x").unwrap();
         assert_eq!(
             (t.url.as_str(), t.password.as_deref()),
             ("postgresql://app@db/app", Some("x"))

@@ -92,7 +92,9 @@ pub fn find_install(
 pub struct PgOptions {
     pub bin_dir: Option<PathBuf>,
     pub want_major: Option<u32>,
-    /// Extra `-c name=value` server settings.
+    /// Extra `-c name=value` server settings (a `port` one also names the socket file, which
+    /// [`EphemeralPostgres::url`] then follows; `listen_addresses`, `ssl` and `hba_file` open it
+    /// to TCP, as the TLS tests do).
     pub settings: Vec<(String, String)>,
     /// A cached data directory (see `engines::template`) to copy instead of running initdb.
     pub template: Option<PathBuf>,
@@ -278,10 +280,21 @@ impl EphemeralPostgres {
         .await
     }
 
+    /// The port the server's socket file is named after (5432 unless a setting says otherwise).
+    pub fn port(&self) -> u16 {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "port")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(5432)
+    }
+
     /// Connection options for database `db` over the private socket.
     pub fn connect_options(&self, db: &str) -> PgConnectOptions {
         PgConnectOptions::new_without_pgpass()
             .socket(&self.socket_dir)
+            .port(self.port())
             .username(SUPERUSER)
             .database(db)
     }
@@ -297,10 +310,14 @@ impl EphemeralPostgres {
 
     /// A libpq URL for tools such as pg_dump/psql (no password: trust auth on a private socket).
     pub fn url(&self, db: &str) -> String {
-        format!(
+        let mut url = format!(
             "postgresql://{SUPERUSER}@/{db}?host={}",
             self.socket_dir.display()
-        )
+        );
+        if self.port() != 5432 {
+            url.push_str(&format!("&port={}", self.port()));
+        }
+        url
     }
 
     pub fn socket_dir(&self) -> &Path {
