@@ -23,7 +23,14 @@ pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
     }
     let mut bar: Option<Progress> = None;
     let report = crate::dry_run::run(&cmd.settings, &mut |done, total| {
-        let b = bar.get_or_insert_with(|| Progress::new(total, "dry-run", cmd.progress));
+        let b = bar.get_or_insert_with(|| {
+            // outside a terminal, lines as it goes: a killed run has said how far it got
+            Progress::new(total, "dry-run", cmd.progress).with_lines(
+                total,
+                "dry-run migrations",
+                cmd.progress,
+            )
+        });
         b.set(done);
     });
     if let Some(b) = &bar {

@@ -44,6 +44,8 @@ impl Run<'_> {
         self.server_warnings(live_major);
         self.load_start(backup).await?;
         let sess = session(self.target).await?;
+        // the server is up: a run killed from here on has said that it started
+        (self.on_progress)(0, self.migs.len());
         let (mut sess, template_info) = self.setup_prefix(sess).await?;
         let startup_ms = ms(t_start.elapsed());
         let seeded = self.run_files(&mut sess).await;

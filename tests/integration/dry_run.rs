@@ -535,6 +535,47 @@ fn mariadb_reports_which_statements_of_a_failed_file_took_effect() {
     );
 }
 
+/// Outside a terminal (stderr is a pipe here) a dry-run says when it starts and how far it got,
+/// so a killed run has said something; `--quiet` and machine formats stay silent.
+#[test]
+fn without_a_terminal_a_dry_run_prints_a_line_as_it_starts_and_ends() {
+    let r = dry_run(&["fixtures/dry_run/sqlite_basic", "--dialect", "sqlite"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("migsafe: dry-run migrations: "))
+        .collect();
+    assert!(
+        lines.first().is_some_and(|l| l.ends_with("to run…")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        lines.last().is_some_and(|l| l.ends_with(" done")),
+        "{}",
+        r.stderr
+    );
+    for quiet in [
+        vec![
+            "fixtures/dry_run/sqlite_basic",
+            "--dialect",
+            "sqlite",
+            "--quiet",
+        ],
+        vec![
+            "fixtures/dry_run/sqlite_basic",
+            "--dialect",
+            "sqlite",
+            "--format",
+            "json",
+        ],
+    ] {
+        let r = dry_run(&quiet);
+        assert!(!r.stderr.contains("dry-run migrations"), "{}", r.stderr);
+    }
+}
+
 #[test]
 fn sqlite_reports_rebuilds_foreign_key_violations_and_errors() {
     let r = dry_run(&[
