@@ -71,9 +71,13 @@ impl DbUrl {
         // `user` as the host and `pa` as its port
         let after = &rest[authority_end..];
         let path = after.split(['?', '#']).next().unwrap_or("");
-        if path.contains('@')
-            || userinfo.is_none() && authority.contains(':') && after.contains('@')
-        {
+        // with a password in the URL, a later `@` leaves it ambiguous where the password ends
+        // (`user:@pa?ss@host` reads as an empty password and host `pa`): refuse rather than guess
+        let has_password = match userinfo {
+            Some(u) => u.contains(':'),
+            None => authority.contains(':'),
+        };
+        if path.contains('@') || has_password && after.contains('@') {
             return Err(fail(
                 "an `@` after the host: percent-encode `/`, `?` and `#` in a password (%2F, %3F, %23) and `@` elsewhere (%40), or keep the password out of the URL (PGPASSFILE / ~/.pgpass for PostgreSQL)",
             ));
@@ -368,6 +372,11 @@ mod tests {
         assert!(!e.to_string().contains("34"), "{e}");
         assert!(DbUrl::parse("postgres://app:se?cret@db/app").is_err());
         assert!(DbUrl::parse("postgres://app:se#cret@db/app").is_err());
+        // found by the property test: a password that starts with `@` and holds a `?`
+        assert!(DbUrl::parse("postgres://a:@a\u{a1}?@-/").is_err());
+        assert!(DbUrl::parse("postgres://u:@h?k=v@@host/db").is_err());
+        // without a password an `@` in a query value is only a value
+        assert!(DbUrl::parse("postgres://u@host/db?application_name=a@b").is_ok());
     }
 
     mod props {
