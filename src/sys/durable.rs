@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use super::hex::hex;
 
@@ -40,26 +40,6 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
         Err(e) => return Err(e),
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-/// A new private (0700) folder `<parent>/<prefix><n>` that did not exist before (`parent` is
-/// created if missing, and left as it is otherwise).
-pub fn unique_private_dir(parent: &Path, prefix: &str) -> io::Result<PathBuf> {
-    if !parent.is_dir() {
-        private_dir(parent)?;
-    }
-    for n in 0..10_000u32 {
-        let d = parent.join(format!("{prefix}{n}"));
-        match std::fs::DirBuilder::new().mode(0o700).create(&d) {
-            Ok(()) => return Ok(d),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other(format!(
-        "no free name {prefix}N in {}",
-        parent.display()
-    )))
 }
 
 /// Replaces `path` with `bytes` atomically: a 0600 temp file in the same folder, fsync, rename,
@@ -255,19 +235,11 @@ mod tests {
     #[test]
     fn private_folders_and_synced_lines() {
         let dir = tempfile::tempdir().unwrap();
-        let d = unique_private_dir(&dir.path().join("a/b"), "x-").unwrap();
+        let d = dir.path().join("a/b");
+        private_dir(&d).unwrap();
         assert_eq!(
             std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
             0o700
-        );
-        let d2 = unique_private_dir(&dir.path().join("a/b"), "x-").unwrap();
-        assert_ne!(d, d2);
-        // an existing parent keeps its mode (never chmod a shared folder such as /tmp)
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        unique_private_dir(dir.path(), "y-").unwrap();
-        assert_eq!(
-            std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777,
-            0o755
         );
         let p = d.join("j");
         let mut f = create_private(&p).unwrap();
