@@ -1,6 +1,6 @@
 //! `migsafe status` and `migsafe apply` arguments, validated into settings.
 
-use super::{CliGlobals, UsageError, use_color};
+use super::{CliGlobals, ReportFormat, UsageError, migration_paths, use_color};
 use crate::apply::ApplySettings;
 use crate::apply::config::duration;
 use crate::apply::staging::StagingCheck;
@@ -67,22 +67,15 @@ pub struct ApplyArgs {
     pub skip_staging_check: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutFormat {
-    Human,
-    Json,
-    Markdown,
-}
-
 pub struct StatusCommand {
     pub settings: StatusSettings,
-    pub format: OutFormat,
+    pub format: ReportFormat,
     pub color: bool,
 }
 
 pub struct ApplyCommand {
     pub settings: ApplySettings,
-    pub format: OutFormat,
+    pub format: ReportFormat,
     pub color: bool,
 }
 
@@ -101,7 +94,7 @@ struct Resolved {
     env: Option<String>,
     check: CheckOptions,
     transaction: crate::migrations::TxSetting,
-    format: OutFormat,
+    format: ReportFormat,
     color: bool,
 }
 
@@ -112,26 +105,8 @@ impl TargetArgs {
         config: &Config,
         what: &str,
     ) -> Result<Resolved, UsageError> {
-        let format = match self.format.as_str() {
-            "human" | "text" => OutFormat::Human,
-            "json" => OutFormat::Json,
-            "markdown" | "md" => OutFormat::Markdown,
-            other => {
-                return Err(UsageError(format!(
-                    "--format {other}: expected human, json or markdown"
-                )));
-            }
-        };
-        let paths = if self.paths.is_empty() {
-            config.migrations.clone()
-        } else {
-            self.paths
-        };
-        if paths.is_empty() {
-            return Err(UsageError(format!(
-                "no migrations given: pass files or folders (e.g. `migsafe {what} db/migrations`) or set `migrations = [...]` in migsafe.toml"
-            )));
-        }
+        let format = ReportFormat::parse(&self.format)?;
+        let paths = migration_paths(self.paths, config, what)?;
         let url = match &self.env {
             Some(name) => {
                 let env = config.envs.get(name).ok_or_else(|| {
@@ -172,7 +147,7 @@ impl TargetArgs {
             check,
             transaction: config.transaction,
             format,
-            color: use_color(cli.color, format != OutFormat::Human),
+            color: use_color(cli.color, format != ReportFormat::Human),
         })
     }
 }

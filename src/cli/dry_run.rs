@@ -1,6 +1,8 @@
 //! `migsafe dry-run` arguments and their validation into settings.
 
-use super::{CliGlobals, UsageError, path_dialect, url_dialect, use_color};
+use super::{
+    CliGlobals, ReportFormat, UsageError, migration_paths, path_dialect, url_dialect, use_color,
+};
 use crate::classify::CheckOptions;
 use crate::config::Config;
 use crate::dry_run::vendor::Vendor;
@@ -68,18 +70,11 @@ pub struct DryRunArgs {
     pub require_server: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DryRunFormat {
-    Human,
-    Json,
-    Markdown,
-}
-
 /// Everything `dry-run` needs, validated.
 #[derive(Debug, Clone)]
 pub struct DryRunCommand {
     pub settings: DryRunSettings,
-    pub format: DryRunFormat,
+    pub format: ReportFormat,
     pub color: bool,
     pub progress: bool,
 }
@@ -128,24 +123,8 @@ impl DryRunArgs {
         cli: &CliGlobals,
         config: &Config,
     ) -> Result<DryRunCommand, UsageError> {
-        let format = match self.format.as_str() {
-            "human" | "text" => DryRunFormat::Human,
-            "json" => DryRunFormat::Json,
-            "markdown" | "md" => DryRunFormat::Markdown,
-            other => {
-                return Err(UsageError(format!(
-                    "--format {other}: expected human, json or markdown"
-                )));
-            }
-        };
-        let paths = if self.paths.is_empty() {
-            config.migrations.clone()
-        } else {
-            self.paths
-        };
-        if paths.is_empty() {
-            return Err(UsageError("no migrations given: pass files or folders (e.g. `migsafe dry-run db/migrations`) or set `migrations = [...]` in migsafe.toml".into()));
-        }
+        let format = ReportFormat::parse(&self.format)?;
+        let paths = migration_paths(self.paths, config, "dry-run")?;
         let url_hint = self
             .schema_from
             .as_deref()
@@ -281,7 +260,7 @@ impl DryRunArgs {
             (None, Some(b)) => Start::FromBackup(b),
             (None, None) => Start::Scratch,
         };
-        let machine = format != DryRunFormat::Human;
+        let machine = format != ReportFormat::Human;
         Ok(DryRunCommand {
             settings: DryRunSettings {
                 paths,

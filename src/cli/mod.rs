@@ -261,16 +261,7 @@ impl CheckArgs {
                 f => Ok(CheckAction::ListRules(f)),
             };
         }
-        let paths = if self.paths.is_empty() {
-            config.migrations.clone()
-        } else {
-            self.paths
-        };
-        if paths.is_empty() {
-            return Err(UsageError(
-                "no migrations given: pass files or folders (e.g. `migsafe check db/migrations`) or set `migrations = [...]` in migsafe.toml".to_string(),
-            ));
-        }
+        let paths = migration_paths(self.paths, config, "check")?;
         // else the run's dialect, when the config or DATABASE_URL says it
         let select = self.dialect.or_else(|| {
             config
@@ -355,6 +346,47 @@ pub fn wants_json<I: IntoIterator<Item = String>>(args: I) -> bool {
             || a == "--format=json"
             || a == "--output=json"
     })
+}
+
+/// The migrations a command runs on: the paths given, else `migrations = [...]` of migsafe.toml.
+pub(crate) fn migration_paths(
+    given: Vec<PathBuf>,
+    config: &Config,
+    command: &str,
+) -> Result<Vec<PathBuf>, UsageError> {
+    let paths = if given.is_empty() {
+        config.migrations.clone()
+    } else {
+        given
+    };
+    if paths.is_empty() {
+        return Err(UsageError(format!(
+            "no migrations given: pass files or folders (e.g. `migsafe {command} db/migrations`) or set `migrations = [...]` in migsafe.toml"
+        )));
+    }
+    Ok(paths)
+}
+
+/// `--format` of the commands that render a report as text, JSON or a markdown comment
+/// (dry-run, status, apply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
+impl ReportFormat {
+    pub(crate) fn parse(s: &str) -> Result<ReportFormat, UsageError> {
+        match s {
+            "human" | "text" => Ok(ReportFormat::Human),
+            "json" => Ok(ReportFormat::Json),
+            "markdown" | "md" => Ok(ReportFormat::Markdown),
+            other => Err(UsageError(format!(
+                "--format {other}: expected human, json or markdown"
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

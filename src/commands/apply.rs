@@ -6,7 +6,8 @@
 
 use crate::app::{AppError, Outcome};
 use crate::apply::Event;
-use crate::cli::apply::{ApplyCommand, OutFormat, StatusCommand};
+use crate::cli::ReportFormat;
+use crate::cli::apply::{ApplyCommand, StatusCommand};
 use crate::report::status as render;
 
 pub fn status(cmd: StatusCommand) -> Result<Outcome, AppError> {
@@ -16,9 +17,9 @@ pub fn status(cmd: StatusCommand) -> Result<Outcome, AppError> {
         .block_on(crate::status::status(&cmd.settings))
         .map_err(|e| AppError::Other(e.to_string()))?;
     let stdout = match cmd.format {
-        OutFormat::Human => render::status_human(&report, cmd.color),
-        OutFormat::Json => render::json(&report),
-        OutFormat::Markdown => render::status_markdown(&report),
+        ReportFormat::Human => render::status_human(&report, cmd.color),
+        ReportFormat::Json => render::json(&report),
+        ReportFormat::Markdown => render::status_markdown(&report),
     };
     Ok(Outcome {
         stdout,
@@ -68,9 +69,9 @@ pub fn apply(cmd: ApplyCommand) -> Result<Outcome, AppError> {
         .block_on(crate::apply::apply(&cmd.settings, &mut print_event))
         .map_err(|e| AppError::Other(e.to_string()))?;
     let stdout = match cmd.format {
-        OutFormat::Human => render::apply_human(&report, cmd.color),
-        OutFormat::Json => render::json(&report),
-        OutFormat::Markdown => render::apply_markdown(&report),
+        ReportFormat::Human => render::apply_human(&report, cmd.color),
+        ReportFormat::Json => render::json(&report),
+        ReportFormat::Markdown => render::apply_markdown(&report),
     };
     Ok(Outcome {
         stdout,

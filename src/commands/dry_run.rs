@@ -2,7 +2,8 @@
 //! failed / a down check failed / the verdict gate failed).
 
 use crate::app::{AppError, Outcome};
-use crate::cli::dry_run::{DryRunCommand, DryRunFormat};
+use crate::cli::ReportFormat;
+use crate::cli::dry_run::DryRunCommand;
 use crate::report::{dry_run as render, progress::Progress};
 
 pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
@@ -38,9 +39,9 @@ pub fn run(cmd: DryRunCommand) -> Result<Outcome, AppError> {
     }
     let report = report.map_err(|e| AppError::Other(e.to_string()))?;
     let stdout = match cmd.format {
-        DryRunFormat::Human => render::human(&report, cmd.color),
-        DryRunFormat::Json => render::json(&report),
-        DryRunFormat::Markdown => render::markdown(&report),
+        ReportFormat::Human => render::human(&report, cmd.color),
+        ReportFormat::Json => render::json(&report),
+        ReportFormat::Markdown => render::markdown(&report),
     };
     Ok(Outcome {
         stdout,
