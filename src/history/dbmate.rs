@@ -68,10 +68,7 @@ impl ToolSpec for Dbmate {
     }
 
     fn repair(&self, entry: &Entry) -> String {
-        format!(
-            "dbmate records no failed state; migration {} needs a look by hand",
-            entry.version
-        )
+        super::no_failed_state("dbmate", entry)
     }
 
     fn out_of_order(&self) -> OutOfOrder {

@@ -61,10 +61,7 @@ impl ToolSpec for Diesel {
     }
 
     fn repair(&self, entry: &Entry) -> String {
-        format!(
-            "Diesel records no failed state; migration {} needs a look by hand",
-            entry.version
-        )
+        super::no_failed_state("Diesel", entry)
     }
 
     fn out_of_order(&self) -> OutOfOrder {

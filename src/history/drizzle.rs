@@ -98,10 +98,7 @@ impl ToolSpec for Drizzle {
     }
 
     fn repair(&self, entry: &Entry) -> String {
-        format!(
-            "Drizzle records no failed state; migration {} needs a look by hand",
-            entry.version
-        )
+        super::no_failed_state("Drizzle", entry)
     }
 
     fn out_of_order(&self) -> OutOfOrder {

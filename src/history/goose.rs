@@ -97,10 +97,7 @@ impl ToolSpec for Goose {
     }
 
     fn repair(&self, entry: &Entry) -> String {
-        format!(
-            "goose records no failed state; migration {} needs a look by hand",
-            entry.version
-        )
+        super::no_failed_state("goose", entry)
     }
 
     fn out_of_order(&self) -> OutOfOrder {

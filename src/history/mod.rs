@@ -270,6 +270,15 @@ pub enum HistoryError {
     Unsupported(String),
 }
 
+/// [`ToolSpec::repair`] of a tool that keeps no failed or dirty state: an entry that needs repair
+/// can only be looked at by hand.
+pub(super) fn no_failed_state(tool: &str, entry: &Entry) -> String {
+    format!(
+        "{tool} records no failed state; migration {} needs a look by hand",
+        entry.version
+    )
+}
+
 /// A tool's history table, from the tool's source. Every SQL text returned is complete: values
 /// are literals in the engine's spelling (`e`).
 pub trait ToolSpec: Sync {

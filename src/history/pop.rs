@@ -76,10 +76,7 @@ impl ToolSpec for Pop {
     }
 
     fn repair(&self, entry: &Entry) -> String {
-        format!(
-            "pop records no failed state; migration {} needs a look by hand",
-            entry.version
-        )
+        super::no_failed_state("pop", entry)
     }
 
     fn out_of_order(&self) -> OutOfOrder {
