@@ -249,21 +249,26 @@ impl Run<'_> {
                 return Ok(Ok(()));
             };
             let _ = exec(conn, "ROLLBACK").await;
-            let retry = fail.failure == Failure::LockTimeout && attempt <= self.s.retries;
-            let wait = retry.then(|| {
-                backoff(
-                    attempt - 1,
-                    self.s.backoff_base,
-                    self.s.backoff_cap,
-                    random_u64(),
-                )
-            });
+            let wait = self.retry_wait(fail.failure, attempt);
             self.note_failure(&step, &fail, attempt, wait, e, on_event);
             match wait {
                 Some(w) => tokio::time::sleep(w).await,
                 None => return Ok(Err(fail)),
             }
         }
+    }
+
+    /// How long to wait before try `attempt + 1`: only lock timeouts are retried, with backoff
+    /// and jitter, up to `--retries`.
+    fn retry_wait(&self, failure: Failure, attempt: u32) -> Option<Duration> {
+        (failure == Failure::LockTimeout && attempt <= self.s.retries).then(|| {
+            backoff(
+                attempt - 1,
+                self.s.backoff_base,
+                self.s.backoff_cap,
+                random_u64(),
+            )
+        })
     }
 
     fn note_failure(
@@ -354,15 +359,7 @@ impl Run<'_> {
                             error: m,
                             failure: fl,
                         };
-                        let retry = fl == Failure::LockTimeout && attempt <= self.s.retries;
-                        let wait = retry.then(|| {
-                            backoff(
-                                attempt - 1,
-                                self.s.backoff_base,
-                                self.s.backoff_cap,
-                                random_u64(),
-                            )
-                        });
+                        let wait = self.retry_wait(fl, attempt);
                         self.note_failure(&step, &fail, attempt, wait, e, on_event);
                         match wait {
                             Some(w) => tokio::time::sleep(w).await,
