@@ -727,6 +727,15 @@ pub async fn unfinished_for(target: &Target, journal_dir: &std::path::Path) -> V
     out
 }
 
+/// One step of an operation as it ran, as its report shows it (restore, read-only, maintenance).
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub ok: bool,
+    pub ms: u64,
+    pub details: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,14 +213,7 @@ impl Status {
     }
 }
 
-/// One step as it ran.
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub name: String,
-    pub ok: bool,
-    pub ms: u64,
-    pub details: String,
-}
+pub use crate::journal::Step;
 
 /// A knob as reported: what, before, the mode's value, and (status) now.
 #[derive(Debug, Clone, Serialize)]

@@ -147,13 +147,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub name: String,
-    pub ok: bool,
-    pub ms: u64,
-    pub details: String,
-}
+pub use crate::journal::Step;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
